@@ -1,0 +1,37 @@
+"""Dynamic Weight Average (Liu, Johns and Davison, CVPR 2019).
+
+w_k(t) = K * softmax_k(r(t-1) / T), r_k(t-1) = L_k(t-1) / L_k(t-2), T = 2, where L_k(t) is
+the mean unweighted loss of task k over epoch t. The first two epochs use w_k = 1.
+The class keeps its own per-epoch loss history from the values it is called with.
+"""
+import torch
+import torch.nn as nn
+
+TEMPERATURE = 2.0
+
+
+class MultiTaskLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.epoch_means = []  # mean losses of finished epochs, oldest first
+        self.current_epoch = None
+        self.running_sum = None
+        self.running_count = 0
+        self.weights = torch.ones(2)
+
+    def _close_epoch(self):
+        self.epoch_means.append(self.running_sum / self.running_count)
+        if len(self.epoch_means) >= 2:
+            ratio = self.epoch_means[-1] / self.epoch_means[-2]
+            self.weights = len(ratio) * torch.softmax(ratio / TEMPERATURE, dim=0)
+
+    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
+        losses = torch.stack([fine_loss, coarse_loss])
+        if self.current_epoch is not None and epoch != self.current_epoch:
+            self._close_epoch()
+            self.running_sum, self.running_count = None, 0
+        self.current_epoch = epoch
+        values = losses.detach()
+        self.running_sum = values if self.running_sum is None else self.running_sum + values
+        self.running_count += 1
+        return (self.weights * losses).sum()

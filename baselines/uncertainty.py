@@ -1,0 +1,17 @@
+"""Uncertainty weighting (Kendall, Gal and Cipolla, CVPR 2018), as the seed describes it.
+
+total = sum_i exp(-s_i) * L_i + s_i, with one learnable log-variance s_i per task,
+starting at 0 and trained by the same optimizer settings as the model.
+"""
+import torch
+import torch.nn as nn
+
+
+class MultiTaskLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.log_vars = nn.Parameter(torch.zeros(2))
+
+    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
+        losses = torch.stack([fine_loss, coarse_loss])
+        return (torch.exp(-self.log_vars) * losses + self.log_vars).sum()

@@ -1,0 +1,124 @@
+"""The command-line interface: `python runner.py --help`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError, SubmissionError
+
+DEFAULT_RESULTS = Path("results")
+DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [item for value in values for item in value.split(",") if item]
+
+
+def _seeds(values: list[str] | None) -> list[int] | None:
+    items = _split_list(values)
+    if items is None:
+        return None
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        raise HarnessError(f"--seeds takes integers, got {' '.join(items)}") from None
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", default="smoke", choices=["smoke", "dev", "full"],
+        help="smoke: synthetic data, ResNet-20, 2 epochs (CPU, about a minute); "
+        "dev: real data, visible archs, 30 epochs; full: the seed protocol, 200 epochs, 3 seeds",
+    )
+    parser.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to run (default: all)")
+    parser.add_argument("--archs", nargs="+", metavar="ARCH", help="architectures (default: the preset's)")
+    parser.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default: the preset's)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
+    parser.add_argument(
+        "--data-root", type=Path, default=DEFAULT_DATA,
+        help="data folder (default: data, or $MTL_DATA_ROOT); CIFAR-100 in DATA_ROOT/cifar100",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
+    parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runner.py",
+        description="Benchmark harness for multi-task loss functions: trains networks with a "
+        "MultiTaskLoss under a fixed protocol and ranks it against baselines.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    submit = commands.add_parser(
+        "submit", help="train a submission (and any missing baselines) and print the leaderboard",
+        description="Train FILE's MultiTaskLoss on every job of the preset, run the baselines "
+        "on the same jobs where their records are missing, and print the leaderboard.",
+    )
+    submit.add_argument("file", type=Path, help="Python file defining class MultiTaskLoss(nn.Module)")
+    submit.add_argument("--name", help="row name on the leaderboard (default: the file name)")
+    submit.add_argument(
+        "--type", dest="entry_type", default="submission",
+        choices=["submission", "agent", "vanilla", "human"], help="row type on the leaderboard",
+    )
+    submit.add_argument("--no-baselines", action="store_true", help="do not run missing baselines")
+    _add_run_options(submit)
+
+    baselines = commands.add_parser("baselines", help="train the baselines on the preset's jobs")
+    baselines.add_argument("--only", nargs="+", metavar="NAME", help="baselines to run (default: all)")
+    _add_run_options(baselines)
+
+    board = commands.add_parser("leaderboard", help="render the leaderboard from the run records")
+    board.add_argument("--preset", default="smoke", choices=["smoke", "dev", "full"])
+    board.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    board.add_argument("--out", type=Path, help="write the markdown here instead of printing it")
+
+    data = commands.add_parser("data", help="download and verify a data set")
+    data.add_argument("dataset", choices=["cifar100"])
+    data.add_argument("--root", type=Path, default=DEFAULT_DATA / "cifar100", help="where the files go")
+    data.add_argument(
+        "--synthetic", action="store_true",
+        help="write the small synthetic stand-in (same file format) instead of downloading",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from harness import commands
+
+        return commands.dispatch(args)
+    except SubmissionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.details:
+            print(_indent(exc.details), file=sys.stderr)
+        return exc.exit_code
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished jobs are saved; rerun the command to continue", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: a short line here, the traceback in a file
+        report = _save_crash_report()
+        print(f"internal error (a harness bug): {type(exc).__name__}: {exc}; traceback in {report}", file=sys.stderr)
+        return 3
+
+
+def _save_crash_report() -> str:
+    import tempfile
+    import traceback
+
+    handle, path = tempfile.mkstemp(prefix="mtl-harness-crash-", suffix=".txt")
+    with os.fdopen(handle, "w") as out:
+        out.write(traceback.format_exc())
+    return path
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())

@@ -1,0 +1,127 @@
+"""Expand a preset into jobs and run one job into a saved run record."""
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torchvision
+
+from harness import HARNESS_VERSION
+from harness.contracts import Environment, EpochLog, JobSpec, RunRecord, job_key
+from harness.devices import device_name
+from harness.errors import HarnessError
+from harness.methods import Method
+from harness.progress import JobProgress
+from harness.store import save_record
+from harness.task_api import Task
+from harness.trainer import train
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    method: Method
+    job: JobSpec
+    key: str
+
+
+def expand_jobs(
+    task: Task, preset: str, archs: list[str] | None, seeds: list[int] | None, allow_hidden: bool = False
+) -> list[JobSpec]:
+    config, default_archs, default_seeds = task.preset(preset)
+    chosen = archs or default_archs
+    for arch in chosen:
+        try:
+            info = task.architecture(arch)
+        except KeyError as exc:
+            raise HarnessError(str(exc.args[0])) from None
+        if info.hidden and not allow_hidden:
+            raise HarnessError(
+                f"architecture {arch} is hidden: it runs only in the final evaluation"
+            )
+    return [
+        JobSpec(task=task.name, arch=arch, seed=seed, preset=preset, config=config)
+        for arch in chosen
+        for seed in (seeds or default_seeds)
+    ]
+
+
+def plan(method: Method, jobs: list[JobSpec]) -> list[PlannedJob]:
+    return [PlannedJob(method, job, job_key(method.spec, job, HARNESS_VERSION)) for job in jobs]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _best(task: Task, epochs: list[EpochLog]) -> tuple[float | None, int | None]:
+    if not epochs:
+        return None, None
+    values = [log.test_metrics[task.primary_metric] for log in epochs]
+    best = max(values) if task.higher_is_better else min(values)
+    return best, values.index(best)
+
+
+def run_job(
+    planned: PlannedJob,
+    task: Task,
+    device: torch.device,
+    data_root: Path,
+    results: Path,
+    progress: JobProgress,
+) -> RunRecord:
+    """Train one job and save its record; failures of the method become failed records."""
+    job = planned.job
+    started_at, started = _now(), time.perf_counter()
+    combiner = None
+    error = details = None
+    epochs: list[EpochLog] = []
+    try:
+        combiner = planned.method.make_combiner(job.config)
+        outcome = train(
+            task, job.arch, job.seed, job.config, combiner, device, data_root,
+            on_epoch=progress.epoch_done, on_step=progress.step,
+        )
+        epochs = outcome.epochs
+        if outcome.error is not None:
+            error, details = str(outcome.error), outcome.error.details
+    except HarnessError:
+        raise
+    except Exception as exc:  # a bug of ours or a resource problem: record it, keep going
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        details = traceback.format_exc()
+    finally:
+        if combiner is not None:
+            combiner.close()
+    best, best_epoch = _best(task, epochs)
+    record = RunRecord(
+        key=planned.key,
+        method=planned.method.spec,
+        job=job,
+        status="failed" if error else "ok",
+        error=error,
+        error_details=details,
+        epochs=epochs,
+        primary_metric=task.primary_metric,
+        best_primary=best,
+        best_epoch=best_epoch,
+        final_metrics=epochs[-1].test_metrics if epochs else {},
+        started_at=started_at,
+        finished_at=_now(),
+        wall_seconds=time.perf_counter() - started,
+        environment=Environment(
+            python=platform.python_version(),
+            torch=torch.__version__,
+            torchvision=torchvision.__version__,
+            harness=HARNESS_VERSION,
+            device=str(device),
+            device_name=device_name(device),
+            sandbox=combiner.sandbox if combiner is not None else "none",
+        ),
+    )
+    save_record(results, record)
+    return record

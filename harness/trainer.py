@@ -1,0 +1,102 @@
+"""The trusted trainer: task-agnostic, it owns the model, the data, the optimizer and the
+schedule, and asks a combiner how to turn the task losses into gradients."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.combiners import Combiner, StepContext
+from harness.contracts import EpochLog, TrainConfig
+from harness.errors import SubmissionError
+from harness.seeding import seed_everything
+from harness.task_api import Task
+
+EpochCallback = Callable[[EpochLog], None]
+StepCallback = Callable[[int, int], None]
+
+
+@dataclass
+class TrainOutcome:
+    epochs: list[EpochLog] = field(default_factory=list)
+    error: SubmissionError | None = None
+
+
+def _mean(values: torch.Tensor, steps: int) -> list[float]:
+    return (values / max(steps, 1)).tolist()
+
+
+def train(
+    task: Task,
+    arch: str,
+    seed: int,
+    config: TrainConfig,
+    combiner: Combiner,
+    device: torch.device,
+    data_root: Path,
+    on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainOutcome:
+    """Train `arch` on `task` with `combiner`; a misbehaving loss ends the run early with
+    `outcome.error` set and the epochs finished so far kept."""
+    generator = seed_everything(seed)
+    data = task.load_data(config, device, data_root)
+    model = task.build_model(arch).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    autocast = config.amp and device.type == "cuda"
+    combiner.attach(model, seed)
+    steps_per_epoch = -(-data.train_size // config.batch_size)
+    outcome = TrainOutcome()
+    task_count = len(task.loss_names)
+    for epoch in range(config.epochs):
+        started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        context = StepContext(epoch, config.epochs, lr)
+        loss_sums = torch.zeros(task_count, dtype=torch.float64, device=device)
+        weight_sums = torch.zeros(task_count, dtype=torch.float64)
+        extra_sums: dict[str, float | torch.Tensor] = {}
+        steps = 0
+        model.train()
+        for inputs, targets in data.train_batches(generator):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                outputs = model(inputs)
+            losses = task.losses(outputs, targets)
+            optimizer.zero_grad(set_to_none=True)
+            try:
+                result = combiner.backward(losses, context)
+            except SubmissionError as exc:
+                outcome.error = exc
+                return outcome
+            optimizer.step()
+            loss_sums += torch.stack([loss.detach().double() for loss in losses])
+            weight_sums += torch.tensor(result.weights, dtype=torch.float64)
+            for key, value in result.extras.items():
+                extra_sums[key] = extra_sums.get(key, 0.0) + value
+            steps += 1
+            if on_step is not None:
+                on_step(steps, steps_per_epoch)
+        scheduler.step()
+        train_seconds = time.perf_counter() - started
+        metrics = task.evaluate(model, data, autocast)
+        metrics.update({key: float(value) / max(steps, 1) for key, value in extra_sums.items()})
+        log = EpochLog(
+            epoch=epoch,
+            lr=lr,
+            train_losses=dict(zip(task.loss_names, _mean(loss_sums.cpu(), steps))),
+            task_weights=dict(zip(task.loss_names, _mean(weight_sums, steps))),
+            test_metrics=metrics,
+            seconds=time.perf_counter() - started,
+            images_per_second=data.train_size / max(train_seconds, 1e-9),
+        )
+        outcome.epochs.append(log)
+        if on_epoch is not None:
+            on_epoch(log)
+    return outcome

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv with the pinned torch/torchvision and the project's dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  python=$(command -v python3.11 || command -v python3)
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $python" >&2
+  "$python" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about a minute the first time)" >&2
+"${pip[@]}" torch==2.14.1 torchvision==0.29.1
+"${pip[@]}" -e .
+echo "setup: done" >&2

@@ -1,0 +1,11 @@
+"""Task plugins, registered by name."""
+from __future__ import annotations
+
+from harness.task_api import Task
+
+
+def task_registry() -> dict[str, Task]:
+    from tasks.cifar100_mtl import Cifar100MultiTask
+
+    tasks: list[Task] = [Cifar100MultiTask()]
+    return {task.name: task for task in tasks}

@@ -1,0 +1,92 @@
+"""CIFAR-100 with a fine (100-class) and a coarse (20-class) head."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.contracts import TrainConfig
+from harness.errors import HarnessError
+from harness.task_api import Architecture, Task, TaskData
+from tasks.cifar100_mtl import cifar_files, synthetic
+from tasks.cifar100_mtl.data import CifarTensorData, DeviceSplit
+from tasks.cifar100_mtl.models import build_network
+
+SYNTHETIC_FOLDER = "synthetic-cifar100"
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 5000, 1000
+
+PRESETS: dict[str, tuple[TrainConfig, list[str], list[int]]] = {
+    "smoke": (
+        TrainConfig(epochs=2, data="synthetic", train_size=3000, test_size=1000),
+        ["resnet20"],
+        [0],
+    ),
+    "dev": (TrainConfig(epochs=30), ["resnet20", "resnet56"], [42]),
+    "full": (TrainConfig(epochs=200), ["resnet20", "resnet56"], [42, 123, 456]),
+    "final": (TrainConfig(epochs=200), ["resnet20", "resnet56", "vgg16bn"], [42, 123, 456]),
+}
+
+
+class Cifar100MultiTask(Task):
+    name = "cifar100-mtl"
+    loss_names = ("fine", "coarse")
+    architectures = (
+        Architecture("resnet20"),
+        Architecture("resnet56"),
+        Architecture("vgg16bn", hidden=True),
+    )
+    column_tag = "cifar100mt"
+    primary_metric = "fine_acc"
+    primary_label = "test acc"
+    higher_is_better = True
+
+    def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
+        if name not in PRESETS:
+            raise HarnessError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        config, archs, seeds = PRESETS[name]
+        return config, list(archs), list(seeds)
+
+    def build_model(self, arch: str) -> nn.Module:
+        self.architecture(arch)
+        return build_network(arch, (100, 20))
+
+    def data_dir(self, config: TrainConfig, data_root: Path) -> Path:
+        if config.data == "synthetic":
+            return synthetic.generate(data_root / SYNTHETIC_FOLDER, SYNTHETIC_TRAIN, SYNTHETIC_TEST)
+        return Path(os.environ.get("CIFAR100_ROOT", data_root / "cifar100"))
+
+    def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
+        root = self.data_dir(config, data_root)
+        train = DeviceSplit(cifar_files.read_split(root, "train"), device, config.train_size)
+        test = DeviceSplit(cifar_files.read_split(root, "test"), device, config.test_size)
+        return CifarTensorData(train, test, config.batch_size, config.channels_last)
+
+    def losses(
+        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...]
+    ) -> list[torch.Tensor]:
+        return [F.cross_entropy(out.float(), target) for out, target in zip(outputs, targets)]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, data: TaskData, autocast: bool) -> dict[str, float]:
+        model.eval()
+        correct = torch.zeros(2, dtype=torch.long)
+        loss_sums = torch.zeros(2, dtype=torch.float64)
+        count = 0
+        for images, targets in data.test_batches():
+            with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=autocast):
+                outputs = model(images)
+            for i, (out, target) in enumerate(zip(outputs, targets)):
+                out = out.float()
+                correct[i] += int((out.argmax(1) == target).sum())
+                loss_sums[i] += float(F.cross_entropy(out, target, reduction="sum"))
+            count += images.shape[0]
+        model.train()
+        return {
+            "fine_acc": 100.0 * int(correct[0]) / count,
+            "coarse_acc": 100.0 * int(correct[1]) / count,
+            "fine_loss": float(loss_sums[0]) / count,
+            "coarse_loss": float(loss_sums[1]) / count,
+        }

@@ -1,0 +1,68 @@
+"""The fast input path: each split is one uint8 tensor on the training device."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from harness.task_api import Batch, TaskData
+from harness.tensor_augment import normalize, random_crop_flip
+from tasks.cifar100_mtl.cifar_files import CifarSplit
+
+# Per-channel statistics of the real CIFAR-100 training set (the protocol's constants).
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+
+class DeviceSplit:
+    """Images (N, 3, 32, 32) uint8 and (fine, coarse) labels, resident on one device."""
+
+    def __init__(self, split: CifarSplit, device: torch.device, limit: int | None) -> None:
+        count = len(split.images) if limit is None else min(limit, len(split.images))
+        self.images = torch.from_numpy(split.images[:count]).to(device)
+        self.targets = (
+            torch.from_numpy(split.fine_labels[:count]).to(device),
+            torch.from_numpy(split.coarse_labels[:count]).to(device),
+        )
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+class CifarTensorData(TaskData):
+    def __init__(
+        self, train: DeviceSplit, test: DeviceSplit, batch_size: int, channels_last: bool,
+        eval_batch_size: int = 1000,
+    ) -> None:
+        self.train = train
+        self.test = test
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.channels_last = channels_last
+        device = train.images.device
+        self.mean = torch.tensor(CIFAR100_MEAN, device=device)
+        self.std = torch.tensor(CIFAR100_STD, device=device)
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train)
+
+    def _finish(self, images: torch.Tensor) -> torch.Tensor:
+        batch = normalize(images, self.mean, self.std)
+        if self.channels_last:
+            return batch.contiguous(memory_format=torch.channels_last)
+        return batch.contiguous()
+
+    def train_batches(self, generator: torch.Generator) -> Iterator[Batch]:
+        device = self.train.images.device
+        order = torch.randperm(len(self.train), generator=generator).to(device)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            images = random_crop_flip(self.train.images[index], 4, generator)
+            yield self._finish(images), tuple(t[index] for t in self.train.targets)
+
+    def test_batches(self) -> Iterator[Batch]:
+        for start in range(0, len(self.test), self.eval_batch_size):
+            stop = start + self.eval_batch_size
+            images = self.test.images[start:stop]
+            yield self._finish(images), tuple(t[start:stop] for t in self.test.targets)
