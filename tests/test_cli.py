@@ -1,0 +1,115 @@
+"""The runner as a user runs it: a subprocess, its exit code and what it prints."""
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import PYTHON, REPO, write_submission
+
+
+def runner(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "runner.py", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def records(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / "runs").rglob("*.json"))]
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """The example submission and one baseline through the real CLI (smoke preset)."""
+    results = tmp_path_factory.mktemp("results")
+    first = runner("submit", "submissions/example_loss.py", "--no-baselines",
+                   "--results", results, "--data-root", data_root)
+    assert first.returncode == 0, first.stderr
+    second = runner("baselines", "--only", "equal", "--results", results, "--data-root", data_root)
+    assert second.returncode == 0, second.stderr
+    return results
+
+
+def test_submit_writes_records_and_prints_the_leaderboard(smoke_results: Path) -> None:
+    saved = records(smoke_results)
+    assert {(r["method"]["name"], r["status"]) for r in saved} == {("example_loss", "ok"), ("equal", "ok")}
+    example = next(r for r in saved if r["method"]["name"] == "example_loss")
+    assert len(example["epochs"]) == 2 and example["best_primary"] > 1.0
+    assert example["environment"]["device"] == "cpu" and example["job"]["preset"] == "smoke"
+    board = (smoke_results / "leaderboard-smoke.md").read_text()
+    assert "| example_loss | submission |" in board and "| equal        | baseline   |" in board
+
+
+def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) -> None:
+    again = runner("submit", "submissions/example_loss.py", "--no-baselines",
+                   "--results", smoke_results, "--data-root", data_root)
+    assert again.returncode == 0
+    assert "0 to run, 1 already recorded" in again.stdout
+    assert len(records(smoke_results)) == 2
+
+
+def test_leaderboard_command_renders_to_a_file(smoke_results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "board.md"
+    done = runner("leaderboard", "--results", smoke_results, "--out", out)
+    assert done.returncode == 0 and "example_loss" in out.read_text()
+
+
+def test_failing_submission_is_recorded_and_other_records_survive(
+    smoke_results: Path, data_root: Path, tmp_path: Path
+) -> None:
+    before = {p: p.read_bytes() for p in (smoke_results / "runs").rglob("*.json")}
+    path = write_submission(
+        tmp_path,
+        "import torch.nn as nn\n\nclass MultiTaskLoss(nn.Module):\n"
+        "    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):\n"
+        "        if epoch == 1 and total_epochs == 2:\n"
+        "            raise ValueError('gave up in epoch two')\n"
+        "        return fine_loss + coarse_loss\n",
+        name="quitter.py",
+    )
+    done = runner("submit", path, "--no-baselines", "--results", smoke_results, "--data-root", data_root)
+    assert done.returncode == 1
+    assert "FAILED: MultiTaskLoss.forward raised ValueError: gave up in epoch two at epoch 1" in done.stdout
+    assert "Traceback" not in done.stderr
+    failed = [r for r in records(smoke_results) if r["method"]["name"] == "quitter"]
+    assert len(failed) == 1 and failed[0]["status"] == "failed" and len(failed[0]["epochs"]) == 1
+    assert "| quitter " in done.stdout and "failed" in done.stdout
+    for path_, content in before.items():
+        assert path_.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["submit", "missing.py"], "error: submission file not found: missing.py"),
+        (["submit", "submissions/example_loss.py", "--archs", "vgg16bn"], "is hidden"),
+        (["submit", "submissions/example_loss.py", "--archs", "resnet18"], "unknown architecture"),
+        (["submit", "submissions/example_loss.py", "--seeds", "x"], "--seeds takes integers"),
+        (["submit", "submissions/example_loss.py", "--name", "dwa"], "belongs to a baseline"),
+        (["submit", "submissions/example_loss.py", "--tasks", "mnist"], "unknown task"),
+        (["submit", "submissions/example_loss.py", "--device", "cuda:7"], "cuda"),
+        (["baselines", "--only", "gradnorm"], "unknown baseline"),
+    ],
+)
+def test_bad_input_gives_one_line_and_non_zero_exit(args: list[str], message: str, tmp_path: Path) -> None:
+    done = runner(*args, "--results", tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_syntax_error_in_submission(tmp_path: Path) -> None:
+    path = write_submission(tmp_path, "class MultiTaskLoss(:\n    pass\n")
+    done = runner("submit", path, "--results", tmp_path, timeout=60)
+    assert done.returncode == 2 and "syntax error in submission.py line 1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_explains_the_commands() -> None:
+    done = runner("--help", timeout=60)
+    assert done.returncode == 0
+    for command in ("submit", "baselines", "leaderboard", "data"):
+        assert command in done.stdout
+    sub = runner("submit", "--help", timeout=60)
+    assert "--preset" in sub.stdout and "smoke" in sub.stdout
