@@ -11,7 +11,10 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+quiet_pip() {  # drop the warnings about this machine's absent local package folders
+  "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about a minute the first time)" >&2
-"${pip[@]}" torch==2.14.1 torchvision==0.29.1
-"${pip[@]}" -e .
+quiet_pip torch==2.14.1 torchvision==0.29.1
+quiet_pip -e .
 echo "setup: done" >&2
