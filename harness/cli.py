@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark harness for multi-task loss functions: trains networks with a "
         "MultiTaskLoss under a fixed protocol and ranks it against baselines.",
     )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also print the submission's traceback when it cannot be loaded",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     submit = commands.add_parser(
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return commands.dispatch(args)
     except SubmissionError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if exc.details:
+        if exc.details and args.verbose:
             print(_indent(exc.details), file=sys.stderr)
         return exc.exit_code
     except HarnessError as exc:

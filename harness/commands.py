@@ -49,6 +49,11 @@ def _run_planned(
     planned: list[PlannedJob], tasks: dict[str, Task], args: argparse.Namespace
 ) -> list[RunRecord]:
     device = resolve_device(args.device)
+    prepared = set()
+    for item in planned:
+        if (item.job.task, item.job.config) not in prepared:
+            tasks[item.job.task].prepare_data(item.job.config, args.data_root)
+            prepared.add((item.job.task, item.job.config))
     todo: list[PlannedJob] = []
     records: list[RunRecord] = []
     for item in planned:

@@ -56,9 +56,16 @@ def submission_traceback(exc: BaseException, path: Path) -> str:
     return "".join(lines).rstrip()
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, path: Path) -> str:
+    """`Type: first line of message (file line N)`, N the last line run in the submission."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    described = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if Path(frame.filename).name == path.name
+    ]
+    return f"{described} ({path.name} line {lines[-1]})" if lines else described
 
 
 def _import_module(path: Path, source: str, sha256: str) -> types.ModuleType:
@@ -78,7 +85,7 @@ def _import_module(path: Path, source: str, sha256: str) -> types.ModuleType:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise SubmissionError(
-            f"{path.name} raised {_describe(exc)} while being imported",
+            f"{path.name} raised {_describe(exc, path)} while being imported",
             submission_traceback(exc, path),
         ) from None
     return module
@@ -141,7 +148,7 @@ def instantiate(loss_class: type[nn.Module], path: Path) -> nn.Module:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise SubmissionError(
-            f"{CLASS_NAME}() raised {_describe(exc)}", submission_traceback(exc, path)
+            f"{CLASS_NAME}() raised {_describe(exc, path)}", submission_traceback(exc, path)
         ) from None
 
 
@@ -155,7 +162,7 @@ def call_forward(
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise SubmissionError(
-            f"{CLASS_NAME}.forward raised {_describe(exc)} at epoch {epoch}",
+            f"{CLASS_NAME}.forward raised {_describe(exc, path)} at epoch {epoch}",
             submission_traceback(exc, path),
         ) from None
     return check_output(total, epoch)

@@ -67,6 +67,11 @@ class Task(ABC):
         `shared_parameters()` and `task_parameters(i)`."""
 
     @abstractmethod
+    def prepare_data(self, config: TrainConfig, data_root: Path) -> None:
+        """Make sure the data exist (generate synthetic sets); raise DataNotFoundError
+        with instructions when they do not. Called once before a batch of jobs."""
+
+    @abstractmethod
     def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData: ...
 
     @abstractmethod

@@ -89,6 +89,8 @@ def test_failing_submission_is_recorded_and_other_records_survive(
         (["submit", "submissions/example_loss.py", "--tasks", "mnist"], "unknown task"),
         (["submit", "submissions/example_loss.py", "--device", "cuda:7"], "cuda"),
         (["baselines", "--only", "gradnorm"], "unknown baseline"),
+        (["submit", "submissions/example_loss.py", "--preset", "dev", "--data-root", "/nonexistent"],
+         "CIFAR-100 not found: expected /nonexistent/cifar100/cifar-100-python/train"),
     ],
 )
 def test_bad_input_gives_one_line_and_non_zero_exit(args: list[str], message: str, tmp_path: Path) -> None:
@@ -104,6 +106,21 @@ def test_syntax_error_in_submission(tmp_path: Path) -> None:
     done = runner("submit", path, "--results", tmp_path, timeout=60)
     assert done.returncode == 2 and "syntax error in submission.py line 1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_import_error_is_one_line_with_the_submission_line(tmp_path: Path) -> None:
+    path = write_submission(tmp_path, "x = 1\nraise RuntimeError('boom')\n")
+    done = runner("submit", path, "--results", tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: submission.py raised RuntimeError: boom (submission.py line 2) while being imported"
+    verbose = runner("--verbose", "submit", path, "--results", tmp_path, timeout=60)
+    assert "raise RuntimeError('boom')" in verbose.stderr
+
+
+def test_data_command_writes_the_synthetic_set(tmp_path: Path) -> None:
+    done = runner("data", "cifar100", "--synthetic", "--root", tmp_path, timeout=120)
+    assert done.returncode == 0
+    assert {p.name for p in (tmp_path / "cifar-100-python").iterdir()} == {"train", "test", "meta"}
 
 
 def test_help_explains_the_commands() -> None:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.contracts import TrainConfig
-from harness.errors import HarnessError
+from harness.errors import DataNotFoundError, HarnessError
 from harness.task_api import Architecture, Task, TaskData
 from tasks.cifar100_mtl import cifar_files, synthetic
 from tasks.cifar100_mtl.data import CifarTensorData, DeviceSplit
@@ -57,6 +57,12 @@ class Cifar100MultiTask(Task):
         if config.data == "synthetic":
             return synthetic.generate(data_root / SYNTHETIC_FOLDER, SYNTHETIC_TRAIN, SYNTHETIC_TEST)
         return Path(os.environ.get("CIFAR100_ROOT", data_root / "cifar100"))
+
+    def prepare_data(self, config: TrainConfig, data_root: Path) -> None:
+        root = self.data_dir(config, data_root)
+        missing = [n for n in ("train", "test", "meta") if not (root / cifar_files.FOLDER / n).is_file()]
+        if missing:
+            raise DataNotFoundError(cifar_files.missing_files_message(root))
 
     def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
         root = self.data_dir(config, data_root)
