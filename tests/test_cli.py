@@ -69,7 +69,7 @@ def test_failing_submission_is_recorded_and_other_records_survive(
     )
     done = runner("submit", path, "--no-baselines", "--results", smoke_results, "--data-root", data_root)
     assert done.returncode == 1
-    assert "FAILED: MultiTaskLoss.forward raised ValueError: gave up in epoch two at epoch 1" in done.stdout
+    assert "FAILED: MultiTaskLoss.forward raised ValueError: gave up in epoch two (quitter.py line 6) at epoch 1" in done.stdout
     assert "Traceback" not in done.stderr
     failed = [r for r in records(smoke_results) if r["method"]["name"] == "quitter"]
     assert len(failed) == 1 and failed[0]["status"] == "failed" and len(failed[0]["epochs"]) == 1
