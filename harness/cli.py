@@ -46,6 +46,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
 
 
+def _add_sandbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox", choices=["bwrap", "docker", "process"], default=None,
+        help="where the submission's code runs (default: bwrap where it works, else process "
+        "with a warning). process has no file-system or network isolation",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runner.py",
@@ -70,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["submission", "agent", "vanilla", "human"], help="row type on the leaderboard",
     )
     submit.add_argument("--no-baselines", action="store_true", help="do not run missing baselines")
+    _add_sandbox_option(submit)
     _add_run_options(submit)
 
     baselines = commands.add_parser("baselines", help="train the baselines on the preset's jobs")

@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 from harness.jobs import PlannedJob, expand_jobs, plan, run_job
 from harness.leaderboard import render_markdown
 from harness.methods import Method, baseline_method, submission_method
+from harness.oracle.sandbox import OracleLimits, choose_sandbox
 from harness.progress import JobProgress
 from harness.store import atomic_write_text, find_record, load_records, slug
 from harness.task_api import Task
@@ -96,12 +97,15 @@ def _print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None
 def cmd_submit(args: argparse.Namespace) -> int:
     tasks = _chosen_tasks(args.tasks)
     name = args.name or args.file.stem
+    sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
-        submission = submission_method(args.file, name, args.entry_type, task.loss_names)
+        submission = submission_method(
+            args.file, name, args.entry_type, task.loss_names, sandbox, OracleLimits()
+        )
         baselines = [] if args.no_baselines else [baseline_method(b, task.loss_names) for b in BASELINES]
         methods[task.name] = [*baselines, submission]
-    print(f"submission {args.file} loaded and checked as {name!r}", flush=True)
+    print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     records = _run_planned(_plan_for(methods, tasks, args), tasks, args)
     _print_leaderboard(args, tasks)
     failed = [r for r in records if r.status == "failed" and r.method.name == name]

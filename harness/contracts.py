@@ -88,6 +88,7 @@ class Environment(BaseModel):
     device: str
     device_name: str
     sandbox: str
+    sandbox_limits: dict[str, float] | None = None
 
 
 class RunRecord(BaseModel):

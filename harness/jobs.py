@@ -14,7 +14,7 @@ import torchvision
 from harness import HARNESS_VERSION
 from harness.contracts import Environment, EpochLog, JobSpec, RunRecord, job_key
 from harness.devices import device_name
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SubmissionError
 from harness.methods import Method
 from harness.progress import JobProgress
 from harness.store import save_record
@@ -89,6 +89,8 @@ def run_job(
         epochs = outcome.epochs
         if outcome.error is not None:
             error, details = str(outcome.error), outcome.error.details
+    except SubmissionError as exc:  # e.g. the oracle failed to start or load
+        error, details = str(exc), exc.details
     except HarnessError:
         raise
     except Exception as exc:  # a bug of ours or a resource problem: record it, keep going
@@ -120,7 +122,8 @@ def run_job(
             harness=HARNESS_VERSION,
             device=str(device),
             device_name=device_name(device),
-            sandbox=combiner.sandbox if combiner is not None else "none",
+            sandbox=planned.method.sandbox_name,
+            sandbox_limits=planned.method.limits.model_dump() if planned.method.limits else None,
         ),
     )
     save_record(results, record)

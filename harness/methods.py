@@ -8,36 +8,65 @@ from baselines import BASELINES
 from harness.combiners import Combiner, InProcessLossRunner, LossLevelCombiner
 from harness.contracts import EntryType, MethodSpec, TrainConfig
 from harness.errors import HarnessError
-from harness.submission_loader import LoadedSubmission, load_submission, read_source
+from harness.oracle.client import OracleLossRunner
+from harness.oracle.sandbox import OracleLimits, Sandbox
+from harness.submission_loader import LoadedSubmission, check_syntax, load_submission, read_source
 
 
 @dataclass(frozen=True)
 class Method:
+    """A method and how to run it: trusted baselines in-process, submissions in the oracle."""
+
     spec: MethodSpec
-    submission: LoadedSubmission | None  # loss-level methods
+    submission: LoadedSubmission | None = None  # trusted loss-level baselines
+    untrusted_path: Path | None = None  # submissions: run only inside the sandbox
+    loss_names: tuple[str, ...] = ()
+    sandbox: Sandbox | None = None
+    limits: OracleLimits | None = None
+
+    @property
+    def sandbox_name(self) -> str:
+        return self.sandbox.name if self.sandbox is not None else "in-process (trusted baseline)"
 
     def make_combiner(self, config: TrainConfig) -> Combiner:
         if self.spec.kind == "gradient":
             return BASELINES[self.spec.name].gradient_combiner()  # type: ignore[misc]
+        if self.untrusted_path is not None:
+            assert self.sandbox is not None and self.limits is not None
+            return LossLevelCombiner(
+                OracleLossRunner(self.untrusted_path, self.loss_names, config, self.sandbox, self.limits)
+            )
         assert self.submission is not None
         runner = InProcessLossRunner(self.submission.loss_class, self.submission.path, config)
         return LossLevelCombiner(runner)
 
 
+def check_in_sandbox(
+    path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits
+) -> None:
+    """Load and probe the submission inside the sandbox; SubmissionError if unusable."""
+    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits).close()
+
+
 def submission_method(
-    path: Path, name: str, entry_type: EntryType, loss_names: tuple[str, ...]
+    path: Path, name: str, entry_type: EntryType, loss_names: tuple[str, ...],
+    sandbox: Sandbox, limits: OracleLimits,
 ) -> Method:
+    """Check a submission without importing it here: syntax in this process (compile
+    only), everything else in the sandboxed oracle."""
     if name in BASELINES:
         raise HarnessError(f"the name {name!r} belongs to a baseline; pass another --name")
-    loaded = load_submission(path, loss_names)
+    source, sha256 = read_source(path)
+    check_syntax(path, source)
+    check_in_sandbox(path, loss_names, sandbox, limits)
     spec = MethodSpec(
         name=name,
         entry_type=entry_type,
         kind="loss_module",
         source_path=str(path),
-        source_sha256=loaded.sha256,
+        source_sha256=sha256,
     )
-    return Method(spec, loaded)
+    return Method(spec, untrusted_path=path.resolve(), loss_names=loss_names, sandbox=sandbox, limits=limits)
 
 
 def baseline_method(name: str, loss_names: tuple[str, ...]) -> Method:
@@ -59,4 +88,4 @@ def baseline_method(name: str, loss_names: tuple[str, ...]) -> Method:
         source_path=f"baselines/{baseline.source_path.name}",
         source_sha256=sha256,
     )
-    return Method(spec, loaded)
+    return Method(spec, submission=loaded, loss_names=loss_names)

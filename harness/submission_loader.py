@@ -68,14 +68,22 @@ def _describe(exc: BaseException, path: Path) -> str:
     return f"{described} ({path.name} line {lines[-1]})" if lines else described
 
 
-def _import_module(path: Path, source: str, sha256: str) -> types.ModuleType:
+def check_syntax(path: Path, source: str) -> types.CodeType:
+    """Compile without running anything; a SyntaxError becomes a SubmissionError."""
     try:
-        code = compile(source, str(path), "exec")
-    except SyntaxError as exc:
+        return compile(source, str(path), "exec")
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" line {line}" if line else ""
+        message = getattr(exc, "msg", str(exc))
         raise SubmissionError(
-            f"syntax error in {path.name} line {exc.lineno}: {exc.msg}",
+            f"syntax error in {path.name}{where}: {message}",
             "".join(traceback.format_exception_only(type(exc), exc)).rstrip(),
         ) from None
+
+
+def _import_module(path: Path, source: str, sha256: str) -> types.ModuleType:
+    code = check_syntax(path, source)
     module = types.ModuleType(f"mtl_submission_{sha256[:16]}")
     module.__file__ = str(path)
     sys.modules[module.__name__] = module

@@ -2,6 +2,16 @@
 # Create .venv with the pinned torch/torchvision and the project's dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v bwrap >/dev/null 2>&1; then
+  # bubblewrap is the default sandbox of submissions; install it where we may
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing bubblewrap" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null \
+      || echo "setup: could not install bubblewrap; submissions will run in the weaker process sandbox" >&2
+  else
+    echo "setup: bubblewrap (bwrap) is missing; install it (apt-get install bubblewrap) for the default sandbox" >&2
+  fi
+fi
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   python=$(command -v python3.11 || command -v python3)
