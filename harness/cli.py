@@ -85,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     baselines.add_argument("--only", nargs="+", metavar="NAME", help="baselines to run (default: all)")
     _add_run_options(baselines)
 
+    check = commands.add_parser(
+        "validate", help="check a submission in seconds, in the sandbox",
+        description="Load FILE in the sandboxed oracle, run it on a synthetic loss trajectory "
+        "and print the effective weight per task and every problem found. Exit code 0: no "
+        "problems; 1: problems; 2: the file cannot be used at all.",
+    )
+    check.add_argument("file", type=Path)
+    check.add_argument("--task", default="cifar100-mtl", help="whose loss order to use")
+    check.add_argument("--epochs", type=int, default=5, help="epochs of the synthetic trajectory")
+    check.add_argument("--steps", type=int, default=20, help="steps per epoch of the trajectory")
+    check.add_argument("--plot", type=Path, help="also draw the weights into this PNG file")
+    _add_sandbox_option(check)
+
     board = commands.add_parser("leaderboard", help="render the leaderboard from the run records")
     board.add_argument("--preset", default="smoke", choices=["smoke", "dev", "full"])
     board.add_argument("--results", type=Path, default=DEFAULT_RESULTS)

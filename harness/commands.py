@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -152,6 +153,37 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.validate import plot_weights, validate
+
+    task = _chosen_tasks([args.task])[args.task]
+    if args.epochs < 1 or args.steps < 1:
+        raise HarnessError("--epochs and --steps must be at least 1")
+    sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
+    started = time.perf_counter()
+    report = validate(args.file, task.loss_names, sandbox, OracleLimits(), args.epochs, args.steps)
+    print(f"validated {args.file} in the {sandbox.name} sandbox in {time.perf_counter() - started:.1f}s "
+          f"({len(report.steps)} calls)")
+    if report.steps:
+        print("\nmean effective weight (d total / d loss) and loss per epoch of the synthetic trajectory:")
+        print(report.weight_table().to_markdown(floatfmt=".4f"))
+        median = sorted(s["ms"] for s in report.steps)[len(report.steps) // 2]
+        print(f"\nmedian time per call: {median:.2f} ms")
+        if args.plot:
+            plot_weights(report, args.plot)
+            print(f"weights plotted to {args.plot}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}")
+    if report.error_details:
+        print(_indent(report.error_details))
+    if not report.problems:
+        print("no problems found")
+        return 0
+    return 1 if report.steps else 2
+
+
 def dispatch(args: argparse.Namespace) -> int:
     torch.set_float32_matmul_precision("high")
     handlers = {
@@ -159,5 +191,6 @@ def dispatch(args: argparse.Namespace) -> int:
         "baselines": cmd_baselines,
         "leaderboard": cmd_leaderboard,
         "data": cmd_data,
+        "validate": cmd_validate,
     }
     return handlers[args.command](args)

@@ -88,7 +88,7 @@ class Environment(BaseModel):
     device: str
     device_name: str
     sandbox: str
-    sandbox_limits: dict[str, float] | None = None
+    sandbox_limits: dict[str, float | str] | None = None
 
 
 class RunRecord(BaseModel):

@@ -16,6 +16,7 @@ from harness.contracts import Environment, EpochLog, JobSpec, RunRecord, job_key
 from harness.devices import device_name
 from harness.errors import HarnessError, SubmissionError
 from harness.methods import Method
+from harness.oracle.sandbox import process_cap
 from harness.progress import JobProgress
 from harness.store import save_record
 from harness.task_api import Task
@@ -56,6 +57,12 @@ def plan(method: Method, jobs: list[JobSpec]) -> list[PlannedJob]:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _limits_of(method: Method) -> dict[str, float | str] | None:
+    if method.limits is None:
+        return None
+    return {**method.limits.model_dump(), "process_cap": process_cap()}
 
 
 def _best(task: Task, epochs: list[EpochLog]) -> tuple[float | None, int | None]:
@@ -123,7 +130,7 @@ def run_job(
             device=str(device),
             device_name=device_name(device),
             sandbox=planned.method.sandbox_name,
-            sandbox_limits=planned.method.limits.model_dump() if planned.method.limits else None,
+            sandbox_limits=_limits_of(planned.method),
         ),
     )
     save_record(results, record)

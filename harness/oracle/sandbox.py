@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import HarnessError
+from harness.oracle.cgroup import PidsCgroup
 
 HARNESS_DIR = Path(__file__).resolve().parent.parent
 SOCKET_NAME = "oracle.sock"
@@ -50,10 +51,12 @@ def boot_code(harness_parent: str) -> str:
     )
 
 
-def rlimit_setter(limits: OracleLimits):
-    """A preexec function applying the limits in the child before exec."""
+def rlimit_setter(limits: OracleLimits, cgroup: PidsCgroup | None = None):
+    """A preexec function: join the pids cgroup, apply the limits, before exec."""
 
     def apply() -> None:
+        if cgroup is not None:
+            cgroup.enter()
         mb = 1 << 20
         resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_mb * mb, limits.memory_mb * mb))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
@@ -96,8 +99,9 @@ class OracleProcess(ABC):
 class PopenProcess(OracleProcess):
     """A subprocess in its own session; a thread keeps the tail of its output."""
 
-    def __init__(self, popen: subprocess.Popen, tail_bytes: int = 4096) -> None:
+    def __init__(self, popen: subprocess.Popen, cgroup: PidsCgroup, tail_bytes: int = 4096) -> None:
         self.popen = popen
+        self.cgroup = cgroup
         self._tail: collections.deque[bytes] = collections.deque()
         self._tail_size = 0
         self._limit = tail_bytes
@@ -121,11 +125,20 @@ class PopenProcess(OracleProcess):
                 os.killpg(self.popen.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.popen.kill()
+        self.cgroup.destroy()  # also what escaped the process group
         self.popen.wait()
         self._reader.join(timeout=2)
 
     def output_tail(self) -> str:
         return b"".join(self._tail)[-self._limit :].decode("utf-8", "replace")
+
+
+def process_cap() -> str:
+    """How the process limit is enforced on this machine (for the run record)."""
+    probe = PidsCgroup(1)
+    enforced = probe.path is not None
+    probe.destroy()
+    return "pids cgroup" if enforced else f"RLIMIT_NPROC only ({probe.reason})"
 
 
 class Sandbox(ABC):
@@ -160,11 +173,12 @@ class ProcessSandbox(Sandbox):
             sys.executable, "-I", "-B", "-c", boot_code(str(HARNESS_DIR.parent)),
             str(self.socket_path(ipc_dir)), str(submission),
         ]
+        cgroup = PidsCgroup(limits.processes)
         return PopenProcess(subprocess.Popen(
             command, cwd=scratch, env=clean_environment(str(scratch)), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=rlimit_setter(limits),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=rlimit_setter(limits, cgroup),
             start_new_session=True,
-        ))
+        ), cgroup)
 
 
 def _python_roots() -> list[Path]:
@@ -211,7 +225,7 @@ class BwrapSandbox(Sandbox):
             "--ro-bind", str(submission), inside,
             "--bind", str(ipc_dir), "/ipc",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
-            "--clearenv",
+            "--remount-ro", "/", "--clearenv",
         ]
         for key, value in clean_environment("/tmp").items():
             args += ["--setenv", key, value]
@@ -219,10 +233,11 @@ class BwrapSandbox(Sandbox):
         return args
 
     def launch(self, ipc_dir: Path, submission: Path, limits: OracleLimits) -> OracleProcess:
+        cgroup = PidsCgroup(limits.processes)
         return PopenProcess(subprocess.Popen(
             self.command(ipc_dir, submission), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=rlimit_setter(limits), start_new_session=True,
-        ))
+            stderr=subprocess.STDOUT, preexec_fn=rlimit_setter(limits, cgroup), start_new_session=True,
+        ), cgroup)
 
 
 def sandbox_names() -> list[str]:
