@@ -130,3 +130,57 @@ def test_help_explains_the_commands() -> None:
         assert command in done.stdout
     sub = runner("submit", "--help", timeout=60)
     assert "--preset" in sub.stdout and "smoke" in sub.stdout
+
+
+def test_validate_prints_weights_and_passes_a_good_file(tmp_path: Path) -> None:
+    plot = tmp_path / "weights.png"
+    done = runner("validate", "baselines/uncertainty.py", "--plot", plot, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "in the bwrap sandbox" in done.stdout or "in the process sandbox" in done.stdout
+    assert "w fine" in done.stdout and "w coarse" in done.stdout and "no problems found" in done.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "forward, problem",
+    [
+        ("return fine_loss + 0.0 * coarse_loss", "task coarse has weight 0 at every step"),
+        ("return self.scale * 1.0", "no gradient to any task loss"),
+        ("time.sleep(0.02)\n        return fine_loss + coarse_loss", "too slow"),
+    ],
+)
+def test_validate_reports_problems(tmp_path: Path, forward: str, problem: str) -> None:
+    path = write_submission(
+        tmp_path,
+        "import time\nimport torch\nimport torch.nn as nn\n\nclass MultiTaskLoss(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.scale = nn.Parameter(torch.ones(()))\n\n"
+        f"    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):\n        {forward}\n",
+    )
+    done = runner("validate", path, "--epochs", "2", timeout=120)
+    assert done.returncode == 1
+    assert f"PROBLEM: " in done.stdout and problem in done.stdout
+
+
+def test_validate_shows_the_submissions_traceback(tmp_path: Path) -> None:
+    path = write_submission(
+        tmp_path,
+        "import torch.nn as nn\n\nclass MultiTaskLoss(nn.Module):\n"
+        "    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):\n"
+        "        return {}['weights']\n",
+    )
+    done = runner("validate", path, timeout=120)
+    assert done.returncode == 2
+    assert "PROBLEM: MultiTaskLoss.forward raised KeyError: 'weights' (submission.py line 5)" in done.stdout
+    assert "return {}['weights']" in done.stdout  # the submission's own traceback line
+    assert "harness/" not in done.stdout  # and none of ours
+
+
+def test_unusable_sandbox_is_a_one_line_error(tmp_path: Path) -> None:
+    from harness.oracle.docker_sandbox import DockerSandbox
+
+    reason = DockerSandbox.available()
+    if reason is None:
+        pytest.skip("a Docker engine answers here")
+    done = runner("submit", "submissions/example_loss.py", "--sandbox", "docker", "--results", tmp_path, timeout=60)
+    assert done.returncode == 2 and "sandbox docker is not usable" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
