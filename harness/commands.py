@@ -12,8 +12,8 @@ from baselines import BASELINES
 from harness.cli import _indent, _seeds, _split_list
 from harness.contracts import RunRecord
 from harness.devices import resolve_device
-from harness.errors import HarnessError
-from harness.jobs import PlannedJob, expand_jobs, plan, run_job
+from harness.errors import HarnessError, SubmissionError
+from harness.jobs import PlannedJob, expand_jobs, plan, record_unusable, run_job
 from harness.leaderboard import render_markdown
 from harness.methods import Method, baseline_method, submission_method
 from harness.oracle.sandbox import OracleLimits, choose_sandbox
@@ -98,15 +98,27 @@ def _print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None
 def cmd_submit(args: argparse.Namespace) -> int:
     tasks = _chosen_tasks(args.tasks)
     name = args.name or args.file.stem
+    resolve_device(args.device)  # fail fast on a bad --device
     sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
+    limits = OracleLimits()
+    submissions = {
+        task.name: submission_method(
+            args.file, name, args.entry_type, task.loss_names, sandbox, limits, check=False
+        )
+        for task in tasks.values()
+    }
+    submission_jobs = _plan_for({t: [m] for t, m in submissions.items()}, tasks, args)
+    try:
+        for task in tasks.values():
+            submission_method(args.file, name, args.entry_type, task.loss_names, sandbox, limits)
+    except SubmissionError as exc:  # recorded as failed, reported as one line by the CLI
+        record_unusable(submission_jobs, tasks, exc, args.results)
+        raise
+    print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
-        submission = submission_method(
-            args.file, name, args.entry_type, task.loss_names, sandbox, OracleLimits()
-        )
         baselines = [] if args.no_baselines else [baseline_method(b, task.loss_names) for b in BASELINES]
-        methods[task.name] = [*baselines, submission]
-    print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
+        methods[task.name] = [*baselines, submissions[task.name]]
     records = _run_planned(_plan_for(methods, tasks, args), tasks, args)
     _print_leaderboard(args, tasks)
     failed = [r for r in records if r.status == "failed" and r.method.name == name]

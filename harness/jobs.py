@@ -106,11 +106,22 @@ def run_job(
     finally:
         if combiner is not None:
             combiner.close()
+    record = _make_record(
+        planned, task, epochs, error, details, started_at, time.perf_counter() - started, device
+    )
+    save_record(results, record)
+    return record
+
+
+def _make_record(
+    planned: PlannedJob, task: Task, epochs: list[EpochLog], error: str | None,
+    details: str | None, started_at: str, wall_seconds: float, device: torch.device,
+) -> RunRecord:
     best, best_epoch = _best(task, epochs)
-    record = RunRecord(
+    return RunRecord(
         key=planned.key,
         method=planned.method.spec,
-        job=job,
+        job=planned.job,
         status="failed" if error else "ok",
         error=error,
         error_details=details,
@@ -121,7 +132,7 @@ def run_job(
         final_metrics=epochs[-1].test_metrics if epochs else {},
         started_at=started_at,
         finished_at=_now(),
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=wall_seconds,
         environment=Environment(
             python=platform.python_version(),
             torch=torch.__version__,
@@ -133,5 +144,15 @@ def run_job(
             sandbox_limits=_limits_of(planned.method),
         ),
     )
-    save_record(results, record)
-    return record
+
+
+def record_unusable(
+    planned: list[PlannedJob], tasks: dict[str, Task], error: SubmissionError, results: Path
+) -> None:
+    """A submission that cannot even be loaded gets a failed record for each of its jobs."""
+    now = _now()
+    for item in planned:
+        record = _make_record(
+            item, tasks[item.job.task], [], str(error), error.details, now, 0.0, torch.device("cpu")
+        )
+        save_record(results, record)

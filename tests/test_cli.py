@@ -14,6 +14,16 @@ def runner(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProce
     )
 
 
+def run_main(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: str | Path):
+    """The CLI in this process (no interpreter start-up): exit code, stdout, stderr."""
+    from harness.cli import main
+
+    monkeypatch.chdir(REPO)
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def records(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((results / "runs").rglob("*.json"))]
 
@@ -93,11 +103,13 @@ def test_failing_submission_is_recorded_and_other_records_survive(
          "CIFAR-100 not found: expected /nonexistent/cifar100/cifar-100-python/train"),
     ],
 )
-def test_bad_input_gives_one_line_and_non_zero_exit(args: list[str], message: str, tmp_path: Path) -> None:
-    done = runner(*args, "--results", tmp_path, timeout=60)
-    assert done.returncode == 2
-    assert message in done.stderr and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+def test_bad_input_gives_one_line_and_non_zero_exit(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run_main(capsys, monkeypatch, *args, "--results", tmp_path)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
 
 
@@ -105,16 +117,22 @@ def test_syntax_error_in_submission(tmp_path: Path) -> None:
     path = write_submission(tmp_path, "class MultiTaskLoss(:\n    pass\n")
     done = runner("submit", path, "--results", tmp_path, timeout=60)
     assert done.returncode == 2 and "syntax error in submission.py line 1" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_import_error_is_one_line_with_the_submission_line(tmp_path: Path) -> None:
+def test_unloadable_submission_is_one_line_and_a_failed_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_submission(tmp_path, "x = 1\nraise RuntimeError('boom')\n")
-    done = runner("submit", path, "--results", tmp_path, timeout=60)
-    assert done.returncode == 2
-    assert done.stderr.strip() == "error: submission.py raised RuntimeError: boom (submission.py line 2) while being imported"
-    verbose = runner("--verbose", "submit", path, "--results", tmp_path, timeout=60)
-    assert "raise RuntimeError('boom')" in verbose.stderr
+    results = tmp_path / "results"
+    code, _, err = run_main(capsys, monkeypatch, "submit", path, "--results", results)
+    assert code == 2
+    assert err.strip() == "error: submission.py raised RuntimeError: boom (submission.py line 2) while being imported"
+    saved = records(results)
+    assert len(saved) == 1 and saved[0]["status"] == "failed" and "RuntimeError: boom" in saved[0]["error"]
+    assert "raise RuntimeError('boom')" in saved[0]["error_details"]
+    code, _, err = run_main(capsys, monkeypatch, "--verbose", "submit", path, "--results", results)
+    assert "raise RuntimeError('boom')" in err
 
 
 def test_data_command_writes_the_synthetic_set(tmp_path: Path) -> None:
