@@ -167,16 +167,18 @@ def test_validate_prints_weights_and_passes_a_good_file(tmp_path: Path) -> None:
         ("time.sleep(0.02)\n        return fine_loss + coarse_loss", "too slow"),
     ],
 )
-def test_validate_reports_problems(tmp_path: Path, forward: str, problem: str) -> None:
+def test_validate_reports_problems(
+    tmp_path: Path, forward: str, problem: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_submission(
         tmp_path,
         "import time\nimport torch\nimport torch.nn as nn\n\nclass MultiTaskLoss(nn.Module):\n"
         "    def __init__(self):\n        super().__init__()\n        self.scale = nn.Parameter(torch.ones(()))\n\n"
         f"    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):\n        {forward}\n",
     )
-    done = runner("validate", path, "--epochs", "2", timeout=120)
-    assert done.returncode == 1
-    assert f"PROBLEM: " in done.stdout and problem in done.stdout
+    code, out, _ = run_main(capsys, monkeypatch, "validate", path, "--epochs", "2")
+    assert code == 1
+    assert "PROBLEM: " in out and problem in out
 
 
 def test_validate_shows_the_submissions_traceback(tmp_path: Path) -> None:
