@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from harness.combiners import Combiner, StepContext, StepResult
+from harness.state_codec import decode, encode
 
 
 def project_conflicting(
@@ -45,6 +46,12 @@ class PCGradCombiner(Combiner):
         shared_ids = {id(p) for p in self.shared}
         self.heads = [p for p in model.parameters() if p.requires_grad and id(p) not in shared_ids]
         self.generator.manual_seed(seed)
+
+    def state(self) -> object:
+        return encode(self.generator.get_state())
+
+    def load_state(self, state: object) -> None:
+        self.generator.set_state(decode(state))
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
         flat = []

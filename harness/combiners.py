@@ -22,6 +22,7 @@ from torch import nn
 
 from harness.contracts import TrainConfig
 from harness.errors import SubmissionError
+from harness.state_codec import module_state, restore_module_state
 from harness.submission_loader import call_forward, instantiate
 
 
@@ -45,6 +46,12 @@ class LossRunner(Protocol):
     sandbox: str
 
     def __call__(self, values: list[float], context: StepContext) -> StepResult: ...
+
+    def get_state(self) -> object:
+        """The loss class's state as JSON-able data (see harness.state_codec)."""
+        ...
+
+    def set_state(self, state: object) -> None: ...
 
     def close(self) -> None: ...
 
@@ -85,6 +92,12 @@ class InProcessLossRunner:
             self.optimizer.zero_grad(set_to_none=True)
         return StepResult(float(total.detach()), weights)
 
+    def get_state(self) -> object:
+        return module_state(self.module, self.optimizer)
+
+    def set_state(self, state: object) -> None:
+        restore_module_state(self.module, self.optimizer, state)
+
     def close(self) -> None:
         pass
 
@@ -97,6 +110,13 @@ class Combiner(ABC):
     @abstractmethod
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
         """Fill `.grad` of the model's parameters for this step."""
+
+    def state(self) -> object:
+        """JSON-able state for a checkpoint; None if there is none."""
+        return None
+
+    def load_state(self, state: object) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -122,6 +142,12 @@ class LossLevelCombiner(Combiner):
         ]
         torch.autograd.backward(losses, grad_tensors=grad_tensors)
         return result
+
+    def state(self) -> object:
+        return self.runner.get_state()
+
+    def load_state(self, state: object) -> None:
+        self.runner.set_state(state)
 
     def close(self) -> None:
         self.runner.close()

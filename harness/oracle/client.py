@@ -30,6 +30,10 @@ _SIGNAL_REASONS = {
 }
 
 
+class StateUnavailable(Exception):
+    """The loss class keeps state a checkpoint cannot hold; the job runs without resume."""
+
+
 class OracleLossRunner:
     """Starts the sandboxed oracle for one submission and asks it for every step."""
 
@@ -73,7 +77,9 @@ class OracleLossRunner:
                 self._listener.close()
                 return conn
             if self._process.poll() is not None:
-                raise self._died("before it connected")
+                lines = [line for line in self._process.output_tail().splitlines() if line.strip()]
+                last = f": {clean_text(lines[-1], 200)}" if lines else ""
+                raise self._died(f"before it connected{last}")
         raise self._fail(f"the oracle did not start within {self.limits.init_timeout_s:.0f}s")
 
     def _start(self, loss_names: tuple[str, ...], config: TrainConfig) -> None:
@@ -111,6 +117,31 @@ class OracleLossRunner:
         if "error" in reply:
             raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
         return self._parse(reply, request_id, context)
+
+    def _request(self, message: dict, what: str) -> dict:
+        assert self._conn is not None
+        self._next_id += 1
+        message["id"] = self._next_id
+        try:
+            send_message(self._conn, message)
+        except OSError:
+            raise self._died(f"during {what}") from None
+        reply = self._receive(self.limits.call_timeout_s, what)
+        if reply.get("id") != message["id"]:
+            raise self._fail(f"protocol violation during {what}: wrong answer id")
+        return reply
+
+    def get_state(self) -> object:
+        """The loss class's state (untrusted JSON, stored but never executed)."""
+        reply = self._request({"op": "get_state"}, "saving the loss state")
+        if "error" in reply:
+            raise StateUnavailable(clean_text(reply["error"], 300))
+        return reply.get("state")
+
+    def set_state(self, state: object) -> None:
+        reply = self._request({"op": "set_state", "state": state}, "restoring the loss state")
+        if reply.get("ok") is not True:
+            raise self._fail("the oracle could not restore the loss state")
 
     def _parse(self, reply: dict, request_id: int, context: StepContext) -> StepResult:
         try:

@@ -209,7 +209,9 @@ class BwrapSandbox(Sandbox):
     def command(self, ipc_dir: Path, submission: Path) -> list[str]:
         args = [
             "bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-            "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
+            "--die-with-parent", "--new-session",
+            # the private /tmp first: binds below may live under /tmp and must stay visible
+            "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr",
         ]
         for top in ("/lib", "/lib64", "/bin", "/sbin", "/lib32"):
             path = Path(top)
@@ -224,7 +226,7 @@ class BwrapSandbox(Sandbox):
             "--ro-bind", str(HARNESS_DIR), f"{SANDBOX_ROOT}/harness",
             "--ro-bind", str(submission), inside,
             "--bind", str(ipc_dir), "/ipc",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
+            "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp",
             "--remount-ro", "/", "--clearenv",
         ]
         for key, value in clean_environment("/tmp").items():

@@ -38,7 +38,18 @@ def serve(socket_path: str, submission_path: str) -> int:
             request = recv_message(sock)
         except PeerClosed:
             return 0
-        if request.get("op") != "step":
+        op = request.get("op")
+        if op == "get_state":
+            try:
+                send_message(sock, {"id": request["id"], "state": runner.get_state()})
+            except Exception as exc:  # e.g. an attribute a checkpoint cannot hold
+                send_message(sock, {"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        if op == "set_state":
+            runner.set_state(request["state"])
+            send_message(sock, {"id": request["id"], "ok": True})
+            continue
+        if op != "step":
             return 0
         context = StepContext(request["epoch"], request["total_epochs"], request["lr"])
         try:
