@@ -44,6 +44,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
+    parser.add_argument(
+        "--no-wait", action="store_true",
+        help="only enqueue the jobs; run them with `runner.py worker` (here or on other machines "
+        "sharing the results folder)",
+    )
+    parser.add_argument("--slots-per-device", type=int, default=1, help="local worker slots per device")
 
 
 def _add_sandbox_option(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
     baselines = commands.add_parser("baselines", help="train the baselines on the preset's jobs")
     baselines.add_argument("--only", nargs="+", metavar="NAME", help="baselines to run (default: all)")
     _add_run_options(baselines)
+
+    work = commands.add_parser(
+        "worker", help="run queued jobs: one process per device slot",
+        description="Claim jobs from RESULTS/queue and run them, one process per slot. A job "
+        "whose worker dies goes back to the queue when its lease expires and resumes from its "
+        "last epoch checkpoint.",
+    )
+    work.add_argument("--devices", nargs="+", default=["auto"],
+                      help="cpu, cuda:0,cuda:1, ... (default: every CUDA device, else cpu)")
+    work.add_argument("--slots-per-device", type=int, default=1, help="jobs at once per device")
+    work.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    work.add_argument("--lease", type=float, default=60.0,
+                      help="seconds without a heartbeat after which a job is handed to another worker")
+    work.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
+
+    status = commands.add_parser("status", help="print the queue as a table")
+    status.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+
+    cancel = commands.add_parser("cancel", help="cancel the queued and running jobs of a submission")
+    cancel.add_argument("name", help="the method name (the --name given to submit, or the file name)")
+    cancel.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
 
     check = commands.add_parser(
         "validate", help="check a submission in seconds, in the sandbox",

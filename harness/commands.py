@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from baselines import BASELINES
@@ -18,6 +20,7 @@ from harness.leaderboard import render_markdown
 from harness.methods import Method, baseline_method, submission_method
 from harness.oracle.sandbox import OracleLimits, choose_sandbox
 from harness.progress import JobProgress
+from harness.queue import DEFAULT_LEASE_SECONDS, JobQueue, QueueEntry
 from harness.store import atomic_write_text, find_record, load_records, slug
 from harness.task_api import Task
 from tasks import task_registry
@@ -47,40 +50,125 @@ def _plan_for(
     return planned
 
 
+def _queue(args: argparse.Namespace) -> JobQueue:
+    return JobQueue(args.results / "queue", getattr(args, "lease", DEFAULT_LEASE_SECONDS))
+
+
+def _local_devices(choice: str) -> list[str]:
+    if choice != "auto":
+        return [str(resolve_device(choice))]
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu"]
+
+
+def _entry(item: PlannedJob, args: argparse.Namespace, queue: JobQueue) -> QueueEntry:
+    copy = None
+    if item.method.untrusted_path is not None:
+        # keep the file name: errors and tracebacks quote it
+        copy_path = queue.root / "submissions" / item.method.spec.source_sha256[:16] / item.method.untrusted_path.name
+        if not copy_path.exists():
+            atomic_write_text(copy_path, item.method.untrusted_path.read_text())
+        copy = str(copy_path.resolve())
+    return QueueEntry(
+        key=item.key, method=item.method.spec, job=item.job, submission_copy=copy,
+        sandbox=item.method.sandbox.name if item.method.sandbox else None,
+        results=str(args.results.resolve()), data_root=str(args.data_root.resolve()),
+        enqueued_at=time.time(), force=args.force,
+    )
+
+
 def _run_planned(
     planned: list[PlannedJob], tasks: dict[str, Task], args: argparse.Namespace
-) -> list[RunRecord]:
-    device = resolve_device(args.device)
+) -> list[RunRecord] | None:
+    """Enqueue the jobs that have no record; unless --no-wait, run local workers and wait."""
+    resolve_device(args.device)
     prepared = set()
     for item in planned:
         if (item.job.task, item.job.config) not in prepared:
             tasks[item.job.task].prepare_data(item.job.config, args.data_root)
             prepared.add((item.job.task, item.job.config))
+    queue = _queue(args)
+    records: dict[str, RunRecord] = {}
     todo: list[PlannedJob] = []
-    records: list[RunRecord] = []
     for item in planned:
         cached = None if args.force else find_record(args.results, item.job.preset, item.method.spec.name, item.key)
         if cached is not None and cached.status == "ok":
-            records.append(cached)
+            records[item.key] = cached
         else:
             todo.append(item)
-    cached_count = len(planned) - len(todo)
+    added = sum(queue.enqueue(_entry(item, args, queue)) for item in todo)
     print(
-        f"{len(planned)} jobs on {device}: {len(todo)} to run, {cached_count} already recorded"
-        + ("" if not cached_count else " (use --force to rerun)"),
+        f"{len(planned)} jobs: {len(records)} already recorded"
+        + (" (use --force to rerun)" if records else "")
+        + f", {added} enqueued, {len(todo) - added} already queued, in {queue.root}",
         flush=True,
     )
-    for index, item in enumerate(todo, 1):
-        job = item.job
-        label = f"[{index}/{len(todo)}] {item.method.spec.name} {job.task}/{job.arch} seed {job.seed}"
-        progress = JobProgress(label, job.config.epochs)
-        record = run_job(item, tasks[job.task], device, args.data_root, args.results, progress)
-        if record.status == "failed":
-            progress.message(f"{label} FAILED: {record.error}")
-            if record.error_details:
-                progress.message(_indent(record.error_details))
-        records.append(record)
-    return records
+    if getattr(args, "no_wait", False):
+        print("not waiting: start workers with `python runner.py worker --results "
+              f"{args.results}` and watch with `python runner.py status --results {args.results}`")
+        return None
+    if todo:
+        _wait_with_workers(queue, [item.key for item in todo], args)
+    for item in todo:
+        record = find_record(args.results, item.job.preset, item.method.spec.name, item.key)
+        if record is not None:
+            records[item.key] = record
+    return list(records.values())
+
+
+def _start_workers(args: argparse.Namespace) -> subprocess.Popen:
+    command = [
+        sys.executable, str(Path(__file__).resolve().parent.parent / "runner.py"), "worker",
+        "--devices", ",".join(_local_devices(args.device)),
+        "--slots-per-device", str(args.slots_per_device), "--results", str(args.results),
+        "--exit-when-idle",
+    ]
+    return subprocess.Popen(command)
+
+
+def _wait_with_workers(queue: JobQueue, keys: list[str], args: argparse.Namespace) -> None:
+    """Run local workers until every job in `keys` has ended, printing progress."""
+    workers = _start_workers(args)
+    started = time.monotonic()
+    last_line = ""
+    interval = 2.0 if sys.stdout.isatty() else 10.0
+    next_print = time.monotonic() + interval
+    while True:
+        states = {key: queue.state_of(key) for key in keys}
+        if all(state in ("done", "failed", "cancelled") for state in states.values()):
+            break
+        if workers.poll() is not None:
+            queue.reap_expired()
+            workers = _start_workers(args)  # e.g. a foreign worker died holding our job
+        if time.monotonic() >= next_print:
+            line = _progress_line(queue, keys, states, time.monotonic() - started)
+            if line != last_line:
+                print(line, flush=True)
+                last_line = line
+            next_print = time.monotonic() + interval
+        time.sleep(0.5)
+    workers.wait()
+
+
+def _progress_line(queue: JobQueue, keys: list[str], states: dict, elapsed: float) -> str:
+    ended = sum(1 for s in states.values() if s in ("done", "failed", "cancelled"))
+    pending = sum(1 for s in states.values() if s == "pending")
+    running = [e for e in queue.entries("running") if e.key in states]
+    epochs_total = sum(e.job.config.epochs for e in queue.entries("pending") if e.key in states)
+    epochs_left = epochs_total + sum(e.job.config.epochs - e.epoch for e in running)
+    epochs_done = sum(e.epoch for e in running) + sum(
+        e.job.config.epochs for state in ("done", "failed") for e in queue.entries(state) if e.key in states
+    )
+    eta = ""
+    if epochs_done:
+        seconds = elapsed / epochs_done * epochs_left
+        eta = f" | ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
+    now_running = ", ".join(
+        f"{e.method.name} {e.job.arch} s{e.job.seed} epoch {e.epoch}/{e.job.config.epochs}" for e in running
+    )
+    return (f"queue: {ended}/{len(keys)} ended, {len(running)} running"
+            + (f" ({now_running})" if now_running else "") + f", {pending} pending{eta}")
 
 
 def _print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
@@ -120,6 +208,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         baselines = [] if args.no_baselines else [baseline_method(b, task.loss_names) for b in BASELINES]
         methods[task.name] = [*baselines, submissions[task.name]]
     records = _run_planned(_plan_for(methods, tasks, args), tasks, args)
+    if records is None:
+        return 0
     _print_leaderboard(args, tasks)
     failed = [r for r in records if r.status == "failed" and r.method.name == name]
     if failed:
@@ -133,6 +223,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     names = _split_list(args.only) or list(BASELINES)
     methods = {task.name: [baseline_method(n, task.loss_names) for n in names] for task in tasks.values()}
     records = _run_planned(_plan_for(methods, tasks, args), tasks, args)
+    if records is None:
+        return 0
     _print_leaderboard(args, tasks)
     return 1 if any(r.status == "failed" for r in records) else 0
 
@@ -196,6 +288,54 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if report.steps else 2
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from harness.worker import run_workers
+
+    devices = _split_list(args.devices) or ["auto"]
+    if devices == ["auto"]:
+        devices = _local_devices("auto")
+    for device in devices:
+        resolve_device(device)
+    if args.slots_per_device < 1:
+        raise HarnessError("--slots-per-device must be at least 1")
+    queue = _queue(args)
+    print(f"worker: {len(devices) * args.slots_per_device} slot(s) on {', '.join(devices)} "
+          f"serving {queue.root}", flush=True)
+    failed = run_workers(queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle)
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    queue = _queue(args)
+    counts = queue.counts()
+    print(f"queue {queue.root}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    rows = []
+    now = time.time()
+    for state in ("running", "pending", "failed", "cancelled", "done"):
+        for path in queue._files(state):
+            entry = queue._read(path)
+            if entry is None:
+                continue
+            age = now - path.stat().st_mtime if state == "running" else None
+            rows.append({
+                "state": state, "method": entry.method.name, "task": entry.job.task, "arch": entry.job.arch,
+                "seed": entry.job.seed, "preset": entry.job.preset,
+                "epoch": f"{entry.epoch}/{entry.job.config.epochs}", "attempts": entry.attempts,
+                "worker": entry.worker or "", "heartbeat": f"{age:.0f}s ago" if age is not None else "",
+            })
+    if rows:
+        print(pd.DataFrame(rows).to_markdown(index=False))
+    for problem in queue.problems:
+        print(f"warning: unreadable queue file {problem.path} moved to {queue.root / 'unreadable'}: {problem.reason}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    cancelled = _queue(args).cancel(args.name)
+    print(f"cancelled {cancelled} job(s) of {args.name}")
+    return 0 if cancelled else 1
+
+
 def dispatch(args: argparse.Namespace) -> int:
     torch.set_float32_matmul_precision("high")
     handlers = {
@@ -204,5 +344,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "leaderboard": cmd_leaderboard,
         "data": cmd_data,
         "validate": cmd_validate,
+        "worker": cmd_worker,
+        "status": cmd_status,
+        "cancel": cmd_cancel,
     }
     return handlers[args.command](args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import platform
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,10 @@ from harness.progress import JobProgress
 from harness.store import save_record
 from harness.task_api import Task
 from harness.trainer import train
+
+
+class JobInterrupted(Exception):
+    """Raised by a callback to abandon a job without a record (its lease is gone)."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,25 @@ def run_job(
     data_root: Path,
     results: Path,
     progress: JobProgress,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> RunRecord:
-    """Train one job and save its record; failures of the method become failed records."""
+    """Train one job and save its record; failures of the method become failed records.
+    With `checkpoint` the job resumes from it and refreshes it every epoch. Exceptions
+    raised by the callbacks (a worker losing its lease) propagate and save nothing."""
     job = planned.job
+
+    def epoch_done(log: EpochLog) -> None:
+        progress.epoch_done(log)
+        if on_epoch is not None:
+            on_epoch(log)
+
+    def step_done(step: int, steps: int) -> None:
+        progress.step(step, steps)
+        if on_step is not None:
+            on_step(step, steps)
+
     started_at, started = _now(), time.perf_counter()
     combiner = None
     error = details = None
@@ -91,14 +112,18 @@ def run_job(
         combiner = planned.method.make_combiner(job.config)
         outcome = train(
             task, job.arch, job.seed, job.config, combiner, device, data_root,
-            on_epoch=progress.epoch_done, on_step=progress.step,
+            on_epoch=epoch_done, on_step=step_done, checkpoint=checkpoint,
         )
         epochs = outcome.epochs
+        if outcome.resumed_from:
+            progress.message(f"{progress.label} resumed after epoch {outcome.resumed_from}")
+        for note in outcome.notes:
+            progress.message(f"{progress.label} note: {note}")
         if outcome.error is not None:
             error, details = str(outcome.error), outcome.error.details
     except SubmissionError as exc:  # e.g. the oracle failed to start or load
         error, details = str(exc), exc.details
-    except HarnessError:
+    except (HarnessError, JobInterrupted):
         raise
     except Exception as exc:  # a bug of ours or a resource problem: record it, keep going
         error = f"internal error: {type(exc).__name__}: {exc}"

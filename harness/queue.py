@@ -38,6 +38,7 @@ class QueueEntry(BaseModel):
     results: str
     data_root: str
     enqueued_at: float
+    force: bool = False  # rerun even if a record exists
     attempts: int = 0
     worker: str | None = None
     epoch: int = 0  # epochs finished, for progress

@@ -11,7 +11,10 @@ import torch
 
 from harness.combiners import Combiner, StepContext
 from harness.contracts import EpochLog, TrainConfig
+from harness.checkpoint import CheckpointError, TrainingState, load_checkpoint, save_checkpoint
 from harness.errors import SubmissionError
+from harness.oracle.client import StateUnavailable
+from harness.state_codec import UnsupportedState
 from harness.seeding import seed_everything
 from harness.task_api import Task
 
@@ -23,6 +26,59 @@ StepCallback = Callable[[int, int], None]
 class TrainOutcome:
     epochs: list[EpochLog] = field(default_factory=list)
     error: SubmissionError | None = None
+    resumed_from: int | None = None  # epochs restored from a checkpoint
+    notes: list[str] = field(default_factory=list)
+
+
+def _restore(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator,
+    combiner: Combiner, device: torch.device, outcome: TrainOutcome,
+) -> int:
+    """Load `path` into the training objects; the number of finished epochs (0 if none)."""
+    if not path.is_file():
+        return 0
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as exc:
+        outcome.notes.append(f"checkpoint ignored, training from the start: {exc}")
+        return 0
+    model.load_state_dict(state.model)
+    optimizer.load_state_dict(state.optimizer)
+    scheduler.load_state_dict(state.scheduler)
+    generator.set_state(state.data_generator)
+    torch.set_rng_state(state.torch_rng)
+    if device.type == "cuda" and state.cuda_rng:
+        torch.cuda.set_rng_state_all(state.cuda_rng)
+    if state.combiner is not None:
+        combiner.load_state(state.combiner)
+    outcome.epochs = list(state.epochs)
+    outcome.resumed_from = state.epoch
+    return state.epoch
+
+
+def _save(
+    path: Path, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator,
+    combiner: Combiner, device: torch.device, outcome: TrainOutcome,
+) -> bool:
+    try:
+        combiner_state = combiner.state()
+    except (StateUnavailable, UnsupportedState) as exc:
+        outcome.notes.append(f"no checkpoints: the loss state cannot be saved ({exc})")
+        return False
+    save_checkpoint(path, TrainingState(
+        epoch=epoch,
+        model=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        data_generator=generator.get_state(),
+        torch_rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        epochs=outcome.epochs,
+        combiner=combiner_state,
+    ))
+    return True
 
 
 def _mean(values: torch.Tensor, steps: int) -> list[float]:
@@ -39,9 +95,11 @@ def train(
     data_root: Path,
     on_epoch: EpochCallback | None = None,
     on_step: StepCallback | None = None,
+    checkpoint: Path | None = None,
 ) -> TrainOutcome:
     """Train `arch` on `task` with `combiner`; a misbehaving loss ends the run early with
-    `outcome.error` set and the epochs finished so far kept."""
+    `outcome.error` set and the epochs finished so far kept. With `checkpoint`, the full
+    training state is saved there after every epoch and a run resumes from it."""
     generator = seed_everything(seed)
     data = task.load_data(config, device, data_root)
     model = task.build_model(arch).to(device)
@@ -56,7 +114,15 @@ def train(
     steps_per_epoch = -(-data.train_size // config.batch_size)
     outcome = TrainOutcome()
     task_count = len(task.loss_names)
-    for epoch in range(config.epochs):
+    first_epoch = 0
+    if checkpoint is not None:
+        try:
+            first_epoch = _restore(checkpoint, model, optimizer, scheduler, generator, combiner, device, outcome)
+        except SubmissionError as exc:
+            outcome.error = exc
+            return outcome
+    keep_checkpoints = checkpoint is not None
+    for epoch in range(first_epoch, config.epochs):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         context = StepContext(epoch, config.epochs, lr)
@@ -97,6 +163,14 @@ def train(
             images_per_second=data.train_size / max(train_seconds, 1e-9),
         )
         outcome.epochs.append(log)
+        if keep_checkpoints and epoch + 1 < config.epochs:
+            try:
+                keep_checkpoints = _save(
+                    checkpoint, epoch + 1, model, optimizer, scheduler, generator, combiner, device, outcome  # type: ignore[arg-type]
+                )
+            except SubmissionError as exc:
+                outcome.error = exc
+                return outcome
         if on_epoch is not None:
             on_epoch(log)
     return outcome

@@ -54,7 +54,7 @@ def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) 
     again = runner("submit", "submissions/example_loss.py", "--no-baselines",
                    "--results", smoke_results, "--data-root", data_root)
     assert again.returncode == 0
-    assert "0 to run, 1 already recorded" in again.stdout
+    assert "1 jobs: 1 already recorded (use --force to rerun), 0 enqueued" in again.stdout
     assert len(records(smoke_results)) == 2
 
 

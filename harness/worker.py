@@ -1,0 +1,144 @@
+"""Workers: one process per device slot, each claiming jobs from the queue until idle.
+
+`python runner.py worker --devices cuda:0,cuda:1 --slots-per-device 2` runs four slot
+processes; each sets its device, claims a job, trains it with a checkpoint in the queue
+folder, keeps its lease alive with a heartbeat thread, writes the record and marks the
+job done. A slot that loses its lease (it stalled and the job was handed to another
+worker, or the job was cancelled) abandons the job without writing anything.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from harness.contracts import EpochLog
+from harness.jobs import JobInterrupted, PlannedJob, run_job
+from harness.methods import Method, baseline_method
+from harness.progress import JobProgress
+from harness.queue import JobQueue, QueueEntry
+from harness.store import find_record
+
+
+def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
+    """Rebuild the method of a queued job (submissions run only in their sandbox)."""
+    from harness.oracle.sandbox import OracleLimits, choose_sandbox
+
+    if entry.method.entry_type == "baseline":
+        method = baseline_method(entry.method.name, loss_names)
+        return Method(entry.method, method.submission, method.untrusted_path, loss_names)
+    assert entry.submission_copy is not None
+    sandbox = choose_sandbox(entry.sandbox, warn=lambda text: None)
+    return Method(entry.method, untrusted_path=Path(entry.submission_copy), loss_names=loss_names,
+                  sandbox=sandbox, limits=OracleLimits())
+
+
+class Heartbeat:
+    """Renews a job's lease in the background; `lost` turns true if the lease is gone."""
+
+    def __init__(self, queue: JobQueue, entry: QueueEntry) -> None:
+        self.queue, self.entry = queue, entry
+        self.epoch = 0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = max(self.queue.lease_seconds / 4, 0.2)
+        while not self._stop.wait(interval):
+            if not self.queue.heartbeat(self.entry, self.epoch):
+                self.lost = True
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
+    """Run a claimed job to its end; the state it ends in."""
+    from tasks import task_registry
+
+    task = task_registry()[entry.job.task]
+    results = Path(entry.results)
+    if not entry.force and find_record(results, entry.job.preset, entry.method.name, entry.key) is not None:
+        queue.finish(entry, "done")  # recorded by a worker that died before finishing
+        return "done"
+    method = method_for(entry, task.loss_names)
+    planned = PlannedJob(method, entry.job, entry.key)
+    heartbeat = Heartbeat(queue, entry)
+
+    def check_lease(*_: object) -> None:
+        if heartbeat.lost:
+            raise JobInterrupted("lease lost")
+
+    def note_epoch(log: EpochLog) -> None:
+        heartbeat.epoch = log.epoch + 1
+        check_lease()
+
+    progress = JobProgress(f"{label} {entry.method.name} {entry.job.task}/{entry.job.arch} seed {entry.job.seed}",
+                           entry.job.config.epochs)
+    try:
+        record = run_job(planned, task, device, Path(entry.data_root), results, progress,
+                         checkpoint=queue.checkpoint_path(entry.key), on_epoch=note_epoch, on_step=check_lease)
+    except JobInterrupted:
+        progress.message(f"{progress.label}: lease lost, job left to another worker")
+        return "lost"
+    finally:
+        heartbeat.stop()
+    state = "done" if record.status == "ok" else "failed"
+    if record.status == "failed":
+        progress.message(f"{progress.label} FAILED: {record.error}")
+    queue.finish(entry, state)
+    return state
+
+
+def slot_main(queue_root: str, device_name: str, slot: str, lease: float, exit_when_idle: bool,
+              poll_seconds: float) -> None:
+    """The loop of one slot process."""
+    import torch
+
+    from harness.devices import resolve_device
+
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    queue = JobQueue(Path(queue_root), lease)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{slot}"
+    while True:
+        entry = queue.claim(worker_id)
+        if entry is None:
+            counts = queue.counts()
+            if exit_when_idle and counts["pending"] == 0 and counts["running"] == 0:
+                return
+            time.sleep(poll_seconds)
+            continue
+        run_one(queue, entry, device, f"[{slot}]")
+
+
+def run_workers(queue_root: Path, devices: list[str], slots_per_device: int, lease: float,
+                exit_when_idle: bool, poll_seconds: float = 1.0) -> int:
+    """Start one process per slot and wait for them; the number that failed."""
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    for device in devices:
+        for index in range(slots_per_device):
+            slot = f"{device}#{index}"
+            process = context.Process(
+                target=slot_main, args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds),
+                name=f"slot-{slot}",
+            )
+            process.start()
+            processes.append(process)
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()
+        raise
+    return sum(1 for p in processes if p.exitcode != 0)
