@@ -20,7 +20,8 @@ from harness.leaderboard import render_markdown
 from harness.methods import Method, baseline_method, submission_method
 from harness.oracle.sandbox import OracleLimits, choose_sandbox
 from harness.progress import JobProgress
-from harness.queue import DEFAULT_LEASE_SECONDS, JobQueue, QueueEntry
+from harness.queue import DEFAULT_LEASE_SECONDS, JobQueue
+from harness.worker import entry_for
 from harness.store import atomic_write_text, find_record, load_records, slug
 from harness.task_api import Task
 from tasks import task_registry
@@ -62,22 +63,6 @@ def _local_devices(choice: str) -> list[str]:
     return ["cpu"]
 
 
-def _entry(item: PlannedJob, args: argparse.Namespace, queue: JobQueue) -> QueueEntry:
-    copy = None
-    if item.method.untrusted_path is not None:
-        # keep the file name: errors and tracebacks quote it
-        copy_path = queue.root / "submissions" / item.method.spec.source_sha256[:16] / item.method.untrusted_path.name
-        if not copy_path.exists():
-            atomic_write_text(copy_path, item.method.untrusted_path.read_text())
-        copy = str(copy_path.resolve())
-    return QueueEntry(
-        key=item.key, method=item.method.spec, job=item.job, submission_copy=copy,
-        sandbox=item.method.sandbox.name if item.method.sandbox else None,
-        results=str(args.results.resolve()), data_root=str(args.data_root.resolve()),
-        enqueued_at=time.time(), force=args.force,
-    )
-
-
 def _run_planned(
     planned: list[PlannedJob], tasks: dict[str, Task], args: argparse.Namespace
 ) -> list[RunRecord] | None:
@@ -97,7 +82,9 @@ def _run_planned(
             records[item.key] = cached
         else:
             todo.append(item)
-    added = sum(queue.enqueue(_entry(item, args, queue)) for item in todo)
+    added = sum(
+        queue.enqueue(entry_for(item, queue, args.results, args.data_root, args.force)) for item in todo
+    )
     print(
         f"{len(planned)} jobs: {len(records)} already recorded"
         + (" (use --force to rerun)" if records else "")

@@ -57,13 +57,18 @@ class JobQueue:
         for state in STATES:
             (root / state).mkdir(parents=True, exist_ok=True)
         (root / "checkpoints").mkdir(exist_ok=True)
+        (root / "names").mkdir(exist_ok=True)  # key -> file name, for O(1) state look-ups
         (root / "submissions").mkdir(exist_ok=True)
         self.lock = FileLock(str(root / "queue.lock"))
         self.problems: list[QueueProblem] = []
 
     # -- reading ------------------------------------------------------------------------
+    def _names(self, state: State) -> list[str]:
+        return sorted(n for n in os.listdir(self.root / state) if n.endswith(".json"))
+
     def _files(self, state: State) -> list[Path]:
-        return sorted(p for p in (self.root / state).iterdir() if p.suffix == ".json")
+        folder = self.root / state
+        return [folder / name for name in self._names(state)]
 
     def _read(self, path: Path) -> QueueEntry | None:
         try:
@@ -92,11 +97,20 @@ class JobQueue:
         return found
 
     def counts(self) -> dict[str, int]:
-        return {state: len(self._files(state)) for state in STATES}
+        return {state: len(self._names(state)) for state in STATES}
+
+    def _file_name(self, key: str) -> str | None:
+        try:
+            return (self.root / "names" / key[:16]).read_text().strip() or None
+        except OSError:
+            return None
 
     def state_of(self, key: str) -> State | None:
+        name = self._file_name(key)
+        if name is None:
+            return None
         for state in STATES:
-            if any((self.root / state).glob(f"*-{key[:16]}.json")):
+            if (self.root / state / name).exists():
                 return state
         return None
 
@@ -107,18 +121,22 @@ class JobQueue:
             live = self.state_of(entry.key)
             if live in ("pending", "running"):
                 return False
-            for state in ("done", "failed", "cancelled"):
-                for old in (self.root / state).glob(f"*-{entry.key[:16]}.json"):
-                    old.unlink(missing_ok=True)
+            old_name = self._file_name(entry.key)
+            if old_name is not None:
+                for state in ("done", "failed", "cancelled"):
+                    (self.root / state / old_name).unlink(missing_ok=True)
             name = f"{time.time_ns():020d}-{entry.key[:16]}.json"
             atomic_write_text(self.root / "pending" / name, entry.model_dump_json())
+            (self.root / "names" / entry.key[:16]).write_text(name)
             return True
 
     def claim(self, worker: str) -> QueueEntry | None:
         """Take the oldest pending job and lease it to `worker`."""
         with self.lock:
             self._reap_expired()
-            for path in self._files("pending"):
+            pending = self.root / "pending"
+            for name in self._names("pending"):
+                path = pending / name
                 entry = self._read(path)
                 if entry is None:
                     continue
@@ -131,8 +149,9 @@ class JobQueue:
         return None
 
     def _running_path(self, key: str) -> Path | None:
-        matches = list((self.root / "running").glob(f"*-{key[:16]}.json"))
-        return matches[0] if matches else None
+        name = self._file_name(key)
+        path = self.root / "running" / name if name else None
+        return path if path is not None and path.exists() else None
 
     def heartbeat(self, entry: QueueEntry, epoch: int | None = None) -> bool:
         """Renew the lease; False if the job is no longer this worker's (reaped or cancelled)."""

@@ -20,7 +20,25 @@ from harness.jobs import JobInterrupted, PlannedJob, run_job
 from harness.methods import Method, baseline_method
 from harness.progress import JobProgress
 from harness.queue import JobQueue, QueueEntry
-from harness.store import find_record
+from harness.store import atomic_write_text, find_record
+
+
+def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path, force: bool = False) -> QueueEntry:
+    """The queue entry of a planned job; an untrusted file is copied into the queue, so it
+    cannot change under the run, keeping its name (errors quote it)."""
+    copy = None
+    if item.method.untrusted_path is not None:
+        folder = queue.root / "submissions" / item.method.spec.source_sha256[:16]
+        copy_path = folder / item.method.untrusted_path.name
+        if not copy_path.exists():
+            atomic_write_text(copy_path, item.method.untrusted_path.read_text())
+        copy = str(copy_path.resolve())
+    return QueueEntry(
+        key=item.key, method=item.method.spec, job=item.job, submission_copy=copy,
+        sandbox=item.method.sandbox.name if item.method.sandbox else None,
+        results=str(results.resolve()), data_root=str(data_root.resolve()),
+        enqueued_at=time.time(), force=force,
+    )
 
 
 def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
