@@ -30,8 +30,9 @@ def _seeds(values: list[str] | None) -> list[int] | None:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--preset", default="smoke", choices=["smoke", "dev", "full"],
-        help="smoke: synthetic data, ResNet-20, 2 epochs (CPU, about a minute); "
+        "--preset", default="smoke", choices=["tiny", "smoke", "dev", "full"],
+        help="tiny: a pipeline check in seconds (numbers mean nothing); "
+        "smoke: synthetic data, ResNet-20, 2 epochs (CPU, about a minute); "
         "dev: real data, visible archs, 30 epochs; full: the seed protocol, 200 epochs, 3 seeds",
     )
     parser.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to run (default: all)")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_option(check)
 
     board = commands.add_parser("leaderboard", help="render the leaderboard from the run records")
-    board.add_argument("--preset", default="smoke", choices=["smoke", "dev", "full"])
+    board.add_argument("--preset", default="smoke", choices=["tiny", "smoke", "dev", "full"])
     board.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     board.add_argument("--out", type=Path, help="write the markdown here instead of printing it")
 

@@ -83,7 +83,8 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
 
     task = task_registry()[entry.job.task]
     results = Path(entry.results)
-    if not entry.force and find_record(results, entry.job.preset, entry.method.name, entry.key) is not None:
+    existing = None if entry.force else find_record(results, entry.job.preset, entry.method.name, entry.key)
+    if existing is not None and existing.status == "ok":
         queue.finish(entry, "done")  # recorded by a worker that died before finishing
         return "done"
     method = method_for(entry, task.loss_names)

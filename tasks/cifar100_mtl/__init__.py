@@ -19,6 +19,11 @@ SYNTHETIC_FOLDER = "synthetic-cifar100"
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 5000, 1000
 
 PRESETS: dict[str, tuple[TrainConfig, list[str], list[int]]] = {
+    "tiny": (  # a pipeline check in seconds; its numbers mean nothing
+        TrainConfig(epochs=2, batch_size=64, data="synthetic", train_size=256, test_size=200),
+        ["resnet20"],
+        [0],
+    ),
     "smoke": (
         TrainConfig(epochs=2, data="synthetic", train_size=3000, test_size=1000),
         ["resnet20"],
