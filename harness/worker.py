@@ -141,7 +141,11 @@ def slot_main(queue_root: str, device_name: str, slot: str, lease: float, exit_w
 
 def run_workers(queue_root: Path, devices: list[str], slots_per_device: int, lease: float,
                 exit_when_idle: bool, poll_seconds: float = 1.0) -> int:
-    """Start one process per slot and wait for them; the number that failed."""
+    """Start one process per slot and wait for them; the number that failed. A single
+    slot runs in this process (it already is one process with its device)."""
+    if len(devices) * slots_per_device == 1:
+        slot_main(str(queue_root), devices[0], f"{devices[0]}#0", lease, exit_when_idle, poll_seconds)
+        return 0
     context = multiprocessing.get_context("spawn")
     processes = []
     for device in devices:

@@ -25,7 +25,7 @@ PRESETS: dict[str, tuple[TrainConfig, list[str], list[int]]] = {
         [0],
     ),
     "smoke": (
-        TrainConfig(epochs=2, data="synthetic", train_size=3000, test_size=1000),
+        TrainConfig(epochs=2, data="synthetic", train_size=2560, test_size=1000),
         ["resnet20"],
         [0],
     ),
