@@ -20,7 +20,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $python" >&2
   "$python" -m venv .venv
 fi
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# --no-compile: byte-compiling all of torch takes longer than the install; modules compile on first import
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile)
 quiet_pip() {  # drop the warnings about this machine's absent local package folders
   "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
