@@ -26,6 +26,5 @@ quiet_pip() {  # drop the warnings about this machine's absent local package fol
   "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about a minute the first time)" >&2
-quiet_pip torch==2.14.1 torchvision==0.29.1
-quiet_pip -e .
+quiet_pip torch==2.14.1 torchvision==0.29.1 -e .
 echo "setup: done" >&2
