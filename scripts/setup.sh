@@ -20,11 +20,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $python" >&2
   "$python" -m venv .venv
 fi
-# --no-compile: byte-compiling all of torch takes longer than the install; modules compile on first import
+# --no-compile: byte-compiling all of torch takes longer than the install; the modules
+# the harness imports are compiled below
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile)
 quiet_pip() {  # drop the warnings about this machine's absent local package folders
   "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about a minute the first time)" >&2
 quiet_pip torch==2.14.1 torchvision==0.29.1 -e .
+# byte-compile just what the harness imports (even where PYTHONDONTWRITEBYTECODE is set)
+env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c \
+  "import harness.commands, harness.worker, harness.oracle.server, harness.validate, matplotlib.pyplot, pytest"
 echo "setup: done" >&2
