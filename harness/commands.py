@@ -299,10 +299,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = []
     now = time.time()
     for state in ("running", "pending", "failed", "cancelled", "done"):
-        for path in queue._files(state):
-            entry = queue._read(path)
-            if entry is None:
-                continue
+        for path, entry in queue.listing(state):
             age = now - path.stat().st_mtime if state == "running" else None
             rows.append({
                 "state": state, "method": entry.method.name, "task": entry.job.task, "arch": entry.job.arch,

@@ -88,13 +88,17 @@ class JobQueue:
             pass
         self.problems.append(QueueProblem(path, reason))
 
-    def entries(self, state: State) -> list[QueueEntry]:
+    def listing(self, state: State) -> list[tuple[Path, QueueEntry]]:
+        """The readable jobs in `state` with their files, oldest first."""
         found = []
         for path in self._files(state):
             entry = self._read(path)
             if entry is not None:
-                found.append(entry)
+                found.append((path, entry))
         return found
+
+    def entries(self, state: State) -> list[QueueEntry]:
+        return [entry for _, entry in self.listing(state)]
 
     def counts(self) -> dict[str, int]:
         return {state: len(self._names(state)) for state in STATES}
@@ -172,6 +176,9 @@ class JobQueue:
             current = self._read(path) if path else None
             if current is None or current.worker != entry.worker:
                 return False
+            if state == "done" and current.epoch != current.job.config.epochs:
+                current.epoch = current.job.config.epochs
+                atomic_write_text(path, current.model_dump_json())  # type: ignore[arg-type]
             os.replace(path, self.root / state / path.name)  # type: ignore[union-attr]
             (self.root / "checkpoints" / f"{entry.key}.pt").unlink(missing_ok=True)
             return True

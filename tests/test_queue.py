@@ -32,6 +32,7 @@ def test_lifecycle_fifo_and_no_duplicates(tmp_path: Path) -> None:
     assert queue.heartbeat(claimed, epoch=1)
     assert queue.entries("running")[0].epoch == 1
     assert queue.finish(claimed, "done")
+    assert queue.entries("done")[0].epoch == CONFIG.epochs  # status shows a finished job as complete
     assert queue.counts() == {"pending": 1, "running": 0, "done": 1, "failed": 0, "cancelled": 0}
     assert queue.enqueue(entry(1))  # a finished job may be queued again (--force)
     assert queue.state_of(first.key) == "pending"
