@@ -32,8 +32,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", default="smoke", choices=["tiny", "smoke", "dev", "full"],
         help="tiny: a pipeline check in seconds (numbers mean nothing); "
-        "smoke: synthetic data, ResNet-20, 2 epochs (CPU, about a minute); "
-        "dev: real data, visible archs, 30 epochs; full: the seed protocol, 200 epochs, 3 seeds",
+        "smoke: synthetic data, ResNet-20 / ResNet18 at 64 px, 2 epochs (CPU, a minute or two); "
+        "dev: real data, visible archs, short schedule; full: the full protocol, 3 seeds",
     )
     parser.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to run (default: all)")
     parser.add_argument("--archs", nargs="+", metavar="ARCH", help="architectures (default: the preset's)")
@@ -41,8 +41,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
     parser.add_argument(
         "--data-root", type=Path, default=DEFAULT_DATA,
-        help="data folder (default: data, or $MTL_DATA_ROOT); CIFAR-100 in DATA_ROOT/cifar100",
+        help="data folder (default: data, or $MTL_DATA_ROOT); CIFAR-100 in DATA_ROOT/cifar100, "
+        "UTKFace in DATA_ROOT/utkface, the competition CSV in DATA_ROOT/face-csv, Adience in DATA_ROOT/adience",
     )
+    face = parser.add_argument_group("face tasks")
+    face.add_argument("--face-dataset", choices=["utkface", "csv"],
+                      help="data of face-age-gender in dev/full (default: utkface)")
+    face.add_argument("--no-pretrained", action="store_true",
+                      help="train the face backbones from scratch instead of ImageNet weights")
+    face.add_argument("--no-balanced-sampling", action="store_true",
+                      help="plain shuffling instead of inverse age-bin frequency sampling")
+    face.add_argument("--no-tta", action="store_true", help="evaluate without the flip test-time augmentation")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
     parser.add_argument(
@@ -131,13 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     board.add_argument("--out", type=Path, help="write the markdown here instead of printing it")
 
-    data = commands.add_parser("data", help="download and verify a data set")
-    data.add_argument("dataset", choices=["cifar100"])
-    data.add_argument("--root", type=Path, default=DEFAULT_DATA / "cifar100", help="where the files go")
+    data = commands.add_parser(
+        "data", help="download or check a data set, write a synthetic one, or fetch ImageNet weights",
+        description="cifar100: download (if needed) and verify the md5 sums. utkface, face-csv, adience: "
+        "read the folder and report usable and skipped samples (these sets cannot be downloaded "
+        "automatically: see the README's Face task section). weights: download torchvision's ImageNet "
+        "weights of the face backbones into torch's cache.",
+    )
+    data.add_argument("dataset", choices=["cifar100", "utkface", "face-csv", "adience", "weights"])
+    data.add_argument("--root", type=Path, help="the data set's folder (default: DATA_ROOT/<dataset>)")
     data.add_argument(
         "--synthetic", action="store_true",
         help="write the small synthetic stand-in (same file format) instead of downloading",
     )
+    data.add_argument("--archs", nargs="+", default=["resnet18", "efficientnet_b0", "convnext_tiny"],
+                      help="backbones whose weights to fetch (weights only)")
     return parser
 
 
@@ -158,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished jobs are saved; rerun the command to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which has stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug of ours: a short line here, the traceback in a file
         report = _save_crash_report()
         print(f"internal error (a harness bug): {type(exc).__name__}: {exc}; traceback in {report}", file=sys.stderr)

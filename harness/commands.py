@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from baselines import BASELINES
-from harness.cli import _indent, _seeds, _split_list
+from harness.cli import DEFAULT_DATA, _indent, _seeds, _split_list
 from harness.contracts import RunRecord
 from harness.devices import resolve_device
 from harness.errors import HarnessError, SubmissionError
@@ -23,7 +23,7 @@ from harness.progress import JobProgress
 from harness.queue import DEFAULT_LEASE_SECONDS, JobQueue
 from harness.worker import entry_for
 from harness.store import atomic_write_text, find_record, load_records, slug
-from harness.task_api import Task
+from harness.task_api import Task, TaskOptions
 from tasks import task_registry
 
 
@@ -44,11 +44,33 @@ def _plan_for(
     planned: list[PlannedJob] = []
     archs = _split_list(args.archs)
     seeds = _seeds(args.seeds)
+    options = TaskOptions(
+        pretrained=False if getattr(args, "no_pretrained", False) else None,
+        balanced_sampling=False if getattr(args, "no_balanced_sampling", False) else None,
+        tta=False if getattr(args, "no_tta", False) else None,
+        face_dataset=getattr(args, "face_dataset", None),
+    )
+    if archs:
+        _check_archs(archs, [tasks[name] for name in methods_per_task])
     for task_name, methods in methods_per_task.items():
-        jobs = expand_jobs(tasks[task_name], args.preset, archs, seeds)
+        task = tasks[task_name]
+        task_archs = [a for a in archs if a in {x.name for x in task.architectures}] if archs else None
+        if archs and not task_archs:
+            continue  # --archs names none of this task's architectures
+        jobs = expand_jobs(task, args.preset, task_archs, seeds, options=options)
         for method in methods:
             planned.extend(plan(method, jobs))
     return planned
+
+
+def _check_archs(archs: list[str], tasks: list[Task]) -> None:
+    """--archs applies to every chosen task that has the architecture; a name no chosen task
+    knows is an error."""
+    known = {arch.name for task in tasks for arch in task.architectures}
+    unknown = [arch for arch in archs if arch not in known]
+    if unknown:
+        visible = ", ".join(dict.fromkeys(a for task in tasks for a in task.visible_architectures()))
+        raise HarnessError(f"unknown architecture {unknown[0]} for the chosen tasks; known: {visible}")
 
 
 def _queue(args: argparse.Namespace) -> JobQueue:
@@ -69,10 +91,15 @@ def _run_planned(
     """Enqueue the jobs that have no record; unless --no-wait, run local workers and wait."""
     resolve_device(args.device)
     prepared = set()
+    checked = set()
     for item in planned:
+        task = tasks[item.job.task]
         if (item.job.task, item.job.config) not in prepared:
-            tasks[item.job.task].prepare_data(item.job.config, args.data_root)
+            task.prepare_data(item.job.config, args.data_root)
             prepared.add((item.job.task, item.job.config))
+        if item.job not in checked:
+            task.check_job(item.job, args.data_root)
+            checked.add(item.job)
     queue = _queue(args)
     records: dict[str, RunRecord] = {}
     todo: list[PlannedJob] = []
@@ -152,7 +179,7 @@ def _progress_line(queue: JobQueue, keys: list[str], states: dict, elapsed: floa
         seconds = elapsed / epochs_done * epochs_left
         eta = f" | ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
     now_running = ", ".join(
-        f"{e.method.name} {e.job.arch} s{e.job.seed} epoch {e.epoch}/{e.job.config.epochs}" for e in running
+        f"{e.method.name} {e.job.label} epoch {e.epoch}/{e.job.config.epochs}" for e in running
     )
     return (f"queue: {ended}/{len(keys)} ended, {len(running)} running"
             + (f" ({now_running})" if now_running else "") + f", {pending} pending{eta}")
@@ -231,10 +258,21 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.dataset == "cifar100":
+        return _data_cifar(args.root or DEFAULT_DATA / "cifar100", args.synthetic)
+    if args.dataset == "weights":
+        from tasks.face_age_gender.models import download_weights
+
+        for arch in _split_list(args.archs) or []:
+            print(f"{arch}: ImageNet weights in {download_weights(arch)}", flush=True)
+        return 0
+    return _data_face(args.dataset, args.root or DEFAULT_DATA / args.dataset, args.synthetic)
+
+
+def _data_cifar(root: Path, synthetic_only: bool) -> int:
     from tasks.cifar100_mtl import SYNTHETIC_TEST, SYNTHETIC_TRAIN, cifar_files, synthetic
 
-    root: Path = args.root
-    if args.synthetic:
+    if synthetic_only:
         synthetic.generate(root, SYNTHETIC_TRAIN, SYNTHETIC_TEST)
         print(f"synthetic CIFAR-100 stand-in written to {root / cifar_files.FOLDER}")
         return 0
@@ -242,6 +280,25 @@ def cmd_data(args: argparse.Namespace) -> int:
     cifar_files.download(root)
     print(f"CIFAR-100 verified in {root / cifar_files.FOLDER}; use --data-root {root.parent}")
     return 0
+
+
+def _data_face(dataset: str, root: Path, synthetic_only: bool) -> int:
+    from tasks.face_age_gender import readers, synthetic
+
+    generate = {"utkface": synthetic.generate_utkface, "face-csv": synthetic.generate_competition_csv,
+                "adience": synthetic.generate_adience}[dataset]
+    read = {"utkface": readers.read_utkface, "face-csv": readers.read_competition_csv,
+            "adience": readers.read_adience}[dataset]
+    if synthetic_only:
+        generate(root)
+        print(f"synthetic {dataset} files written to {root}")
+    result = read(root)
+    print(result.summary(f"{dataset} in {root}"))
+    for item, reason in result.skipped[:20]:
+        print(f"  skipped {item}: {reason}")
+    if len(result.skipped) > 20:
+        print(f"  ... and {len(result.skipped) - 20} more")
+    return 0 if result.samples else 2
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -13,6 +13,24 @@ MethodKind = Literal["loss_module", "gradient"]
 EntryType = Literal["baseline", "submission", "agent", "vanilla", "human"]
 
 
+AgeGroupWeights = Literal["LW0", "LW1", "LW2", "LW3"]
+
+
+class FaceOptions(BaseModel):
+    """Settings of the face tasks (ignored by the others); part of the job's cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: Literal["utkface", "csv", "adience"]
+    image_size: int = Field(default=64, ge=16, description="letterboxed square side in pixels")
+    crop: int | None = Field(default=None, ge=16, description="centre crop after the letterbox")
+    pretrained: bool = Field(default=False, description="start from ImageNet weights")
+    balanced_sampling: bool = Field(default=True, description="inverse age-bin frequency sampling")
+    tta: bool = Field(default=True, description="average original and flipped predictions")
+    fold: int | None = Field(default=None, ge=0, le=4, description="Adience test fold; None = all five")
+    age_group_weights: AgeGroupWeights = "LW0"
+
+
 class TrainConfig(BaseModel):
     """The training protocol of one job: every field changes the job's cache key."""
 
@@ -28,6 +46,7 @@ class TrainConfig(BaseModel):
     test_size: int | None = Field(default=None, ge=1, description="first N test images")
     channels_last: bool = True
     amp: bool = Field(default=True, description="bf16 autocast on CUDA; ignored on CPU")
+    face: FaceOptions | None = None
 
 
 class JobSpec(BaseModel):
@@ -40,6 +59,16 @@ class JobSpec(BaseModel):
     seed: int
     preset: str
     config: TrainConfig
+
+    @property
+    def fold(self) -> int | None:
+        return self.config.face.fold if self.config.face is not None else None
+
+    @property
+    def label(self) -> str:
+        """How a person names this job: task/arch/seed N[/fold K]."""
+        text = f"{self.task}/{self.arch}/seed {self.seed}"
+        return text if self.fold is None else f"{text}/fold {self.fold}"
 
 
 class MethodSpec(BaseModel):

@@ -20,7 +20,7 @@ from harness.methods import Method
 from harness.oracle.sandbox import process_cap
 from harness.progress import JobProgress
 from harness.store import save_record
-from harness.task_api import Task
+from harness.task_api import Task, TaskOptions
 from harness.trainer import train
 
 
@@ -36,9 +36,12 @@ class PlannedJob:
 
 
 def expand_jobs(
-    task: Task, preset: str, archs: list[str] | None, seeds: list[int] | None, allow_hidden: bool = False
+    task: Task, preset: str, archs: list[str] | None, seeds: list[int] | None, allow_hidden: bool = False,
+    options: TaskOptions | None = None,
 ) -> list[JobSpec]:
+    """task x architecture x seed x the task's variants (Adience: one job per fold)."""
     config, default_archs, default_seeds = task.preset(preset)
+    config = task.configure(config, options or TaskOptions())
     chosen = archs or default_archs
     for arch in chosen:
         try:
@@ -50,9 +53,10 @@ def expand_jobs(
                 f"architecture {arch} is hidden: it runs only in the final evaluation"
             )
     return [
-        JobSpec(task=task.name, arch=arch, seed=seed, preset=preset, config=config)
+        JobSpec(task=task.name, arch=arch, seed=seed, preset=preset, config=variant)
         for arch in chosen
         for seed in (seeds or default_seeds)
+        for variant in task.variants(config)
     ]
 
 

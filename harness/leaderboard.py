@@ -43,11 +43,11 @@ def column_name(task: Task, arch: str) -> str:
 
 
 def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
-    """One record per (method, task, arch, seed): the most recently finished one."""
-    latest: dict[tuple[str, str, str, int], RunRecord] = {}
+    """One record per (method, task, arch, seed, fold): the most recently finished one."""
+    latest: dict[tuple[str, str, str, int, int | None], RunRecord] = {}
     for record in sorted(records, key=lambda r: r.finished_at):
         job = record.job
-        latest[(record.method.name, job.task, job.arch, job.seed)] = record
+        latest[(record.method.name, job.task, job.arch, job.seed, job.fold)] = record
     return list(latest.values())
 
 

@@ -36,7 +36,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def record_path(results: Path, record: RunRecord) -> Path:
     job = record.job
-    name = f"{slug(job.task)}-{slug(job.arch)}-seed{job.seed}-{record.key[:16]}.json"
+    fold = "" if job.fold is None else f"-fold{job.fold}"
+    name = f"{slug(job.task)}-{slug(job.arch)}-seed{job.seed}{fold}-{record.key[:16]}.json"
     return results / RUNS_FOLDER / slug(job.preset) / slug(record.method.name) / name
 
 

@@ -9,9 +9,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.contracts import TrainConfig
+from harness.contracts import JobSpec, TrainConfig
 
 Batch = tuple[torch.Tensor, tuple[torch.Tensor, ...]]
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Command-line switches that change a task's protocol; a task applies those it has."""
+
+    pretrained: bool | None = None
+    balanced_sampling: bool | None = None
+    tta: bool | None = None
+    face_dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,19 @@ class Task(ABC):
     def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
         """The preset's training config, architectures and seeds."""
 
+    def configure(self, config: TrainConfig, options: TaskOptions) -> TrainConfig:
+        """The preset's config with the options this task understands applied."""
+        return config
+
+    def variants(self, config: TrainConfig) -> list[TrainConfig]:
+        """The configs one (arch, seed) expands to; Adience gives one per fold."""
+        return [config]
+
+    def check_job(self, job: JobSpec, data_root: Path) -> None:
+        """Raise HarnessError with instructions if `job` cannot start (e.g. missing weights)."""
+
     @abstractmethod
-    def build_model(self, arch: str) -> nn.Module:
+    def build_model(self, arch: str, config: TrainConfig | None = None) -> nn.Module:
         """A model whose forward returns one output per task and that has
         `shared_parameters()` and `task_parameters(i)`."""
 
@@ -76,7 +97,7 @@ class Task(ABC):
 
     @abstractmethod
     def losses(
-        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...]
+        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...], config: TrainConfig
     ) -> list[torch.Tensor]:
         """Per-task scalar losses, in the order of `loss_names`."""
 

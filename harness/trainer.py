@@ -102,7 +102,7 @@ def train(
     training state is saved there after every epoch and a run resumes from it."""
     generator = seed_everything(seed)
     data = task.load_data(config, device, data_root)
-    model = task.build_model(arch).to(device)
+    model = task.build_model(arch, config).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
@@ -134,7 +134,7 @@ def train(
         for inputs, targets in data.train_batches(generator):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 outputs = model(inputs)
-            losses = task.losses(outputs, targets)
+            losses = task.losses(outputs, targets, config)
             optimizer.zero_grad(set_to_none=True)
             try:
                 result = combiner.backward(losses, context)

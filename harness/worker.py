@@ -99,7 +99,7 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
         heartbeat.epoch = log.epoch + 1
         check_lease()
 
-    progress = JobProgress(f"{label} {entry.method.name} {entry.job.task}/{entry.job.arch} seed {entry.job.seed}",
+    progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}",
                            entry.job.config.epochs)
     try:
         record = run_job(planned, task, device, Path(entry.data_root), results, progress,

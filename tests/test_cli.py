@@ -33,10 +33,10 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> 
     """The example submission and one baseline through the real CLI (tiny preset)."""
     results = tmp_path_factory.mktemp("results")
     first = runner("submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-                   "--results", results, "--data-root", data_root)
+                   "--tasks", "cifar100-mtl", "--results", results, "--data-root", data_root)
     assert first.returncode == 0, first.stderr
-    second = runner("baselines", "--only", "equal", "--preset", "tiny", "--results", results,
-                    "--data-root", data_root)
+    second = runner("baselines", "--only", "equal", "--preset", "tiny", "--tasks", "cifar100-mtl",
+                    "--results", results, "--data-root", data_root)
     assert second.returncode == 0, second.stderr
     return results
 
@@ -54,7 +54,7 @@ def test_submit_writes_records_and_prints_the_leaderboard(smoke_results: Path) -
 
 def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) -> None:
     again = runner("submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-                   "--results", smoke_results, "--data-root", data_root)
+                   "--tasks", "cifar100-mtl", "--results", smoke_results, "--data-root", data_root)
     assert again.returncode == 0
     assert "1 jobs: 1 already recorded (use --force to rerun), 0 enqueued" in again.stdout
     assert len(records(smoke_results)) == 2
@@ -79,8 +79,8 @@ def test_failing_submission_is_recorded_and_other_records_survive(
         "        return fine_loss + coarse_loss\n",
         name="quitter.py",
     )
-    done = runner("submit", path, "--no-baselines", "--preset", "tiny", "--results", smoke_results,
-                  "--data-root", data_root)
+    done = runner("submit", path, "--no-baselines", "--preset", "tiny", "--tasks", "cifar100-mtl",
+                  "--results", smoke_results, "--data-root", data_root)
     assert done.returncode == 1
     assert "FAILED: MultiTaskLoss.forward raised ValueError: gave up in epoch two (quitter.py line 6) at epoch 1" in done.stdout
     assert "Traceback" not in done.stderr
@@ -96,7 +96,9 @@ def test_failing_submission_is_recorded_and_other_records_survive(
     [
         (["submit", "missing.py"], "error: submission file not found: missing.py"),
         (["submit", "submissions/example_loss.py", "--archs", "vgg16bn"], "is hidden"),
-        (["submit", "submissions/example_loss.py", "--archs", "resnet18"], "unknown architecture"),
+        (["submit", "submissions/example_loss.py", "--archs", "resnet21"], "unknown architecture resnet21"),
+        (["submit", "submissions/example_loss.py", "--tasks", "cifar100-mtl", "--archs", "resnet18"],
+         "unknown architecture resnet18"),
         (["submit", "submissions/example_loss.py", "--seeds", "x"], "--seeds takes integers"),
         (["submit", "submissions/example_loss.py", "--name", "dwa"], "belongs to a baseline"),
         (["submit", "submissions/example_loss.py", "--tasks", "mnist"], "unknown task"),
@@ -128,7 +130,7 @@ def test_unloadable_submission_is_one_line_and_a_failed_record(
 ) -> None:
     path = write_submission(tmp_path, "x = 1\nraise RuntimeError('boom')\n")
     results = tmp_path / "results"
-    code, _, err = run_main(capsys, monkeypatch, "submit", path, "--results", results)
+    code, _, err = run_main(capsys, monkeypatch, "submit", path, "--tasks", "cifar100-mtl", "--results", results)
     assert code == 2
     assert err.strip() == "error: submission.py raised RuntimeError: boom (submission.py line 2) while being imported"
     saved = records(results)

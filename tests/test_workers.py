@@ -101,7 +101,7 @@ def test_killed_worker_job_resumes_with_identical_result(tmp_path: Path, data_ro
 
 def test_two_submits_at_once_share_the_job(tmp_path: Path, data_root: Path) -> None:
     command = [PYTHON, "runner.py", "submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-               "--results", str(tmp_path), "--data-root", str(data_root)]
+               "--tasks", "cifar100-mtl", "--results", str(tmp_path), "--data-root", str(data_root)]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     second = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out_first, _ = first.communicate(timeout=400)

@@ -54,7 +54,7 @@ class Cifar100MultiTask(Task):
         config, archs, seeds = PRESETS[name]
         return config, list(archs), list(seeds)
 
-    def build_model(self, arch: str) -> nn.Module:
+    def build_model(self, arch: str, config: TrainConfig | None = None) -> nn.Module:
         self.architecture(arch)
         return build_network(arch, (100, 20))
 
@@ -76,7 +76,7 @@ class Cifar100MultiTask(Task):
         return CifarTensorData(train, test, config.batch_size, config.channels_last)
 
     def losses(
-        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...]
+        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...], config: TrainConfig
     ) -> list[torch.Tensor]:
         return [F.cross_entropy(out.float(), target) for out, target in zip(outputs, targets)]
 
