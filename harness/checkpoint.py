@@ -26,6 +26,7 @@ class TrainingState:
     cuda_rng: list[torch.Tensor]
     epochs: list[EpochLog]
     combiner: object  # JSON-able, or None
+    combiner_tensors: dict[str, torch.Tensor] | None = None  # a trusted combiner's large buffers
 
 
 def save_checkpoint(path: Path, state: TrainingState) -> None:
@@ -40,6 +41,7 @@ def save_checkpoint(path: Path, state: TrainingState) -> None:
         "cuda_rng": state.cuda_rng,
         "epochs": json.dumps([log.model_dump() for log in state.epochs]),
         "combiner": json.dumps(state.combiner),
+        "combiner_tensors": dict(state.combiner_tensors or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -68,6 +70,7 @@ def load_checkpoint(path: Path) -> TrainingState:
             cuda_rng=list(payload["cuda_rng"]),
             epochs=[EpochLog.model_validate(e) for e in json.loads(payload["epochs"])],
             combiner=json.loads(payload["combiner"]),
+            combiner_tensors=dict(payload.get("combiner_tensors", {})),
         )
     except CheckpointError:
         raise

@@ -28,13 +28,22 @@ def _seeds(values: list[str] | None) -> list[int] | None:
         raise HarnessError(f"--seeds takes integers, got {' '.join(items)}") from None
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, preset: bool = True) -> None:
+    if preset:
+        _add_preset_option(parser)
+    _add_job_options(parser)
+
+
+def _add_preset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", default="smoke", choices=["tiny", "smoke", "dev", "full"],
         help="tiny: a pipeline check in seconds (numbers mean nothing); "
         "smoke: synthetic data, ResNet-20 / ResNet18 at 64 px, 2 epochs (CPU, a minute or two); "
         "dev: real data, visible archs, short schedule; full: the full protocol, 3 seeds",
     )
+
+
+def _add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to run (default: all)")
     parser.add_argument("--archs", nargs="+", metavar="ARCH", help="architectures (default: the preset's)")
     parser.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default: the preset's)")
@@ -70,6 +79,19 @@ def _add_sandbox_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_entry_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="Python file defining class MultiTaskLoss(nn.Module)")
+    parser.add_argument("--name", help="row name on the leaderboard (default: the file name)")
+    parser.add_argument(
+        "--type", dest="entry_type", default="submission",
+        choices=["submission", "agent", "vanilla", "baseline", "human"],
+        help="row type on the leaderboard: agent (written by an agent with tools), vanilla (a model's "
+        "one-shot answer), baseline (a reference method), human, or submission (default)",
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="do not run the missing jobs of the seed's baselines (equal, uncertainty, dwa, pcgrad; `baselines` runs the others)")
+    _add_sandbox_option(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runner.py",
@@ -87,15 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train FILE's MultiTaskLoss on every job of the preset, run the baselines "
         "on the same jobs where their records are missing, and print the leaderboard.",
     )
-    submit.add_argument("file", type=Path, help="Python file defining class MultiTaskLoss(nn.Module)")
-    submit.add_argument("--name", help="row name on the leaderboard (default: the file name)")
-    submit.add_argument(
-        "--type", dest="entry_type", default="submission",
-        choices=["submission", "agent", "vanilla", "human"], help="row type on the leaderboard",
-    )
-    submit.add_argument("--no-baselines", action="store_true", help="do not run missing baselines")
-    _add_sandbox_option(submit)
+    _add_entry_options(submit)
     _add_run_options(submit)
+
+    final = commands.add_parser(
+        "final", help="the final evaluation: the full protocol on every architecture, hidden ones included",
+        description="Train FILE under the `final` preset: the full protocol (CIFAR-100: 200 epochs, "
+        "seeds 42, 123, 456) on every architecture including the hidden ones (VGG-16-BN; ConvNeXt-Tiny for "
+        "the face tasks), run missing baselines on the same jobs, and render the leaderboard with the hidden "
+        "columns (results/leaderboard-final.md and .html). Only this command and `leaderboard --final` "
+        "show hidden results.",
+    )
+    _add_entry_options(final)
+    _add_run_options(final, preset=False)
 
     baselines = commands.add_parser("baselines", help="train the baselines on the preset's jobs")
     baselines.add_argument("--only", nargs="+", metavar="NAME", help="baselines to run (default: all)")
@@ -136,9 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_option(check)
 
     board = commands.add_parser("leaderboard", help="render the leaderboard from the run records")
-    board.add_argument("--preset", default="smoke", choices=["tiny", "smoke", "dev", "full"])
+    board.add_argument("--preset", choices=["tiny", "smoke", "dev", "full", "final"],
+                       help="whose runs to rank (default: smoke, or final with --final)")
+    board.add_argument("--final", action="store_true",
+                       help="the final evaluation's board: shows the hidden architectures' columns")
     board.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     board.add_argument("--out", type=Path, help="write the markdown here instead of printing it")
+    board.add_argument("--html", type=Path, metavar="FILE",
+                       help="also write the HTML report (tables, training curves, task weights) here")
+    board.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per cell here")
+
+    published = commands.add_parser(
+        "import-published", help="import a benchmark's published results as reference rows",
+        description="Read published leaderboard data (MLS-Bench JSON: rows with model, seed and metric "
+        "columns such as test_acc_resnet20-cifar100mt) into RESULTS/published/. Leaderboards of the given "
+        "presets show them as rows marked (published), beside this harness's runs.",
+    )
+    published.add_argument("file", type=Path)
+    published.add_argument("--presets", nargs="+", default=["full", "final"],
+                           help="presets whose protocol the numbers were measured under (default: full final)")
+    published.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
 
     data = commands.add_parser(
         "data", help="download or check a data set, write a synthetic one, or fetch ImageNet weights",

@@ -118,6 +118,18 @@ class Combiner(ABC):
     def load_state(self, state: object) -> None:
         pass
 
+    def tensor_state(self) -> dict[str, torch.Tensor]:
+        """Large tensors of a trusted combiner (gradient buffers), checkpointed as tensors."""
+        return {}
+
+    def load_tensor_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    wants_losses_after_step = False  # FAMO: the trainer recomputes the batch's losses after the step
+
+    def after_step(self, losses: list[torch.Tensor]) -> None:
+        """Called after the optimizer step with the same batch's new losses (no graph)."""
+
     def close(self) -> None:
         pass
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from baselines import BASELINES
+from baselines import BASELINES, SUBMIT_BASELINES
 from harness.cli import DEFAULT_DATA, _indent, _seeds, _split_list
 from harness.contracts import RunRecord
 from harness.devices import resolve_device
 from harness.errors import HarnessError, SubmissionError
 from harness.jobs import PlannedJob, expand_jobs, plan, record_unusable, run_job
-from harness.leaderboard import render_markdown
+from harness.leaderboard import build_board, render_board_markdown, rendered_line
+from harness.published import PublishedSet, import_published, load_published
 from harness.methods import Method, baseline_method, submission_method
 from harness.oracle.sandbox import OracleLimits, choose_sandbox
 from harness.progress import JobProgress
@@ -57,7 +58,8 @@ def _plan_for(
         task_archs = [a for a in archs if a in {x.name for x in task.architectures}] if archs else None
         if archs and not task_archs:
             continue  # --archs names none of this task's architectures
-        jobs = expand_jobs(task, args.preset, task_archs, seeds, options=options)
+        jobs = expand_jobs(task, args.preset, task_archs, seeds, options=options,
+                           allow_hidden=getattr(args, "final", False))
         for method in methods:
             planned.extend(plan(method, jobs))
     return planned
@@ -185,16 +187,41 @@ def _progress_line(queue: JobQueue, keys: list[str], states: dict, elapsed: floa
             + (f" ({now_running})" if now_running else "") + f", {pending} pending{eta}")
 
 
+def _load_for_board(results: Path) -> tuple[list[RunRecord], list[PublishedSet]]:
+    loaded = load_records(results)
+    published, problems = load_published(results)
+    for problem in [*loaded.problems, *problems]:
+        print(f"warning: skipped unreadable file {problem}", file=sys.stderr)
+    return loaded.records, published
+
+
+def _write_reports(
+    results: Path, tasks: dict[str, Task], preset: str, include_hidden: bool,
+    md: Path | None, html: Path | None, csv: Path | None,
+) -> str:
+    """Render the board once into the requested files; returns the markdown."""
+    records, published = _load_for_board(results)
+    board = build_board(records, tasks, preset, include_hidden, published)
+    text = render_board_markdown(board, tasks)
+    if md is not None:
+        atomic_write_text(md, text)
+    if html is not None:
+        from harness.report_html import render_html
+
+        atomic_write_text(html, render_html(board, tasks, rendered_line(board)))
+    if csv is not None:
+        atomic_write_text(csv, pd.DataFrame(board.long_rows()).to_csv(index=False))
+    return text
+
+
 def _print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
-    loaded = load_records(args.results)
-    for problem in loaded.problems:
-        print(f"warning: skipped unreadable record {problem}", file=sys.stderr)
-    text = render_markdown(loaded.records, tasks, args.preset)
-    path = args.results / f"leaderboard-{slug(args.preset)}.md"
-    atomic_write_text(path, text)
+    include_hidden = getattr(args, "final", False)
+    stem = args.results / f"leaderboard-{slug(args.preset)}"
+    md, html = stem.with_suffix(".md"), stem.with_suffix(".html")
+    text = _write_reports(args.results, tasks, args.preset, include_hidden, md, html, None)
     print()
     print(text)
-    print(f"(written to {path})")
+    print(f"(written to {md} and {html})")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -210,16 +237,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
         for task in tasks.values()
     }
     submission_jobs = _plan_for({t: [m] for t, m in submissions.items()}, tasks, args)
-    try:
-        for task in tasks.values():
-            submission_method(args.file, name, args.entry_type, task.loss_names, sandbox, limits)
+    try:  # the probe passes the losses positionally: one check per number of losses
+        for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():
+            submission_method(args.file, name, args.entry_type, loss_names, sandbox, limits)
     except SubmissionError as exc:  # recorded as failed, reported as one line by the CLI
         record_unusable(submission_jobs, tasks, exc, args.results)
         raise
     print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
-        baselines = [] if args.no_baselines else [baseline_method(b, task.loss_names) for b in BASELINES]
+        baselines = [] if args.no_baselines else [baseline_method(b, task.loss_names) for b in SUBMIT_BASELINES]
         methods[task.name] = [*baselines, submissions[task.name]]
     records = _run_planned(_plan_for(methods, tasks, args), tasks, args)
     if records is None:
@@ -245,16 +272,33 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     tasks = task_registry()
-    loaded = load_records(args.results)
-    for problem in loaded.problems:
-        print(f"warning: skipped unreadable record {problem}", file=sys.stderr)
-    text = render_markdown(loaded.records, tasks, args.preset)
-    if args.out:
-        atomic_write_text(args.out, text)
-        print(f"leaderboard written to {args.out}")
+    preset = args.preset or ("final" if args.final else "smoke")
+    if args.final and preset != "final":
+        raise HarnessError("--final shows the hidden architectures of the final evaluation: use it with "
+                           "--preset final (the default with --final)")
+    text = _write_reports(args.results, tasks, preset, args.final, args.out, args.html, args.csv)
+    written = [str(p) for p in (args.out, args.html, args.csv) if p is not None]
+    if written:
+        print(f"leaderboard written to {', '.join(written)}")
     else:
         print(text)
     return 0
+
+
+def cmd_import_published(args: argparse.Namespace) -> int:
+    target, published = import_published(args.file, task_registry(), _split_list(args.presets) or [], args.results)
+    methods = sorted({f"{v.method} ({v.entry_type})" for v in published.values})
+    print(f"imported {len(published.values)} published values of {len(methods)} methods "
+          f"({', '.join(methods)}) for presets {', '.join(published.presets)} into {target}")
+    for note in published.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_final(args: argparse.Namespace) -> int:
+    """The final evaluation: the `final` preset on every architecture, hidden ones included."""
+    args.preset, args.final = "final", True
+    return cmd_submit(args)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -388,5 +432,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "worker": cmd_worker,
         "status": cmd_status,
         "cancel": cmd_cancel,
+        "final": cmd_final,
+        "import-published": cmd_import_published,
     }
     return handlers[args.command](args)

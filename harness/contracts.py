@@ -118,6 +118,7 @@ class Environment(BaseModel):
     device_name: str
     sandbox: str
     sandbox_limits: dict[str, float | str] | None = None
+    git_commit: str = "unknown"
 
 
 class RunRecord(BaseModel):
@@ -138,4 +139,5 @@ class RunRecord(BaseModel):
     started_at: str
     finished_at: str
     wall_seconds: float
+    device_hours: float = Field(default=0.0, description="wall time x devices held (one slot = one device)")
     environment: Environment

@@ -19,6 +19,7 @@ from harness.errors import HarnessError, SubmissionError
 from harness.methods import Method
 from harness.oracle.sandbox import process_cap
 from harness.progress import JobProgress
+from harness.provenance import git_commit
 from harness.store import save_record
 from harness.task_api import Task, TaskOptions
 from harness.trainer import train
@@ -162,6 +163,7 @@ def _make_record(
         started_at=started_at,
         finished_at=_now(),
         wall_seconds=wall_seconds,
+        device_hours=wall_seconds / 3600.0,
         environment=Environment(
             python=platform.python_version(),
             torch=torch.__version__,
@@ -171,6 +173,7 @@ def _make_record(
             device_name=device_name(device),
             sandbox=planned.method.sandbox_name,
             sandbox_limits=_limits_of(planned.method),
+            git_commit=git_commit(),
         ),
     )
 

@@ -1,12 +1,16 @@
-"""Leaderboards: a pure function of the run records.
+"""Leaderboards: a pure function of the run records (and imported published rows).
 
-Rows are `method | type`, columns one per task and visible architecture (the seed's
-shape: `test acc resnet20-cifar100mt ↑`), cells the primary metric, mean ± std over seeds.
+Rows are `method | type`, columns one per task and architecture (the seed's shape:
+`test acc resnet20-cifar100mt ↑`). A cell aggregates the seeds (and Adience folds) of its
+runs: mean ± sample std, a 95% Student-t interval, n, and Welch's t-test against equal
+weighting and against the best baseline. Hidden architectures appear only when asked
+for (`include_hidden`, the final evaluation).
 """
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,27 +18,50 @@ import jinja2
 import pandas as pd
 
 from harness.contracts import RunRecord
+from harness.provenance import provenance
+from harness.published import PublishedSet
+from harness.stats import Comparison, Summary, summarize, welch_test
 from harness.task_api import Task
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+ALPHA = 0.05
+REFERENCE = "equal"
+BETTER, WORSE = "▲", "▼"
+
+
+@dataclass(frozen=True)
+class Column:
+    task: Task
+    arch: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.task.name, self.arch
+
+    @property
+    def name(self) -> str:
+        return column_name(self.task, self.arch)
+
+
+@dataclass(frozen=True)
+class RowKey:
+    method: str
+    entry_type: str
+    published: bool = False
+
+    @property
+    def type_label(self) -> str:
+        return f"{self.entry_type} (published)" if self.published else self.entry_type
 
 
 @dataclass
 class Cell:
-    values: list[float]
-    failed: int
+    values: list[float] = field(default_factory=list)
+    failed: int = 0
 
-    def text(self) -> str:
-        if not self.values:
-            return "failed" if self.failed else "—"
-        mean = statistics.fmean(self.values)
-        if len(self.values) == 1:
-            text = f"{mean:.3f}"
-        else:
-            text = f"{mean:.2f} ± {statistics.stdev(self.values):.2f}"
-        if self.failed:
-            text += f" ({self.failed} failed)"
-        return text
+    @property
+    def summary(self) -> Summary | None:
+        return summarize(self.values) if self.values else None
 
 
 def column_name(task: Task, arch: str) -> str:
@@ -51,72 +78,261 @@ def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
     return list(latest.values())
 
 
-def build_table(
-    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False
-) -> pd.DataFrame:
-    """The leaderboard as a DataFrame of cell texts, baselines first."""
-    chosen = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
-    columns: list[tuple[str, str]] = []
-    for task in tasks.values():
-        for arch in task.architectures:
-            if arch.hidden and not include_hidden:
+def _better(task: Task, difference: float) -> bool:
+    return difference > 0 if task.higher_is_better else difference < 0
+
+
+@dataclass
+class Board:
+    preset: str
+    columns: list[Column]
+    cells: dict[RowKey, dict[tuple[str, str], Cell]]
+    runs: list[RunRecord]
+    include_hidden: bool
+
+    # --- ordering, comparisons, ranks ---------------------------------------------------
+
+    def rows(self) -> list[RowKey]:
+        """Baselines run here, then published rows, then the entries by type and name."""
+        return sorted(self.cells, key=lambda k: (k.published, k.entry_type != "baseline" or k.published,
+                                                 k.entry_type, k.method))
+
+    def cell(self, row: RowKey, column: Column) -> Cell | None:
+        return self.cells.get(row, {}).get(column.key)
+
+    def _values(self, row: RowKey, column: Column) -> list[float]:
+        cell = self.cell(row, column)
+        return cell.values if cell else []
+
+    def reference(self) -> RowKey | None:
+        key = RowKey(REFERENCE, "baseline")
+        return key if key in self.cells else None
+
+    def best_baseline(self, column: Column) -> RowKey | None:
+        candidates = [r for r in self.cells if r.entry_type == "baseline" and not r.published
+                      and self._values(r, column)]
+        if not candidates:
+            return None
+        sign = 1 if column.task.higher_is_better else -1
+        return max(candidates, key=lambda r: (sign * statistics.fmean(self._values(r, column)), r.method))
+
+    def versus(self, row: RowKey, other: RowKey | None, column: Column) -> Comparison | None:
+        mine, theirs = self._values(row, column), self._values(other, column) if other else []
+        if other is None or other == row or not mine or not theirs:
+            return None
+        return welch_test(mine, theirs)
+
+    def mark(self, comparison: Comparison | None, column: Column) -> str:
+        if comparison is None or comparison.p is None or comparison.p >= ALPHA:
+            return ""
+        return BETTER if _better(column.task, comparison.difference) else WORSE
+
+    def ranks(self) -> dict[RowKey, float | None]:
+        """Average over columns of each ranked row's rank by mean (1 = best; ties share the
+        mean of their ranks); published rows and rows without values are not ranked."""
+        per_row: dict[RowKey, list[float]] = {r: [] for r in self.cells if not r.published}
+        for column in self.columns:
+            sign = -1 if column.task.higher_is_better else 1
+            scored = sorted(
+                ((sign * statistics.fmean(v), r) for r in per_row if (v := self._values(r, column))),
+                key=lambda item: item[0],
+            )
+            position = 0
+            while position < len(scored):
+                end = position
+                while end + 1 < len(scored) and scored[end + 1][0] == scored[position][0]:
+                    end += 1
+                for index in range(position, end + 1):
+                    per_row[scored[index][1]].append((position + end) / 2 + 1)
+                position = end + 1
+        return {r: (statistics.fmean(ranks) if ranks else None) for r, ranks in per_row.items()}
+
+    def max_n(self) -> int:
+        return max((len(c.values) for row in self.cells.values() for c in row.values()), default=0)
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def cell_text(self, row: RowKey, column: Column) -> str:
+        cell = self.cell(row, column)
+        if cell is None:
+            return "—"
+        summary = cell.summary
+        if summary is None:
+            return "failed"
+        if summary.std is None:
+            text = f"{summary.mean:.3f}"
+        else:
+            text = f"{summary.mean:.2f} ± {summary.std:.2f}"
+        mark = self.mark(self.versus(row, self.reference(), column), column)
+        text += f" {mark}" if mark else ""
+        if summary.n < self.max_n():
+            text += f" (n={summary.n})"
+        if cell.failed:
+            text += f" ({cell.failed} failed)"
+        return text
+
+    def main_table(self) -> pd.DataFrame:
+        ranks = self.ranks()
+        data = []
+        for row in self.rows():
+            line = {"method": row.method, "type": row.type_label}
+            for column in self.columns:
+                line[column.name] = self.cell_text(row, column)
+            rank = ranks.get(row)
+            line["avg rank"] = f"{rank:.2f}" if rank is not None else "—"
+            data.append(line)
+        names = ["method", "type", *(c.name for c in self.columns), "avg rank"]
+        return pd.DataFrame(data, columns=names)
+
+    def _delta_text(self, comparison: Comparison | None, column: Column) -> str:
+        if comparison is None:
+            return "—"
+        text = f"{comparison.difference:+.2f}"
+        if comparison.p is None:
+            return text + " (n<2)"
+        mark = self.mark(comparison, column)
+        return text + f" (p={comparison.p:.3f})" + (f" {mark}" if mark else "")
+
+    def detail_table(self, column: Column) -> pd.DataFrame:
+        best = self.best_baseline(column)
+        reference = self.reference()
+        data = []
+        for row in self.rows():
+            cell = self.cell(row, column)
+            if cell is None:
                 continue
-            if any(r.job.task == task.name and r.job.arch == arch.name for r in chosen):
-                columns.append((task.name, arch.name))
-    rows: dict[tuple[str, str], dict[tuple[str, str], Cell]] = {}
-    for record in chosen:
+            summary = cell.summary
+            line = {"method": row.method, "type": row.type_label, "n": str(len(cell.values)),
+                    "failed": str(cell.failed)}
+            if summary is None:
+                line.update({"mean ± std": "failed", "95% CI": "—"})
+            else:
+                line["mean ± std"] = f"{summary.mean:.3f}" + (f" ± {summary.std:.3f}" if summary.std is not None else "")
+                line["95% CI"] = "—" if summary.ci_low is None else f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
+            line[f"Δ vs {REFERENCE}"] = self._delta_text(self.versus(row, reference, column), column)
+            best_text = self._delta_text(self.versus(row, best, column), column)
+            line["Δ vs best baseline"] = f"{best.method}: {best_text}" if best and best_text != "—" else "—"
+            data.append(line)
+        return pd.DataFrame(data)
+
+    def long_rows(self) -> list[dict[str, object]]:
+        """One row per cell for CSV export."""
+        ranks = self.ranks()
+        reference = self.reference()
+        out: list[dict[str, object]] = []
+        for column in self.columns:
+            best = self.best_baseline(column)
+            for row in self.rows():
+                cell = self.cell(row, column)
+                if cell is None:
+                    continue
+                summary = cell.summary
+                vs_ref, vs_best = self.versus(row, reference, column), self.versus(row, best, column)
+                out.append({
+                    "preset": self.preset, "task": column.task.name, "arch": column.arch, "column": column.name,
+                    "method": row.method, "type": row.entry_type, "published": row.published,
+                    "n": len(cell.values), "failed": cell.failed,
+                    "values": ";".join(f"{v:.6g}" for v in cell.values),
+                    "mean": summary.mean if summary else None, "std": summary.std if summary else None,
+                    "ci95_low": summary.ci_low if summary else None, "ci95_high": summary.ci_high if summary else None,
+                    f"delta_vs_{REFERENCE}": vs_ref.difference if vs_ref else None,
+                    f"p_vs_{REFERENCE}": vs_ref.p if vs_ref else None,
+                    "best_baseline": best.method if best else None,
+                    "delta_vs_best_baseline": vs_best.difference if vs_best else None,
+                    "p_vs_best_baseline": vs_best.p if vs_best else None,
+                    "avg_rank": ranks.get(row),
+                })
+        return out
+
+
+def build_board(
+    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False,
+    published: Iterable[PublishedSet] = (),
+) -> Board:
+    runs = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
+    published_values = [v for s in published if preset in s.presets for v in s.values if v.task in tasks]
+    present = {(r.job.task, r.job.arch) for r in runs} | {(v.task, v.arch) for v in published_values}
+    columns = [
+        Column(task, arch.name)
+        for task in tasks.values()
+        for arch in task.architectures
+        if (include_hidden or not arch.hidden) and (task.name, arch.name) in present
+    ]
+    shown = {c.key for c in columns}
+    cells: dict[RowKey, dict[tuple[str, str], Cell]] = {}
+    for record in runs:
         column = (record.job.task, record.job.arch)
-        if column not in columns:
+        if column not in shown:
             continue
-        row = rows.setdefault((record.method.name, record.method.entry_type), {})
-        cell = row.setdefault(column, Cell([], 0))
+        cell = cells.setdefault(RowKey(record.method.name, record.method.entry_type), {}).setdefault(column, Cell())
         if record.status == "ok" and record.best_primary is not None:
             cell.values.append(record.best_primary)
         else:
             cell.failed += 1
-    ordered = sorted(rows, key=lambda key: (key[1] != "baseline", key[1], key[0]))
-    data = []
-    for method, entry_type in ordered:
-        line = {"method": method, "type": entry_type}
-        for task_name, arch in columns:
-            cell = rows[(method, entry_type)].get((task_name, arch))
-            line[column_name(tasks[task_name], arch)] = cell.text() if cell else "—"
-        data.append(line)
-    names = ["method", "type"] + [column_name(tasks[t], a) for t, a in columns]
-    return pd.DataFrame(data, columns=names)
+    for value in published_values:
+        if (value.task, value.arch) in shown:
+            row = RowKey(value.method, value.entry_type, published=True)
+            cells.setdefault(row, {}).setdefault((value.task, value.arch), Cell()).values.append(value.value)
+    visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
+    return Board(preset, columns, cells, visible_runs, include_hidden)
 
 
-def seed_counts(records: list[RunRecord], preset: str) -> list[int]:
-    runs = [r for r in latest_per_run(records) if r.job.preset == preset and r.status == "ok"]
-    per_cell: dict[tuple[str, str, str], int] = {}
-    for r in runs:
-        key = (r.method.name, r.job.task, r.job.arch)
-        per_cell[key] = per_cell.get(key, 0) + 1
-    return sorted(set(per_cell.values()))
+def build_table(
+    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False,
+    published: Iterable[PublishedSet] = (),
+) -> pd.DataFrame:
+    """The main leaderboard table as a DataFrame of cell texts."""
+    return build_board(records, tasks, preset, include_hidden, published).main_table()
+
+
+def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
+    shown_tasks = {c.task.name: c.task for c in board.columns} or tasks
+    lines = [
+        f"`{task.name}`: {task.primary_label} = {task.primary_metric} "
+        f"(best over epochs, {'higher' if task.higher_is_better else 'lower'} is better)"
+        for task in shown_tasks.values()
+    ]
+    lines += [
+        "A cell is the mean ± sample std over seeds (and Adience folds); a single run shows its value. "
+        f"n = runs per cell (largest n: {board.max_n()}); `(n=k)` marks a cell with fewer.",
+        f"{BETTER} / {WORSE}: better / worse than `{REFERENCE}` weighting at p < {ALPHA}, Welch's two-sided "
+        "t-test over the cell's runs (no mark with fewer than 2 runs a side). The per-column tables give the "
+        "95% Student-t interval of the mean and the difference to `equal` and to the best baseline run here.",
+        "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
+        "`failed`: every run of that cell failed; `—`: no run.",
+    ]
+    if any(r.published for r in board.cells):
+        lines.append("Rows marked (published) are imported reference numbers, not runs of this harness.")
+    hidden = "shown (final evaluation)" if board.include_hidden else "not shown"
+    lines.append(f"Hidden architectures: {hidden}.")
+    return lines
 
 
 def render_markdown(
-    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False
+    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False,
+    published: Iterable[PublishedSet] = (),
 ) -> str:
-    table = build_table(records, tasks, preset, include_hidden)
-    if table.empty:
-        body = "_No run records for this preset yet._"
-    else:
-        body = table.to_markdown(index=False, disable_numparse=True)
-    counts = seed_counts(records, preset)
-    metric_notes = [
-        f"`{task.name}`: {task.primary_label} = {task.primary_metric} "
-        f"({'best over epochs, higher is better' if task.higher_is_better else 'lower is better'})"
-        for task in tasks.values()
-    ]
-    notes = metric_notes + [
-        "One seed: the value; several seeds: mean ± sample std. "
-        f"Seeds per cell: {', '.join(map(str, counts)) if counts else 'none'}.",
-        "`failed` means every run of that cell failed; `—` means no run.",
-        f"Rendered {datetime.now(timezone.utc).isoformat(timespec='seconds')} from "
-        f"{sum(1 for r in records if r.job.preset == preset)} run records.",
+    return render_board_markdown(build_board(records, tasks, preset, include_hidden, published), tasks)
+
+
+def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
+    table = board.main_table()
+    body = "_No run records for this preset yet._" if table.empty else table.to_markdown(
+        index=False, disable_numparse=True
+    )
+    details = [
+        (column.name, board.detail_table(column).to_markdown(index=False, disable_numparse=True))
+        for column in board.columns
     ]
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True, autoescape=False
     )
-    return environment.get_template("leaderboard.md.j2").render(preset=preset, table=body, notes=notes)
+    return environment.get_template("leaderboard.md.j2").render(
+        preset=board.preset, table=body, notes=notes(board, tasks), details=details,
+        provenance=provenance(board.runs).lines(),
+        rendered=rendered_line(board),
+    )
+
+
+def rendered_line(board: Board) -> str:
+    return f"Rendered {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {len(board.runs)} run records."

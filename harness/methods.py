@@ -1,10 +1,11 @@
 """Methods (submissions and baselines) and the combiners that run them."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from baselines import BASELINES
+from baselines import BASELINES, GRADIENT_SUPPORT
 from harness.combiners import Combiner, InProcessLossRunner, LossLevelCombiner
 from harness.contracts import EntryType, MethodSpec, TrainConfig
 from harness.errors import HarnessError
@@ -30,7 +31,7 @@ class Method:
 
     def make_combiner(self, config: TrainConfig) -> Combiner:
         if self.spec.kind == "gradient":
-            return BASELINES[self.spec.name].gradient_combiner()  # type: ignore[misc]
+            return BASELINES[self.spec.name].gradient_combiner(config)  # type: ignore[misc]
         if self.untrusted_path is not None:
             assert self.sandbox is not None and self.limits is not None
             return LossLevelCombiner(
@@ -74,8 +75,11 @@ def baseline_method(name: str, loss_names: tuple[str, ...]) -> Method:
     if name not in BASELINES:
         raise HarnessError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
     baseline = BASELINES[name]
-    if baseline.gradient_combiner is not None:
-        _, sha256 = read_source(baseline.source_path)
+    if baseline.gradient_combiner is not None:  # its code and the shared gradient code it uses
+        digest = hashlib.sha256()
+        for path in (baseline.source_path, *GRADIENT_SUPPORT):
+            digest.update(read_source(path)[1].encode())
+        sha256 = digest.hexdigest()
         loaded = None
         kind = "gradient"
     else:

@@ -56,6 +56,7 @@ class Task(ABC):
     primary_metric: str
     primary_label: str
     higher_is_better: bool = True
+    curve_metrics: tuple[str, ...] = ()  # test metrics drawn per epoch in the HTML report
 
     def architecture(self, name: str) -> Architecture:
         for arch in self.architectures:

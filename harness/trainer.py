@@ -52,6 +52,8 @@ def _restore(
         torch.cuda.set_rng_state_all(state.cuda_rng)
     if state.combiner is not None:
         combiner.load_state(state.combiner)
+    if state.combiner_tensors:
+        combiner.load_tensor_state({k: v.to(device) for k, v in state.combiner_tensors.items()})
     outcome.epochs = list(state.epochs)
     outcome.resumed_from = state.epoch
     return state.epoch
@@ -77,6 +79,7 @@ def _save(
         cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
         epochs=outcome.epochs,
         combiner=combiner_state,
+        combiner_tensors=combiner.tensor_state(),
     ))
     return True
 
@@ -142,6 +145,9 @@ def train(
                 outcome.error = exc
                 return outcome
             optimizer.step()
+            if combiner.wants_losses_after_step:
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    combiner.after_step(task.losses(model(inputs), targets, config))
             loss_sums += torch.stack([loss.detach().double() for loss in losses])
             weight_sums += torch.tensor(result.weights, dtype=torch.float64)
             for key, value in result.extras.items():

@@ -48,6 +48,8 @@ def test_submit_writes_records_and_prints_the_leaderboard(smoke_results: Path) -
     assert len(example["epochs"]) == 2
     assert example["best_primary"] == max(e["test_metrics"]["fine_acc"] for e in example["epochs"])
     assert example["environment"]["device"] == "cpu" and example["job"]["preset"] == "tiny"
+    assert example["environment"]["git_commit"] not in ("", "unknown")  # the suite runs in a checkout
+    assert example["device_hours"] == pytest.approx(example["wall_seconds"] / 3600)
     board = (smoke_results / "leaderboard-tiny.md").read_text()
     assert "| example_loss | submission |" in board and "| equal        | baseline   |" in board
 

@@ -47,6 +47,7 @@ class Cifar100MultiTask(Task):
     primary_metric = "fine_acc"
     primary_label = "test acc"
     higher_is_better = True
+    curve_metrics = ("fine_acc", "coarse_acc")
 
     def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
         if name not in PRESETS:

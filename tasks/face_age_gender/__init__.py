@@ -169,6 +169,7 @@ class FaceAgeGender(_FaceTask):
     primary_metric = "harmonic"
     primary_label = "harmonic"
     higher_is_better = True
+    curve_metrics = ("harmonic", "age_rmse", "gender_f1")
 
     def __init__(self) -> None:
         self.presets = _presets("utkface", smoke_fold=None, smoke_train=512)
@@ -238,6 +239,7 @@ class AdienceAgeGender(_FaceTask):
     primary_metric = "age_exact"
     primary_label = "exact acc"
     higher_is_better = True
+    curve_metrics = ("age_exact", "age_1off", "gender_acc")
     age_outputs = 8
 
     def __init__(self) -> None:

@@ -1,0 +1,25 @@
+"""Aligned-MTL (Senushkin, Patakin, Kuznetsov and Konushin, "Independent Component
+Alignment for Multi-Task Learning", CVPR 2023).
+
+Rule: with the Gram matrix G G^T = V diag(lambda) V^T of the task gradients of the shared
+parameters (numerical rank r kept), the balance matrix
+B = sqrt(lambda_min) V diag(lambda)^(-1/2) V^T makes the aligned gradients B G orthogonal
+with equal norms (the smallest singular value); the shared update is sum_i alpha_i g_i with
+alpha = B^T 1 (pre-defined task weights 1). Heads get their own losses' gradients unscaled.
+Scale: for orthogonal gradients of equal norm B = I, so alpha = 1: a sum, like `equal`.
+Cost per step: T backward passes through the shared parameters and a (T, T) eigensolve.
+"""
+from __future__ import annotations
+
+import torch
+
+from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.solvers import aligned_weights
+from harness.combiners import StepContext
+
+
+class AlignedMTLCombiner(SharedGradientCombiner):
+    def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
+        assert grads is not None
+        alpha = aligned_weights(grads.double() @ grads.double().T).to(grads.dtype)
+        return Direction(alpha @ grads, torch.ones(len(losses)), alpha.tolist())

@@ -1,0 +1,37 @@
+"""CAGrad (Liu, Liu, Jin, Stone and Liu, "Conflict-Averse Gradient Descent for Multi-task
+Learning", NeurIPS 2021), c = 0.4.
+
+Rule, with g_0 the average of the task gradients of the shared parameters and
+phi = c^2 |g_0|^2: w = argmin over the simplex of w^T G g_0 + sqrt(phi) |g_w|
+(g_w = sum_i w_i g_i), then d = (g_0 + sqrt(phi) / |g_w| * g_w) / (1 + c^2) (the official
+code's rescale=1). Heads get their own losses' gradients unscaled (as the official code).
+Scale: d is an average (sum_i coefficient_i = 1 when c = 0), divided by 1 + c^2.
+Reported weights: the coefficient of each g_i in d.
+Cost per step: T backward passes through the shared parameters and a (T, T) Gram matrix.
+"""
+from __future__ import annotations
+
+import torch
+
+from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.solvers import cagrad_weights
+from harness.combiners import StepContext
+
+C = 0.4
+
+
+def cagrad_coefficients(gram: torch.Tensor, c: float = C) -> torch.Tensor:
+    """The coefficients of the task gradients in CAGrad's update."""
+    gram = gram.double()
+    count = gram.shape[0]
+    w = cagrad_weights(gram, c)
+    root_phi = c * torch.sqrt(gram.mean() + 1e-8)
+    gw_norm = torch.sqrt(w @ gram @ w + 1e-8)
+    return (torch.full((count,), 1.0 / count, dtype=torch.float64) + root_phi / gw_norm * w) / (1 + c**2)
+
+
+class CAGradCombiner(SharedGradientCombiner):
+    def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
+        assert grads is not None
+        coefficients = cagrad_coefficients(grads.double() @ grads.double().T).to(grads.dtype)
+        return Direction(coefficients @ grads, torch.ones(len(losses)), coefficients.tolist())

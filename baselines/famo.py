@@ -1,0 +1,66 @@
+"""FAMO (Liu, Liu, Stone and Liu, "FAMO: Fast Adaptive Multitask Optimization", NeurIPS
+2023), weight lr 0.025, weight decay (gamma) 0.001.
+
+Rule: task logits xi (starting at 0), z = softmax(xi). The model is trained on
+sum_i z_i log(L_i) / c with c = sum_i z_i / L_i (held constant), i.e. a gradient of
+sum_i (z_i / (c L_i)) grad L_i (loss-level, no per-task backward). After the model's step
+the same batch's losses are computed again (one extra forward pass, the official code's
+`update`), delta_i = log L_i(before) - log L_i(after), and xi takes one Adam step (lr 0.025,
+weight decay 0.001) along the gradient of z . delta with respect to xi, i.e. the tasks whose
+loss fell least gain weight. (min losses are taken as 0.)
+Scale: the update is sum_i z_i grad log L_i / c, a softmax-weighted average of log-loss
+gradients brought back to loss units by 1/c (a weighted harmonic mean of the losses).
+Reported weights: w_i = z_i / (c L_i) = d total / d L_i.
+Cost per step: one extra forward pass of the batch.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.combiners import Combiner, StepContext, StepResult
+from harness.state_codec import decode, encode
+
+WEIGHT_LR, GAMMA = 0.025, 0.001
+
+
+class FAMOCombiner(Combiner):
+    wants_losses_after_step = True
+
+    def __init__(self, tasks: int = 2) -> None:
+        self.logits = nn.Parameter(torch.zeros(tasks))
+        self.optimizer = torch.optim.Adam([self.logits], lr=WEIGHT_LR, weight_decay=GAMMA)
+        self.previous: torch.Tensor | None = None
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        pass
+
+    def effective_weights(self, values: torch.Tensor) -> torch.Tensor:
+        z = torch.softmax(self.logits.detach(), dim=0)
+        c = (z / values).sum()
+        return z / (c * values)
+
+    def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
+        values = torch.stack([loss.detach().float() for loss in losses]).cpu().clamp_min(1e-8)
+        weights = self.effective_weights(values)
+        self.previous = values
+        torch.autograd.backward(losses, grad_tensors=[w.to(l.device, l.dtype) for w, l in zip(weights, losses)])
+        return StepResult(values.sum(), weights.tolist())
+
+    def after_step(self, losses: list[torch.Tensor]) -> None:
+        assert self.previous is not None
+        after = torch.stack([loss.detach().float() for loss in losses]).cpu().clamp_min(1e-8)
+        delta = torch.log(self.previous) - torch.log(after)
+        with torch.enable_grad():  # the trainer calls this under no_grad
+            (gradient,) = torch.autograd.grad(torch.softmax(self.logits, dim=0), self.logits, grad_outputs=delta)
+        self.logits.grad = gradient
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def state(self) -> object:
+        return encode({"logits": self.logits.detach(), "optimizer": self.optimizer.state_dict()})
+
+    def load_state(self, state: object) -> None:
+        restored = decode(state)
+        self.logits.data = restored["logits"]
+        self.optimizer.load_state_dict(restored["optimizer"])

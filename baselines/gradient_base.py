@@ -1,0 +1,95 @@
+"""Shared machinery of the trusted gradient-level baselines.
+
+A method sees the per-task gradients of the shared parameters as a (T, P) matrix (or of
+the shared representation z, the heads' input, as a (T, B*D) matrix for the "-UB" style
+methods), computes a direction for the shared parameters, and says how each head's own
+loss gradient is scaled. Heads only ever get their own task's gradient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from harness.combiners import Combiner, StepContext, StepResult
+
+
+@dataclass
+class Direction:
+    shared: torch.Tensor | None  # flat gradient for the shared parameters; None: backprop `loss_weights`
+    loss_weights: torch.Tensor  # (T,) scale of each task's loss for the heads (and shared when `shared` is None)
+    reported: list[float]  # the effective task weights written to the run record
+    extras: dict[str, float | torch.Tensor] = field(default_factory=dict)
+
+
+def flat_gradients(losses: list[torch.Tensor], params: list[torch.Tensor]) -> torch.Tensor:
+    """(T, P): each loss's gradient with respect to `params`, flattened (zeros where unused)."""
+    rows = []
+    for loss in losses:
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float()
+                               for g, p in zip(grads, params)]))
+    return torch.stack(rows)
+
+
+class SharedGradientCombiner(Combiner):
+    """Base class: subclasses implement `direction`; this class wires the gradients."""
+
+    uses_representation = False  # True: gradients w.r.t. the heads' input z instead of parameters
+    needs_shared_gradients = True
+
+    def __init__(self) -> None:
+        self.shared: list[nn.Parameter] = []
+        self.heads: list[nn.Parameter] = []
+        self.representation: torch.Tensor | None = None
+        self.generator = torch.Generator()
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        self.shared = [p for p in model.shared_parameters() if p.requires_grad]
+        shared_ids = {id(p) for p in self.shared}
+        self.heads = [p for p in model.parameters() if p.requires_grad and id(p) not in shared_ids]
+        self.generator.manual_seed(seed)
+        if self.uses_representation:
+            model.heads[0].register_forward_pre_hook(self._keep_representation)
+
+    def _keep_representation(self, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        self.representation = inputs[0]
+
+    def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
+        raise NotImplementedError
+
+    def prepare_losses(self, losses: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The losses the method works on (IMTL scales them, DB-MTL takes logs)."""
+        return losses
+
+    def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
+        worked = self.prepare_losses(losses)
+        grads = None
+        if self.needs_shared_gradients:
+            if self.uses_representation:
+                assert self.representation is not None, "the model's heads were not called"
+                grads = flat_gradients(worked, [self.representation])
+            else:
+                grads = flat_gradients(worked, self.shared)
+        result = self.direction(worked, grads, context)
+        weights = result.loss_weights.to(worked[0].device, worked[0].dtype)
+        weighted = (torch.stack(worked) * weights).sum()
+        if result.shared is None:
+            torch.autograd.backward(weighted, inputs=[*self.shared, *self.heads, *self.extra_parameters()])
+        else:
+            self.set_shared_grad(result.shared)
+            torch.autograd.backward(weighted, inputs=[*self.heads, *self.extra_parameters()])
+        total = torch.stack([loss.detach() for loss in losses]).sum()
+        return StepResult(total, result.reported, result.extras)
+
+    def extra_parameters(self) -> list[torch.Tensor]:
+        """The method's own trainable tensors that get gradients from the weighted loss."""
+        return []
+
+    def set_shared_grad(self, flat: torch.Tensor) -> None:
+        offset = 0
+        for param in self.shared:
+            size = param.numel()
+            param.grad = flat[offset : offset + size].view_as(param).to(param.dtype).clone()
+            offset += size

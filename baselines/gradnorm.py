@@ -1,0 +1,77 @@
+"""GradNorm (Chen, Badrinarayanan, Lee and Rabinovich, ICML 2018), alpha = 1.5.
+
+Rule: the model is trained on sum_i w_i L_i with task weights w_i (starting at 1). At each
+step, with W the last shared layer's weight (the trunk's last parameter with 2 or more
+dimensions), G_i = |grad_W w_i L_i|, G_mean their mean, r_i = (L_i / L_i(0)) / mean_j
+(L_j / L_j(0)) the relative inverse training rate (L_i(0): the first step's losses), the
+weights take one gradient step on L_grad = sum_i |G_i - G_mean r_i^alpha| with the target
+held constant, then are renormalised to sum to T. The weights' optimiser is SGD with the
+protocol's learning rate and schedule and momentum (no weight decay); weights are kept
+above 1e-3 before renormalising (the paper leaves their sign unconstrained).
+Scale: sum_i w_i = T: the combined gradient is a weighted sum like `equal`'s.
+Cost per step: T extra backward passes to the last shared layer (through the heads).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from baselines.gradient_base import Direction, SharedGradientCombiner, flat_gradients
+from harness.combiners import StepContext
+from harness.contracts import TrainConfig
+from harness.state_codec import decode, encode
+
+ALPHA = 1.5
+FLOOR = 1e-3
+
+
+def gradnorm_weight_gradient(
+    weights: torch.Tensor, norms: torch.Tensor, losses: torch.Tensor, initial: torch.Tensor, alpha: float = ALPHA
+) -> torch.Tensor:
+    """d L_grad / d w for G_i = w_i |grad_W L_i| (`norms`), target held constant."""
+    g = weights * norms
+    ratio = losses / initial
+    target = g.mean() * (ratio / ratio.mean()) ** alpha
+    return torch.sign(g - target) * norms
+
+
+class GradNormCombiner(SharedGradientCombiner):
+    needs_shared_gradients = False
+
+    def __init__(self, config: TrainConfig, tasks: int = 2) -> None:
+        super().__init__()
+        self.weights = nn.Parameter(torch.ones(tasks))
+        self.optimizer = torch.optim.SGD([self.weights], lr=config.lr, momentum=config.momentum)
+        self.initial: torch.Tensor | None = None
+        self.last_layer: nn.Parameter | None = None
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        super().attach(model, seed)
+        self.last_layer = [p for p in self.shared if p.dim() >= 2][-1]
+
+    def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
+        assert self.last_layer is not None
+        values = torch.stack([loss.detach().float() for loss in losses]).cpu()
+        if self.initial is None:
+            self.initial = values.clamp_min(1e-8)
+        current = self.weights.detach().clone()
+        norms = flat_gradients(losses, [self.last_layer]).norm(dim=1).cpu()
+        self.weights.grad = gradnorm_weight_gradient(current, norms, values, self.initial)
+        for group in self.optimizer.param_groups:
+            group["lr"] = context.lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            clamped = self.weights.clamp_min(FLOOR)
+            self.weights.copy_(clamped * len(losses) / clamped.sum())
+        return Direction(None, current, current.tolist())
+
+    def state(self) -> object:
+        return encode({"weights": self.weights.detach(), "initial": self.initial,
+                       "optimizer": self.optimizer.state_dict()})
+
+    def load_state(self, state: object) -> None:
+        restored = decode(state)
+        self.weights.data = restored["weights"]
+        self.initial = restored["initial"]
+        self.optimizer.load_state_dict(restored["optimizer"])

@@ -1,0 +1,65 @@
+"""IMTL (Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021): IMTL-L + IMTL-G.
+
+IMTL-L: each task loss becomes L_i' = exp(s_i) L_i - s_i with a learnable scale s_i
+(starting at 0), trained on sum_i L_i' with the protocol's SGD settings (lr, momentum,
+weight decay, schedule), like a submission's parameters.
+IMTL-G: with g_i the gradient of L_i' with respect to the shared representation z (the
+heads' input, as the paper does for efficiency), u_i = g_i / |g_i|, D = [g_1 - g_t],
+U = [u_1 - u_t] (t = 2..T): alpha_{2:T} = g_1 U^T (D U^T)^{-1}, alpha_1 = 1 - sum alpha_{2:T};
+the aggregated gradient then has equal projections on every u_i. The shared layers are
+trained on sum_i alpha_i L_i', each head on its own L_i'.
+Scale: sum_i alpha_i = 1 (a combination like an average, alpha may leave [0, 1]).
+Reported weights: alpha_i exp(s_i), the weight on the raw loss L_i in the shared update.
+Cost per step: T backward passes through the heads, a (T-1)-square solve.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from baselines.gradient_base import SharedGradientCombiner, flat_gradients
+from baselines.solvers import imtl_g_weights
+from harness.combiners import StepContext, StepResult
+from harness.contracts import TrainConfig
+from harness.state_codec import decode, encode
+
+
+class IMTLCombiner(SharedGradientCombiner):
+    uses_representation = True
+
+    def __init__(self, config: TrainConfig, tasks: int = 2) -> None:
+        super().__init__()
+        self.scales = nn.Parameter(torch.zeros(tasks))
+        self.optimizer = torch.optim.SGD([self.scales], lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        super().attach(model, seed)
+        device = next(model.parameters()).device
+        self.scales.data = self.scales.data.to(device)
+
+    def prepare_losses(self, losses: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [torch.exp(self.scales[i]) * loss.float() - self.scales[i] for i, loss in enumerate(losses)]
+
+    def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
+        scaled = self.prepare_losses(losses)
+        assert self.representation is not None, "the model's heads were not called"
+        alpha = imtl_g_weights(flat_gradients(scaled, [self.representation])).to(scaled[0].dtype)
+        shared_total = (torch.stack(scaled) * alpha.to(scaled[0].device)).sum()
+        self.set_shared_grad(flat_gradients([shared_total], self.shared)[0])
+        torch.autograd.backward(torch.stack(scaled).sum(), inputs=[*self.heads, self.scales])
+        reported = (alpha.detach().cpu() * torch.exp(self.scales.detach().cpu())).tolist()  # this step's scales
+        for group in self.optimizer.param_groups:
+            group["lr"] = context.lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepResult(torch.stack([loss.detach() for loss in losses]).sum(), reported)
+
+    def state(self) -> object:
+        return encode({"scales": self.scales.detach(), "optimizer": self.optimizer.state_dict()})
+
+    def load_state(self, state: object) -> None:
+        restored = decode(state)
+        self.scales.data = restored["scales"].to(self.scales.device)
+        self.optimizer.load_state_dict(restored["optimizer"])
+

@@ -1,0 +1,28 @@
+"""MGDA-UB (Sener and Koltun, "Multi-Task Learning as Multi-Objective Optimization",
+NeurIPS 2018).
+
+Rule: w = argmin over the simplex of || sum_i w_i grad_z L_i ||^2, where z is the shared
+representation (the heads' input): the "upper bound" variant, which needs one backward
+through the heads per task instead of through the whole trunk. Solved exactly for two
+tasks and by Frank-Wolfe otherwise (baselines/solvers.py); no gradient normalisation.
+The model is then trained on sum_i w_i L_i (shared layers and heads).
+Scale: sum_i w_i = 1, so the combined gradient is a convex combination (about half of
+`equal`'s sum for two similar tasks).
+Cost per step: T extra backward passes through the heads only.
+"""
+from __future__ import annotations
+
+import torch
+
+from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.solvers import min_norm_weights
+from harness.combiners import StepContext
+
+
+class MGDAUBCombiner(SharedGradientCombiner):
+    uses_representation = True
+
+    def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
+        assert grads is not None
+        weights = min_norm_weights(grads.double() @ grads.double().T).float()
+        return Direction(None, weights, weights.tolist())

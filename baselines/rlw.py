@@ -1,0 +1,40 @@
+"""RLW, random loss weighting (Lin, Ye and Zhang, "Reasonable Effectiveness of Random
+Weighting: A Litmus Test for Multi-Task Learning", TMLR 2022).
+
+Rule: at every step, w = softmax(e) with e ~ N(0, I_T) drawn afresh, and the model is
+trained on sum_i w_i L_i. The draws come from a generator seeded with the job's seed (and
+checkpointed), so a run is reproducible and independent of the model's own randomness.
+Scale: sum_i w_i = 1 (a random convex combination: about half of `equal`'s sum for T = 2).
+Cost per step: none beyond `equal`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.combiners import Combiner, StepContext, StepResult
+from harness.state_codec import decode, encode
+
+
+def random_weights(tasks: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.softmax(torch.randn(tasks, generator=generator), dim=0)
+
+
+class RLWCombiner(Combiner):
+    def __init__(self) -> None:
+        self.generator = torch.Generator()
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
+        weights = random_weights(len(losses), self.generator)
+        torch.autograd.backward(losses, grad_tensors=[w.to(l.device, l.dtype) for w, l in zip(weights, losses)])
+        total = torch.stack([loss.detach() for loss in losses]).sum()
+        return StepResult(total, weights.tolist())
+
+    def state(self) -> object:
+        return encode(self.generator.get_state())
+
+    def load_state(self, state: object) -> None:
+        self.generator.set_state(decode(state))

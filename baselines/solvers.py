@@ -1,0 +1,143 @@
+"""Small exact solvers on the (T, T) Gram matrix of task gradients.
+
+Everything here works on tensors of shape (T, P) (gradients) or (T, T) (Gram matrices) and
+has a closed form for two tasks that the tests check by hand.
+"""
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-12
+
+
+def min_norm_weights(gram: torch.Tensor, iterations: int = 1000, tolerance: float = 1e-10) -> torch.Tensor:
+    """argmin over the simplex of || sum_i w_i g_i ||^2 (MGDA). Two tasks: the closed form
+    w_1 = clip(((g_2 - g_1) . g_2) / ||g_1 - g_2||^2, 0, 1). More tasks: Frank-Wolfe with the
+    exact line search of Sener and Koltun (2018), Algorithm 2, from the best pair."""
+    gram = gram.double()
+    count = gram.shape[0]
+    if count == 1:
+        return torch.ones(1, dtype=torch.float64)
+    if count == 2:
+        return _pair_weights(gram[0, 0], gram[0, 1], gram[1, 1])
+    weights = torch.full((count,), 1.0 / count, dtype=torch.float64)
+    for _ in range(iterations):
+        vertex = int(torch.argmin(gram @ weights))
+        # line search between the current point (v1) and the vertex (v2)
+        v1v1 = weights @ gram @ weights
+        v1v2 = weights @ gram[:, vertex]
+        v2v2 = gram[vertex, vertex]
+        step = _pair_weights(v1v1, v1v2, v2v2)[1]
+        updated = (1 - step) * weights
+        updated[vertex] += step
+        if torch.sum(torch.abs(updated - weights)) < tolerance:
+            return updated
+        weights = updated
+    return weights
+
+
+def _pair_weights(aa: torch.Tensor, ab: torch.Tensor, bb: torch.Tensor) -> torch.Tensor:
+    """min over w in [0, 1] of || w a + (1 - w) b ||^2 from a.a, a.b, b.b: (w, 1 - w)."""
+    denominator = aa - 2 * ab + bb
+    if float(denominator) <= EPS:
+        w = torch.tensor(0.5, dtype=torch.float64)
+    else:
+        w = ((bb - ab) / denominator).clamp(0.0, 1.0)
+    return torch.stack([w, 1 - w]).double()
+
+
+def nash_weights(gram: torch.Tensor, iterations: int = 100, tolerance: float = 1e-12) -> torch.Tensor:
+    """The alpha > 0 with G^T G alpha = 1 / alpha (Nash-MTL's bargaining solution), the
+    minimiser of f(alpha) = alpha^T G alpha / 2 - sum log alpha. Two tasks: the closed form
+    alpha_1 = (a + b sqrt(a/c))^(-1/2), alpha_2 = (c + b sqrt(c/a))^(-1/2) with a = |g_1|^2,
+    b = g_1.g_2, c = |g_2|^2. More tasks: damped Newton on f (convex for alpha > 0)."""
+    gram = gram.double()
+    if gram.shape[0] == 2:
+        a, b, c = gram[0, 0].clamp_min(EPS), gram[0, 1], gram[1, 1].clamp_min(EPS)
+        first = (a + b * torch.sqrt(a / c)).clamp_min(EPS)
+        second = (c + b * torch.sqrt(c / a)).clamp_min(EPS)
+        return torch.stack([first.rsqrt(), second.rsqrt()])
+    alpha = 1.0 / torch.sqrt(torch.diagonal(gram).clamp_min(EPS))
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x @ gram @ x - torch.log(x).sum()
+
+    for _ in range(iterations):
+        gradient = gram @ alpha - 1.0 / alpha
+        hessian = gram + torch.diag(1.0 / alpha**2)
+        step = torch.linalg.solve(hessian, gradient)
+        scale = 1.0
+        while torch.any(alpha - scale * step <= 0) or objective(alpha - scale * step) > objective(alpha):
+            scale /= 2
+            if scale < 1e-10:
+                return alpha
+        alpha = alpha - scale * step
+        if float(gradient.abs().max()) < tolerance:
+            break
+    return alpha
+
+
+def cagrad_weights(gram: torch.Tensor, c: float, iterations: int = 200) -> torch.Tensor:
+    """CAGrad's inner problem: argmin over the simplex of w^T G g_0 + sqrt(phi) |g_w|, with
+    g_0 the average gradient and phi = c^2 |g_0|^2 (Liu et al. 2021, eq. 4's dual).
+    Two tasks: golden-section search on [0, 1] (the objective is convex); more tasks:
+    exponentiated-gradient descent on the simplex."""
+    gram = gram.double()
+    count = gram.shape[0]
+    mean_row = gram.mean(dim=1)  # G g_0 for g_0 the mean gradient
+    root_phi = c * torch.sqrt(gram.mean() + 1e-8)
+
+    def objective(w: torch.Tensor) -> torch.Tensor:
+        return w @ mean_row + root_phi * torch.sqrt(w @ gram @ w + 1e-8)
+
+    if count == 2:
+        low, high = 0.0, 1.0
+        ratio = (5**0.5 - 1) / 2
+        for _ in range(iterations):
+            left, right = high - ratio * (high - low), low + ratio * (high - low)
+            f_left = objective(torch.tensor([left, 1 - left], dtype=torch.float64))
+            f_right = objective(torch.tensor([right, 1 - right], dtype=torch.float64))
+            if f_left < f_right:
+                high = right
+            else:
+                low = left
+        w = (low + high) / 2
+        return torch.tensor([w, 1 - w], dtype=torch.float64)
+    w = torch.full((count,), 1.0 / count, dtype=torch.float64, requires_grad=True)
+    for step in range(iterations * 5):
+        value = objective(w)
+        (gradient,) = torch.autograd.grad(value, w)
+        with torch.no_grad():
+            w = w * torch.exp(-0.5 / (1 + step) ** 0.5 * gradient / (gradient.abs().max() + EPS))
+            w = w / w.sum()
+        w.requires_grad_(True)
+    return w.detach()
+
+
+def imtl_g_weights(grads: torch.Tensor) -> torch.Tensor:
+    """IMTL-G (Liu et al. 2021): alpha with sum 1 such that the aggregated gradient has equal
+    projections onto every task's unit gradient: alpha_{2:T} = g_1 U^T (D U^T)^{-1},
+    D = [g_1 - g_t], U = [u_1 - u_t] (rows), alpha_1 = 1 - sum alpha_{2:T}."""
+    grads = grads.double()
+    units = grads / grads.norm(dim=1, keepdim=True).clamp_min(EPS)
+    d = grads[:1] - grads[1:]
+    u = units[:1] - units[1:]
+    rest = grads[:1] @ u.T @ torch.linalg.pinv(d @ u.T)
+    rest = rest.reshape(-1)
+    return torch.cat([1 - rest.sum().reshape(1), rest])
+
+
+def aligned_weights(gram: torch.Tensor) -> torch.Tensor:
+    """Aligned-MTL (Senushkin et al. 2023): with G G^T = V diag(lambda) V^T (rank r kept),
+    B = sqrt(lambda_min) V diag(lambda)^(-1/2) V^T aligns the gradients to an orthogonal
+    system scaled by the smallest singular value; the weights are B^T w for task
+    weights w = 1, i.e. the column sums of B."""
+    gram = gram.double()
+    values, vectors = torch.linalg.eigh(gram)
+    tolerance = values.max().clamp_min(0) * gram.shape[0] * torch.finfo(torch.float64).eps
+    keep = values > tolerance
+    if not bool(keep.any()):
+        return torch.ones(gram.shape[0], dtype=torch.float64)
+    values, vectors = values[keep], vectors[:, keep]
+    balance = values.min().sqrt() * (vectors @ torch.diag(values.rsqrt()) @ vectors.T)
+    return balance.sum(dim=0)
