@@ -105,7 +105,7 @@ def test_failing_submission_is_recorded_and_other_records_survive(
         (["submit", "submissions/example_loss.py", "--name", "dwa"], "belongs to a baseline"),
         (["submit", "submissions/example_loss.py", "--tasks", "mnist"], "unknown task"),
         (["submit", "submissions/example_loss.py", "--device", "cuda:7"], "cuda"),
-        (["baselines", "--only", "gradnorm"], "unknown baseline"),
+        (["baselines", "--only", "gradnorm2"], "unknown baseline"),
         (["submit", "submissions/example_loss.py", "--preset", "dev", "--data-root", "/nonexistent"],
          "CIFAR-100 not found: expected /nonexistent/cifar100/cifar-100-python/train"),
     ],
