@@ -31,7 +31,8 @@ from tasks.face_age_gender.data import (  # noqa: E402
 from tasks.face_age_gender.images import decode_all  # noqa: E402
 from tasks.face_age_gender.readers import read_utkface  # noqa: E402
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1"
+REAL = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1",
+                         Path("/work/shared/data/utkface/crop_part1")) if p.is_dir()), Path("/nonexistent"))
 
 
 class PlainFaces(Dataset):

@@ -14,7 +14,11 @@ from tasks.face_age_gender import images as face_images
 from tasks.face_age_gender import readers, synthetic
 from tasks.face_age_gender.data import age_bins, inverse_frequency_weights, scale_age, unscale_age
 
-REAL_UTKFACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1"
+REAL_UTKFACE = next(
+    (p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1",
+                 Path("/work/shared/data/utkface/crop_part1")) if p.is_dir()),
+    Path("../shared/data/utkface/crop_part1"),
+)
 
 
 @pytest.fixture(scope="session")
