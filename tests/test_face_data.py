@@ -121,6 +121,19 @@ def test_synthetic_layouts_are_byte_identical_across_runs(tmp_path: Path, face_r
     assert _tree_digest(tmp_path / "adience") == _tree_digest(face_root / "adience")
 
 
+def test_regenerating_a_changed_set_leaves_no_old_files(tmp_path: Path) -> None:
+    synthetic.generate_utkface(tmp_path / "utk", count=12)
+    synthetic.generate_utkface(tmp_path / "utk", count=5)
+    assert len(readers.read_utkface(tmp_path / "utk").samples) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".utk-")]  # no staging left
+    real = tmp_path / "mine"
+    real.mkdir()
+    (real / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(DataNotFoundError, match="not empty"):
+        synthetic.generate_utkface(real, count=5)
+    assert (real / "photo.jpg").read_bytes() == b"x"
+
+
 def test_synthetic_faces_are_portrait_and_carry_both_labels() -> None:
     generator = torch.Generator().manual_seed(0)
     young = torch.stack([synthetic.draw_face(5, 0, generator)[:, 30:50, 20:30].float().mean() for _ in range(20)])

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import filelock
 import torch
 from torchvision.io import encode_jpeg
 
+from harness.errors import DataNotFoundError
 from tasks.face_age_gender import images  # noqa: F401  (silences torchvision's codec notice)
 from tasks.face_age_gender.readers import ADIENCE_FOLDS, ADIENCE_GROUPS
 
 GENERATOR_VERSION = 2
+MARKER = ".synthetic.json"
 UTK_MALFORMED = ("61_1_20170109142408075.jpg.chip.jpg", "61_3_20170109150557335.jpg.chip.jpg")
 HAIR = {0: (70.0, 70.0, 150.0), 1: (150.0, 60.0, 110.0)}
 HAIR_JITTER = 30.0
@@ -64,16 +68,29 @@ def _skewed_age(generator: torch.Generator) -> int:
 
 
 def _generate_once(root: Path, kind: str, count: int, writer) -> Path:
-    """Run `writer(root, count, generator)` unless a complete set with the same
-    parameters is already there; concurrent callers wait for one another."""
-    marker = root / ".synthetic.json"
+    """Run `writer(folder, count, generator)` unless `root` already holds a complete set with
+    the same parameters. A new set is written to a temporary sibling and swapped in, so a
+    changed set never keeps files of the old one; a non-empty folder that is not a synthetic
+    set is refused, never overwritten. Concurrent callers wait for one another."""
+    marker = root / MARKER
     params = {"kind": kind, "count": count, "version": GENERATOR_VERSION}
-    root.mkdir(parents=True, exist_ok=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(root) + ".lock"):
         if marker.is_file() and json.loads(marker.read_text()) == params:
             return root
-        writer(root, count, torch.Generator().manual_seed(20261124))
-        marker.write_text(json.dumps(params))
+        if root.exists() and any(root.iterdir()) and not marker.is_file():
+            raise DataNotFoundError(
+                f"{root} is not empty and holds no synthetic set: choose an empty folder for --synthetic"
+            )
+        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+        try:
+            writer(staging, count, torch.Generator().manual_seed(20261124))
+            (staging / MARKER).write_text(json.dumps(params))
+            if root.exists():
+                shutil.rmtree(root)
+            staging.rename(root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return root
 
 
