@@ -80,14 +80,16 @@ def test_pcgrad_uses_a_random_order_and_the_original_gradients_with_three_tasks(
 
 
 class TwoHeads(nn.Module):
-    def __init__(self) -> None:
+    """z = W x with W = I (shared), losses a . z and b . z (the heads, weights a and b)."""
+
+    def __init__(self, second_head: tuple[float, float] = (-1.0, 1.0)) -> None:
         super().__init__()
         self.trunk = nn.Linear(2, 2, bias=False)
         self.heads = nn.ModuleList([nn.Linear(2, 1, bias=False), nn.Linear(2, 1, bias=False)])
         with torch.no_grad():
             self.trunk.weight.copy_(torch.eye(2))
             self.heads[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
-            self.heads[1].weight.copy_(torch.tensor([[-1.0, 1.0]]))
+            self.heads[1].weight.copy_(torch.tensor([second_head]))
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk.parameters())

@@ -20,6 +20,8 @@ from harness.contracts import TrainConfig
 from harness.methods import baseline_method
 from harness.submission_loader import load_submission
 
+from .test_baselines import TwoHeads
+
 CONFIG = TrainConfig(epochs=10)
 CONTEXT = StepContext(0, 10, 0.1)
 
@@ -123,27 +125,12 @@ def test_gradnorm_weight_gradient() -> None:
     assert gradient.tolist() == [2.0, -1.0]
 
 
-class Toy(nn.Module):
-    """z = W x (shared), heads a . z and b . z; losses chosen by the tests."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trunk = nn.Linear(2, 2, bias=False)
-        self.heads = nn.ModuleList([nn.Linear(2, 1, bias=False), nn.Linear(2, 1, bias=False)])
-        with torch.no_grad():
-            self.trunk.weight.copy_(torch.eye(2))
-            self.heads[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
-            self.heads[1].weight.copy_(torch.tensor([[0.0, 2.0]]))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.trunk(x)
-        return self.heads[0](z).sum(), self.heads[1](z).sum()
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return list(self.trunk.parameters())
+def orthogonal_toy() -> TwoHeads:
+    """Heads a = (1, 0) and b = (0, 2): orthogonal tasks of different gradient norms."""
+    return TwoHeads(second_head=(0.0, 2.0))
 
 
-def _step(name: str, model: Toy, config: TrainConfig = CONFIG) -> tuple[list[float], torch.Tensor]:
+def _step(name: str, model: TwoHeads, config: TrainConfig = CONFIG) -> tuple[list[float], torch.Tensor]:
     combiner = baseline_method(name, ("a", "b")).make_combiner(config)
     combiner.attach(model, 0)
     losses = list(model(torch.tensor([[1.0, 1.0]])))
@@ -152,7 +139,7 @@ def _step(name: str, model: Toy, config: TrainConfig = CONFIG) -> tuple[list[flo
 
 
 def test_mgda_ub_weights_come_from_the_representation() -> None:
-    model = Toy()
+    model = orthogonal_toy()
     weights, trunk_grad = _step("mgda-ub", model)
     # grad_z L_1 = (1, 0), grad_z L_2 = (0, 2): min-norm weights (0.8, 0.2)
     assert weights == pytest.approx([0.8, 0.2])
@@ -163,15 +150,15 @@ def test_mgda_ub_weights_come_from_the_representation() -> None:
 
 def test_nash_and_aligned_on_the_toy_model() -> None:
     # parameter gradients: L_1 -> [[1, 1], [0, 0]], L_2 -> [[0, 0], [2, 2]]: |g|^2 = 2 and 8, orthogonal
-    weights, trunk_grad = _step("nash-mtl", Toy())
+    weights, trunk_grad = _step("nash-mtl", orthogonal_toy())
     assert weights == pytest.approx([1 / math.sqrt(2), 1 / math.sqrt(8)])
-    weights, trunk_grad = _step("aligned-mtl", Toy())
+    weights, trunk_grad = _step("aligned-mtl", orthogonal_toy())
     assert weights == pytest.approx([1.0, 0.5])  # sqrt(2) * diag(1/sqrt 2, 1/sqrt 8)
     assert torch.allclose(trunk_grad, torch.ones(2, 2))
 
 
 def test_imtl_scales_losses_and_learns_the_scales() -> None:
-    model = Toy()
+    model = orthogonal_toy()
     weights, _ = _step("imtl", model)
     assert weights == pytest.approx([2 / 3, 1 / 3])  # s = 0 at the first step: alpha only
     combiner = baseline_method("imtl", ("a", "b")).make_combiner(CONFIG)
@@ -183,7 +170,7 @@ def test_imtl_scales_losses_and_learns_the_scales() -> None:
 
 
 def test_gradnorm_combiner_steps_and_renormalises() -> None:
-    model = Toy()
+    model = orthogonal_toy()
     combiner = baseline_method("gradnorm", ("a", "b")).make_combiner(CONFIG)
     combiner.attach(model, 0)
     losses = list(model(torch.tensor([[1.0, 1.0]])))
