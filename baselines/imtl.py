@@ -46,7 +46,7 @@ class IMTLCombiner(SharedGradientCombiner):
         assert self.representation is not None, "the model's heads were not called"
         alpha = imtl_g_weights(flat_gradients(scaled, [self.representation])).to(scaled[0].dtype)
         shared_total = (torch.stack(scaled) * alpha.to(scaled[0].device)).sum()
-        self.set_shared_grad(flat_gradients([shared_total], self.shared)[0])
+        torch.autograd.backward(shared_total, inputs=self.shared, retain_graph=True)
         torch.autograd.backward(torch.stack(scaled).sum(), inputs=[*self.heads, self.scales])
         reported = (alpha.detach().cpu() * torch.exp(self.scales.detach().cpu())).tolist()  # this step's scales
         for group in self.optimizer.param_groups:

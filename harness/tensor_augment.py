@@ -49,3 +49,9 @@ def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     """uint8 (B, C, H, W) -> float32, per-channel normalised; keeps the memory format."""
     scaled = images.float().div_(255.0)
     return scaled.sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1))
+
+
+def to_model_input(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """uint8 batch -> normalised float batch in the memory format the model runs in."""
+    batch = normalize(images, mean, std)
+    return batch.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import torch
 
 from harness.task_api import Batch, TaskData
-from harness.tensor_augment import normalize, random_crop_flip
+from harness.tensor_augment import random_crop_flip, to_model_input
 from tasks.cifar100_mtl.cifar_files import CifarSplit
 
 # Per-channel statistics of the real CIFAR-100 training set (the protocol's constants).
@@ -48,10 +48,7 @@ class CifarTensorData(TaskData):
         return len(self.train)
 
     def _finish(self, images: torch.Tensor) -> torch.Tensor:
-        batch = normalize(images, self.mean, self.std)
-        if self.channels_last:
-            return batch.contiguous(memory_format=torch.channels_last)
-        return batch.contiguous()
+        return to_model_input(images, self.mean, self.std, self.channels_last)
 
     def train_batches(self, generator: torch.Generator) -> Iterator[Batch]:
         device = self.train.images.device

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import torch
 
 from harness.task_api import Batch, TaskData
-from harness.tensor_augment import normalize
+from harness.tensor_augment import to_model_input
 
 AGE_CENTER, AGE_SCALE = 35.0, 10.0
 AGE_BIN_YEARS = 10  # inverse-frequency sampling bins: 0-9, 10-19, ..., 90+
@@ -77,10 +77,7 @@ class FaceTensorData(TaskData):
         return len(self.train)
 
     def finish(self, images: torch.Tensor) -> torch.Tensor:
-        batch = normalize(images, self.mean, self.std)
-        if self.channels_last:
-            return batch.contiguous(memory_format=torch.channels_last)
-        return batch.contiguous()
+        return to_model_input(images, self.mean, self.std, self.channels_last)
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         """Sample indices of one epoch (train_size of them), drawn on the CPU."""
