@@ -1,4 +1,4 @@
-"""Entry point: `python runner.py --help`. All logic lives in harness/."""
+"""Entry point in a checkout: `python runner.py --help` (the same as `python -m harness`)."""
 import sys
 
 from harness.cli import main

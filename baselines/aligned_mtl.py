@@ -15,7 +15,8 @@ import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines.solvers import aligned_weights
-from harness.combiners import StepContext
+from baselines import trusted
+from harness.api import StepContext
 
 
 class AlignedMTLCombiner(SharedGradientCombiner):
@@ -23,3 +24,9 @@ class AlignedMTLCombiner(SharedGradientCombiner):
         assert grads is not None
         alpha = aligned_weights(grads.double() @ grads.double().T).to(grads.dtype)
         return Direction(alpha @ grads, torch.ones(len(losses)), alpha.tolist())
+
+
+METHOD = trusted(
+    "aligned-mtl", __file__, lambda config, tasks: AlignedMTLCombiner(),
+    "aligned gradients (Senushkin et al. 2023)", "gradient",
+)

@@ -15,7 +15,8 @@ import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines.solvers import cagrad_weights
-from harness.combiners import StepContext
+from baselines import trusted
+from harness.api import StepContext
 
 C = 0.4
 
@@ -35,3 +36,9 @@ class CAGradCombiner(SharedGradientCombiner):
         assert grads is not None
         coefficients = cagrad_coefficients(grads.double() @ grads.double().T).to(grads.dtype)
         return Direction(coefficients @ grads, torch.ones(len(losses)), coefficients.tolist())
+
+
+METHOD = trusted(
+    "cagrad", __file__, lambda config, tasks: CAGradCombiner(),
+    "conflict-averse gradient, c 0.4 (Liu et al. 2021)", "gradient",
+)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
-from harness.combiners import StepContext
+from baselines import trusted
+from harness.api import StepContext
 
 BETA, BETA_SIGMA = 0.9, 0.5
 
@@ -58,3 +59,9 @@ class DBMTLCombiner(SharedGradientCombiner):
 
     def load_tensor_state(self, tensors: dict[str, torch.Tensor]) -> None:
         self.buffer = tensors.get("buffer")
+
+
+METHOD = trusted(
+    "db-mtl", __file__, lambda config, tasks: DBMTLCombiner(),
+    "dual-balancing (Lin et al. 2023)", "gradient",
+)

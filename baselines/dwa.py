@@ -17,7 +17,7 @@ class MultiTaskLoss(nn.Module):
         self.current_epoch = None
         self.running_sum = None
         self.running_count = 0
-        self.weights = torch.ones(2)
+        self.weights = None  # w_k = 1 until two epochs have finished
 
     def _close_epoch(self):
         self.epoch_means.append(self.running_sum / self.running_count)
@@ -25,8 +25,9 @@ class MultiTaskLoss(nn.Module):
             ratio = self.epoch_means[-1] / self.epoch_means[-2]
             self.weights = len(ratio) * torch.softmax(ratio / TEMPERATURE, dim=0)
 
-    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
-        losses = torch.stack([fine_loss, coarse_loss])
+    def forward(self, *args):  # loss_1, ..., loss_T, epoch, total_epochs
+        *task_losses, epoch, total_epochs = args
+        losses = torch.stack(task_losses)
         if self.current_epoch is not None and epoch != self.current_epoch:
             self._close_epoch()
             self.running_sum, self.running_count = None, 0
@@ -34,4 +35,6 @@ class MultiTaskLoss(nn.Module):
         values = losses.detach()
         self.running_sum = values if self.running_sum is None else self.running_sum + values
         self.running_count += 1
+        if self.weights is None:
+            return losses.sum()
         return (self.weights * losses).sum()

@@ -1,7 +1,8 @@
-"""Equal weighting: the plain sum of the task losses (the seed's default)."""
+"""Equal weighting: the plain sum of the task losses (the seed's default), for any number of tasks."""
 import torch.nn as nn
 
 
 class MultiTaskLoss(nn.Module):
-    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
-        return fine_loss + coarse_loss
+    def forward(self, *args):  # loss_1, ..., loss_T, epoch, total_epochs
+        *losses, epoch, total_epochs = args
+        return sum(losses)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.combiners import Combiner, StepContext, StepResult
-from harness.state_codec import decode, encode
+from baselines import trusted
+from harness.api import Combiner, StepContext, StepResult
 
 WEIGHT_LR, GAMMA = 0.025, 0.001
 
@@ -58,9 +58,15 @@ class FAMOCombiner(Combiner):
         self.optimizer.zero_grad(set_to_none=True)
 
     def state(self) -> object:
-        return encode({"logits": self.logits.detach(), "optimizer": self.optimizer.state_dict()})
+        return {"logits": self.logits.detach(), "optimizer": self.optimizer.state_dict()}
 
     def load_state(self, state: object) -> None:
-        restored = decode(state)
+        restored = state
         self.logits.data = restored["logits"]
         self.optimizer.load_state_dict(restored["optimizer"])
+
+
+METHOD = trusted(
+    "famo", __file__, lambda config, tasks: FAMOCombiner(tasks),
+    "fast adaptive multitask optimization (Liu et al. 2023)", "loss",
+)

@@ -11,6 +11,6 @@ import torch.nn as nn
 
 
 class MultiTaskLoss(nn.Module):
-    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
-        losses = torch.stack([fine_loss, coarse_loss])
+    def forward(self, *args):  # loss_1, ..., loss_T, epoch, total_epochs
+        losses = torch.stack(args[:-2])
         return torch.exp(torch.log(losses).mean())

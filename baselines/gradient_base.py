@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from harness.combiners import Combiner, StepContext, StepResult
+from harness.api.method import Combiner, StepContext, StepResult
 
 
 @dataclass

@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from baselines.gradient_base import Direction, SharedGradientCombiner, flat_gradients
-from harness.combiners import StepContext
-from harness.contracts import TrainConfig
-from harness.state_codec import decode, encode
+from baselines import trusted
+from harness.api import TrainConfig, StepContext
 
 ALPHA = 1.5
 FLOOR = 1e-3
@@ -67,11 +66,17 @@ class GradNormCombiner(SharedGradientCombiner):
         return Direction(None, current, current.tolist())
 
     def state(self) -> object:
-        return encode({"weights": self.weights.detach(), "initial": self.initial,
-                       "optimizer": self.optimizer.state_dict()})
+        return {"weights": self.weights.detach(), "initial": self.initial,
+                "optimizer": self.optimizer.state_dict()}
 
     def load_state(self, state: object) -> None:
-        restored = decode(state)
+        restored = state
         self.weights.data = restored["weights"]
         self.initial = restored["initial"]
         self.optimizer.load_state_dict(restored["optimizer"])
+
+
+METHOD = trusted(
+    "gradnorm", __file__, lambda config, tasks: GradNormCombiner(config, tasks),
+    "gradient normalisation, alpha 1.5 (Chen et al. 2018)", "gradient",
+)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
-from harness.combiners import StepContext
-from harness.state_codec import decode, encode
+from baselines import trusted
+from harness.api import StepContext
 
 BETA = 0.01
 
@@ -59,9 +59,15 @@ class GradVacCombiner(SharedGradientCombiner):
         return Direction(update, torch.ones(len(losses)), coefficients.tolist())
 
     def state(self) -> object:
-        return encode({"targets": self.targets, "generator": self.generator.get_state()})
+        return {"targets": self.targets, "generator": self.generator.get_state()}
 
     def load_state(self, state: object) -> None:
-        restored = decode(state)
+        restored = state
         self.targets = restored["targets"]
         self.generator.set_state(restored["generator"])
+
+
+METHOD = trusted(
+    "gradvac", __file__, lambda config, tasks: GradVacCombiner(tasks),
+    "gradient vaccine, beta 0.01 (Wang et al. 2021)", "gradient",
+)

@@ -19,9 +19,8 @@ from torch import nn
 
 from baselines.gradient_base import SharedGradientCombiner, flat_gradients
 from baselines.solvers import imtl_g_weights
-from harness.combiners import StepContext, StepResult
-from harness.contracts import TrainConfig
-from harness.state_codec import decode, encode
+from baselines import trusted
+from harness.api import TrainConfig, StepContext, StepResult
 
 
 class IMTLCombiner(SharedGradientCombiner):
@@ -56,10 +55,15 @@ class IMTLCombiner(SharedGradientCombiner):
         return StepResult(torch.stack([loss.detach() for loss in losses]).sum(), reported)
 
     def state(self) -> object:
-        return encode({"scales": self.scales.detach(), "optimizer": self.optimizer.state_dict()})
+        return {"scales": self.scales.detach(), "optimizer": self.optimizer.state_dict()}
 
     def load_state(self, state: object) -> None:
-        restored = decode(state)
+        restored = state
         self.scales.data = restored["scales"].to(self.scales.device)
         self.optimizer.load_state_dict(restored["optimizer"])
 
+
+METHOD = trusted(
+    "imtl", __file__, lambda config, tasks: IMTLCombiner(config, tasks),
+    "IMTL-L + IMTL-G (Liu et al. 2021)", "gradient",
+)

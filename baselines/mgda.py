@@ -16,7 +16,8 @@ import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines.solvers import min_norm_weights
-from harness.combiners import StepContext
+from baselines import trusted
+from harness.api import StepContext
 
 
 class MGDAUBCombiner(SharedGradientCombiner):
@@ -26,3 +27,9 @@ class MGDAUBCombiner(SharedGradientCombiner):
         assert grads is not None
         weights = min_norm_weights(grads.double() @ grads.double().T).float()
         return Direction(None, weights, weights.tolist())
+
+
+METHOD = trusted(
+    "mgda-ub", __file__, lambda config, tasks: MGDAUBCombiner(),
+    "min-norm on the representation (Sener and Koltun 2018)", "gradient",
+)

@@ -17,7 +17,8 @@ import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines.solvers import nash_weights
-from harness.combiners import StepContext
+from baselines import trusted
+from harness.api import StepContext
 
 
 class NashMTLCombiner(SharedGradientCombiner):
@@ -25,3 +26,9 @@ class NashMTLCombiner(SharedGradientCombiner):
         assert grads is not None
         alpha = nash_weights(grads.double() @ grads.double().T).float()
         return Direction(None, alpha, alpha.tolist())
+
+
+METHOD = trusted(
+    "nash-mtl", __file__, lambda config, tasks: NashMTLCombiner(),
+    "bargaining solution (Navon et al. 2022)", "gradient",
+)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from baselines.gradient_base import Direction, SharedGradientCombiner
-from harness.combiners import StepContext
-from harness.state_codec import decode, encode
+from baselines import trusted
+from harness.api import StepContext
 
 
 def project_conflicting(
@@ -38,10 +38,10 @@ def project_conflicting(
 
 class PCGradCombiner(SharedGradientCombiner):
     def state(self) -> object:
-        return encode(self.generator.get_state())
+        return self.generator.get_state()
 
     def load_state(self, state: object) -> None:
-        self.generator.set_state(decode(state))
+        self.generator.set_state(state)  # type: ignore[arg-type]
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
@@ -49,3 +49,9 @@ class PCGradCombiner(SharedGradientCombiner):
         pairs = len(losses) * (len(losses) - 1)
         return Direction(torch.stack(projected).sum(0), torch.ones(len(losses)), [1.0] * len(losses),
                          {"conflict_fraction": conflicts / pairs})
+
+
+METHOD = trusted(
+    "pcgrad", __file__, lambda config, tasks: PCGradCombiner(),
+    "projecting conflicting gradients (Yu et al. 2020)", "gradient",
+)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.combiners import Combiner, StepContext, StepResult
-from harness.state_codec import decode, encode
+from baselines import trusted
+from harness.api import Combiner, StepContext, StepResult
 
 
 def random_weights(tasks: int, generator: torch.Generator) -> torch.Tensor:
@@ -34,7 +34,13 @@ class RLWCombiner(Combiner):
         return StepResult(total, weights.tolist())
 
     def state(self) -> object:
-        return encode(self.generator.get_state())
+        return self.generator.get_state()
 
     def load_state(self, state: object) -> None:
-        self.generator.set_state(decode(state))
+        self.generator.set_state(state)  # type: ignore[arg-type]
+
+
+METHOD = trusted(
+    "rlw", __file__, lambda config, tasks: RLWCombiner(),
+    "random softmax-normal weights (Lin et al. 2022)", "loss",
+)

@@ -10,5 +10,5 @@ import torch.nn as nn
 
 
 class MultiTaskLoss(nn.Module):
-    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
-        return torch.log(fine_loss) + torch.log(coarse_loss)
+    def forward(self, *args):  # loss_1, ..., loss_T, epoch, total_epochs
+        return torch.log(torch.stack(args[:-2])).sum()

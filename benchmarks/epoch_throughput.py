@@ -22,9 +22,9 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.contracts import TrainConfig  # noqa: E402
-from harness.methods import baseline_method  # noqa: E402
-from harness.trainer import train  # noqa: E402
+from harness.api.records import TrainConfig  # noqa: E402
+from harness.methods.resolve import baseline_method  # noqa: E402
+from harness.run.trainer import train  # noqa: E402
 from tasks.cifar100_mtl import SYNTHETIC_FOLDER, Cifar100MultiTask, synthetic  # noqa: E402
 from tasks.cifar100_mtl.data import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
 

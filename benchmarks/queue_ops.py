@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.contracts import JobSpec, MethodSpec, TrainConfig, job_key  # noqa: E402
-from harness.queue import JobQueue, QueueEntry  # noqa: E402
+from harness.api.records import JobSpec, MethodSpec, TrainConfig, job_key  # noqa: E402
+from harness.queue.jobqueue import JobQueue, QueueEntry  # noqa: E402
 
 TARGET_MS = 50.0
 

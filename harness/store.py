@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.contracts import RunRecord
+from harness.api.records import RunRecord
 
 RUNS_FOLDER = "runs"
 
@@ -36,8 +36,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def record_path(results: Path, record: RunRecord) -> Path:
     job = record.job
-    fold = "" if job.fold is None else f"-fold{job.fold}"
-    name = f"{slug(job.task)}-{slug(job.arch)}-seed{job.seed}{fold}-{record.key[:16]}.json"
+    variant = "" if job.variant is None else f"-{slug(job.variant)}"
+    name = f"{slug(job.task)}-{slug(job.arch)}-seed{job.seed}{variant}-{record.key[:16]}.json"
     return results / RUNS_FOLDER / slug(job.preset) / slug(record.method.name) / name
 
 
@@ -79,7 +79,3 @@ def find_record(results: Path, preset: str, method_name: str, key: str) -> RunRe
         if record.key == key:
             return record
     return None
-
-
-def dump_json(data: object) -> str:
-    return json.dumps(data, indent=1, sort_keys=True)

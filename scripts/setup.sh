@@ -30,5 +30,5 @@ echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about
 quiet_pip torch==2.14.1 torchvision==0.29.1 -e .
 # byte-compile just what the harness imports (even where PYTHONDONTWRITEBYTECODE is set)
 env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c \
-  "import harness.commands, harness.worker, harness.oracle.server, harness.validate, matplotlib.pyplot, pytest"
+  "import harness.cli.commands, harness.queue.worker, harness.oracle.guest.server, harness.oracle.validate, matplotlib.pyplot, pytest"
 echo "setup: done" >&2

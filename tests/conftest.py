@@ -1,16 +1,12 @@
 """Shared fixtures: small synthetic data in the real CIFAR-100 format, tiny configs."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from harness.contracts import TrainConfig
+from harness.api import TrainConfig
 from tasks.cifar100_mtl import SYNTHETIC_FOLDER, SYNTHETIC_TEST, SYNTHETIC_TRAIN, synthetic
-
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +20,3 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_config() -> TrainConfig:
     return TrainConfig(epochs=2, batch_size=64, data="synthetic", train_size=256, test_size=200)
-
-
-def write_submission(folder: Path, body: str, name: str = "submission.py") -> Path:
-    path = folder / name
-    path.write_text(body)
-    return path

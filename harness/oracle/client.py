@@ -14,13 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.combiners import StepContext, StepResult
-from harness.contracts import TrainConfig
-from harness.errors import SubmissionError
-from harness.oracle.protocol import (
+from harness.api.errors import SubmissionError
+from harness.api.method import StepContext, StepResult
+from harness.api.records import TrainConfig
+from harness.api.sandbox import LaunchRequest, OracleLimits, OracleProcess, Sandbox
+from harness.oracle.guest import GUEST_DIR
+from harness.oracle.guest.protocol import (
     CallTimeout, PeerClosed, ProtocolError, clean_text, finite_float, recv_message, send_message,
 )
-from harness.oracle.sandbox import OracleLimits, OracleProcess, Sandbox
 
 _SIGNAL_REASONS = {
     signal.SIGKILL: "killed (SIGKILL: out of memory or processes, or killed from outside)",
@@ -55,13 +56,14 @@ class OracleLossRunner:
         private.mkdir()
         self._submission = private / submission.name
         shutil.copyfile(submission, self._submission)  # the file cannot change under the run
+        request = LaunchRequest(self._ipc, self._submission, GUEST_DIR, limits)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(sandbox.socket_path(self._ipc)))
+        self._listener.bind(str(request.socket_path))
         self._listener.listen(1)
         self._conn: socket.socket | None = None
         self._process: OracleProcess | None = None
         try:
-            self._process = sandbox.launch(self._ipc, self._submission, limits)
+            self._process = sandbox.launch(request)
             self._start(loss_names, config)
         except BaseException:
             self.close()

@@ -1,6 +1,7 @@
 """CIFAR-100 with a fine (100-class) and a coarse (20-class) head."""
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -8,9 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.contracts import TrainConfig
-from harness.errors import DataNotFoundError, HarnessError
-from harness.task_api import Architecture, Task, TaskData
+from harness.api import Architecture, DataCommand, DataNotFoundError, HarnessError, Task, TaskData, TrainConfig
 from tasks.cifar100_mtl import cifar_files, synthetic
 from tasks.cifar100_mtl.data import CifarTensorData, DeviceSplit
 from tasks.cifar100_mtl.models import build_network
@@ -35,6 +34,30 @@ PRESETS: dict[str, tuple[TrainConfig, list[str], list[int]]] = {
 }
 
 
+def _data_command(args: argparse.Namespace, root: Path) -> int:
+    """`runner.py data cifar100`: download and verify, or write the synthetic stand-in."""
+    if args.synthetic:
+        synthetic.generate(root, SYNTHETIC_TRAIN, SYNTHETIC_TEST)
+        print(f"synthetic CIFAR-100 stand-in written to {root / cifar_files.FOLDER}")
+        return 0
+    print(f"checking CIFAR-100 in {root} (downloading {cifar_files.URL} if needed)", flush=True)
+    cifar_files.download(root)
+    print(f"CIFAR-100 verified in {root / cifar_files.FOLDER}; use --data-root {root.parent}")
+    return 0
+
+
+def _synthetic_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--synthetic", action="store_true",
+        help="write the small synthetic stand-in (same file format) instead of downloading",
+    )
+
+
+DATA_COMMANDS = (
+    DataCommand("cifar100", "download CIFAR-100 (if needed) and verify the md5 sums", _data_command, _synthetic_flag),
+)
+
+
 class Cifar100MultiTask(Task):
     name = "cifar100-mtl"
     loss_names = ("fine", "coarse")
@@ -48,6 +71,7 @@ class Cifar100MultiTask(Task):
     primary_label = "test acc"
     higher_is_better = True
     curve_metrics = ("fine_acc", "coarse_acc")
+    data_commands = DATA_COMMANDS
 
     def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
         if name not in PRESETS:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import DataNotFoundError
+from harness.api import DataNotFoundError
 
 FOLDER = "cifar-100-python"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"

@@ -10,15 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.contracts import FaceOptions, JobSpec, TrainConfig
-from harness.errors import HarnessError
-from harness.task_api import Architecture, Task, TaskData, TaskOptions
+from harness.api import Architecture, HarnessError, JobSpec, Task, TaskData, TrainConfig
 from tasks.face_age_gender import metrics, synthetic
 from tasks.face_age_gender.data import (
     FaceSplit, FaceTensorData, age_bins, scale_age, unscale_age,
 )
 from tasks.face_age_gender.images import decode_all
 from tasks.face_age_gender.models import build_face_network, find_pretrained
+from tasks.face_age_gender.options import DATA_COMMANDS, DATASET_OPTION, SHARED_OPTIONS, FaceOptions
 from tasks.face_age_gender.readers import (
     ADIENCE_FOLDS, FaceSample, ReadResult, read_adience, read_competition_csv, read_utkface, split_of,
 )
@@ -45,20 +44,20 @@ def _presets(
     """tiny/smoke on synthetic files (Adience: fold 0 only); dev/full/final on real data with
     ImageNet weights (Adience: all five folds): SGD momentum 0.9, weight decay 1e-4, cosine
     annealing, batch 64."""
-    def face(size: int, pretrained: bool, fold: int | None) -> FaceOptions:
-        return FaceOptions(dataset=dataset, image_size=size, pretrained=pretrained, fold=fold)
+    def face(size: int, pretrained: bool, fold: int | None) -> dict:
+        return FaceOptions(dataset=dataset, image_size=size, pretrained=pretrained, fold=fold).model_dump(mode="json")
 
     real = dict(batch_size=64, lr=0.01, weight_decay=1e-4, data="real")
     synthetic_cfg = dict(batch_size=32, lr=0.01, weight_decay=1e-4, data="synthetic")
     visible = ["resnet18", "efficientnet_b0"]
     return {
         "tiny": (TrainConfig(epochs=1, train_size=128, test_size=64, **synthetic_cfg,
-                             face=face(32, False, smoke_fold)), ["resnet18"], [0]),
+                             options=face(32, False, smoke_fold)), ["resnet18"], [0]),
         "smoke": (TrainConfig(epochs=2, train_size=smoke_train, test_size=200, **synthetic_cfg,
-                              face=face(64, False, smoke_fold)), ["resnet18"], [0]),
-        "dev": (TrainConfig(epochs=10, **real, face=face(112, True, None)), visible, [42]),
-        "full": (TrainConfig(epochs=30, **real, face=face(224, True, None)), visible, [42, 123, 456]),
-        "final": (TrainConfig(epochs=30, **real, face=face(224, True, None)),
+                              options=face(64, False, smoke_fold)), ["resnet18"], [0]),
+        "dev": (TrainConfig(epochs=10, **real, options=face(112, True, None)), visible, [42]),
+        "full": (TrainConfig(epochs=30, **real, options=face(224, True, None)), visible, [42, 123, 456]),
+        "final": (TrainConfig(epochs=30, **real, options=face(224, True, None)),
                   [*visible, "convnext_tiny"], [42, 123, 456]),
     }
 
@@ -67,6 +66,9 @@ class _FaceTask(Task):
     architectures = ARCHITECTURES
     loss_names = ("age", "gender")
     age_outputs = 1
+    options_model = FaceOptions
+    cli_options = SHARED_OPTIONS
+    data_commands = DATA_COMMANDS
     presets: dict[str, tuple[TrainConfig, list[str], list[int]]]
 
     def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
@@ -75,23 +77,16 @@ class _FaceTask(Task):
         config, archs, seeds = self.presets[name]
         return config, list(archs), list(seeds)
 
-    def configure(self, config: TrainConfig, options: TaskOptions) -> TrainConfig:
-        assert config.face is not None
-        changes = {
-            key: value
-            for key, value in (("pretrained", options.pretrained), ("balanced_sampling", options.balanced_sampling),
-                               ("tta", options.tta))
-            if value is not None
-        }
-        return config.model_copy(update={"face": config.face.model_copy(update=changes)})
+    def options(self, config: TrainConfig) -> FaceOptions:
+        return FaceOptions.model_validate(config.options)
 
     def check_job(self, job: JobSpec, data_root: Path) -> None:
-        if job.config.face is not None and job.config.face.pretrained:
+        if self.options(job.config).pretrained:
             find_pretrained(job.arch)
 
     def build_model(self, arch: str, config: TrainConfig | None = None) -> nn.Module:
         self.architecture(arch)
-        pretrained = bool(config and config.face and config.face.pretrained)
+        pretrained = config is not None and self.options(config).pretrained
         return build_face_network(arch, self.age_outputs, pretrained)
 
     def data_dir(self, config: TrainConfig, data_root: Path) -> Path:
@@ -109,8 +104,8 @@ class _FaceTask(Task):
     def _split(self, samples: list[FaceSample], config: TrainConfig, data_root: Path, device: torch.device,
                limit: int | None) -> FaceSplit:
         samples = samples[:limit] if limit is not None else samples
-        assert config.face is not None
-        images = decode_all([s.path for s in samples], config.face.image_size, config.face.crop,
+        face = self.options(config)
+        images = decode_all([s.path for s in samples], face.image_size, face.crop,
                             data_root / CACHE_FOLDER)
         gender = torch.tensor([s.gender for s in samples], dtype=torch.float32)
         age_target, bins = self.targets_of(samples)
@@ -123,12 +118,12 @@ class _FaceTask(Task):
         raise NotImplementedError
 
     def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
-        assert config.face is not None
+        face = self.options(config)
         train, test = self.train_test(self.read(config, data_root).samples, config)
         return FaceTensorData(
             self._split(train, config, data_root, device, config.train_size),
             self._split(test, config, data_root, device, config.test_size),
-            config.batch_size, config.channels_last, config.face.balanced_sampling, config.face.tta,
+            config.batch_size, config.channels_last, face.balanced_sampling, face.tta,
         )
 
     def _gender_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -174,16 +169,10 @@ class FaceAgeGender(_FaceTask):
     def __init__(self) -> None:
         self.presets = _presets("utkface", smoke_fold=None, smoke_train=512)
 
-    def configure(self, config: TrainConfig, options: TaskOptions) -> TrainConfig:
-        config = super().configure(config, options)
-        if options.face_dataset is not None:
-            assert config.face is not None
-            config = config.model_copy(update={"face": config.face.model_copy(update={"dataset": options.face_dataset})})
-        return config
+    cli_options = (*SHARED_OPTIONS, DATASET_OPTION)
 
     def data_dir(self, config: TrainConfig, data_root: Path) -> Path:
-        assert config.face is not None
-        csv_layout = config.face.dataset == "csv"
+        csv_layout = self.options(config).dataset == "csv"
         if config.data == "synthetic":
             if csv_layout:
                 return synthetic.generate_competition_csv(data_root / "synthetic-face-csv")
@@ -193,9 +182,8 @@ class FaceAgeGender(_FaceTask):
         return Path(os.environ.get("UTKFACE_ROOT", data_root / "utkface"))
 
     def read(self, config: TrainConfig, data_root: Path) -> ReadResult:
-        assert config.face is not None
         root = self.data_dir(config, data_root)
-        return read_competition_csv(root) if config.face.dataset == "csv" else read_utkface(root)
+        return read_competition_csv(root) if self.options(config).dataset == "csv" else read_utkface(root)
 
     def train_test(self, samples: list[FaceSample], config: TrainConfig) -> tuple[list[FaceSample], list[FaceSample]]:
         train = [s for s in samples if split_of(s.subject) == "train"]
@@ -246,13 +234,13 @@ class AdienceAgeGender(_FaceTask):
         self.presets = _presets("adience", smoke_fold=0, smoke_train=384)
 
     def variants(self, config: TrainConfig) -> list[TrainConfig]:
-        assert config.face is not None
-        if config.face.fold is not None:
+        if self.options(config).fold is not None:
             return [config]
-        return [
-            config.model_copy(update={"face": config.face.model_copy(update={"fold": fold})})
-            for fold in range(ADIENCE_FOLDS)
-        ]
+        return [config.model_copy(update={"options": {**config.options, "fold": fold}}) for fold in range(ADIENCE_FOLDS)]
+
+    def variant_label(self, config: TrainConfig) -> str | None:
+        fold = self.options(config).fold
+        return None if fold is None else f"fold {fold}"
 
     def data_dir(self, config: TrainConfig, data_root: Path) -> Path:
         if config.data == "synthetic":
@@ -263,8 +251,8 @@ class AdienceAgeGender(_FaceTask):
         return read_adience(self.data_dir(config, data_root))
 
     def train_test(self, samples: list[FaceSample], config: TrainConfig) -> tuple[list[FaceSample], list[FaceSample]]:
-        assert config.face is not None and config.face.fold is not None
-        fold = config.face.fold
+        fold = self.options(config).fold
+        assert fold is not None, "an Adience job names its test fold"
         return [s for s in samples if s.fold != fold], [s for s in samples if s.fold == fold]
 
     def targets_of(self, samples: list[FaceSample]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,8 +262,7 @@ class AdienceAgeGender(_FaceTask):
     def losses(self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...],
                config: TrainConfig) -> list[torch.Tensor]:
         logits, gender = outputs
-        assert config.face is not None
-        weight = torch.tensor(AGE_GROUP_WEIGHTS[config.face.age_group_weights], dtype=torch.float32, device=logits.device)
+        weight = torch.tensor(AGE_GROUP_WEIGHTS[self.options(config).age_group_weights], dtype=torch.float32, device=logits.device)
         return [F.cross_entropy(logits.float(), targets[0], weight=weight), self._gender_loss(gender, targets[1])]
 
     def age_prediction(self, output: torch.Tensor) -> torch.Tensor:

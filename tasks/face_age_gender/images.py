@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_image, read_file
 
-from harness.errors import DataNotFoundError
+from harness.api import DataNotFoundError
 
 PIPELINE_VERSION = 1
 # torchvision 0.29 marks its image codecs deprecated in favour of torchcodec; they are the

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torch import nn
 
-from harness.errors import DataNotFoundError
+from harness.api import DataNotFoundError
 
 BACKBONES = ("resnet18", "efficientnet_b0", "convnext_tiny")
 HEAD_HIDDEN = 256

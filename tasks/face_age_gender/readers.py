@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import DataNotFoundError
+from harness.api import DataNotFoundError
 
 ADIENCE_GROUPS: tuple[tuple[int, int], ...] = (
     (0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100),

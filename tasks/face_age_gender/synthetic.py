@@ -21,7 +21,7 @@ import filelock
 import torch
 from torchvision.io import encode_jpeg
 
-from harness.errors import DataNotFoundError
+from harness.api import DataNotFoundError
 from tasks.face_age_gender import images  # noqa: F401  (silences torchvision's codec notice)
 from tasks.face_age_gender.readers import ADIENCE_FOLDS, ADIENCE_GROUPS
 

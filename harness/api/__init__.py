@@ -1,0 +1,46 @@
+"""The leaf API: everything a task, a method or a sandbox backend implements or receives.
+
+It imports nothing else from the project, so `tasks/`, `baselines/` and plugins depend on
+this package alone (`from harness.api import Task, MethodInfo, Sandbox, ...`). The names
+are loaded on first use, so that importing `harness.api.errors` (the CLI does) does not
+import torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.api.augment import random_crop_flip, to_model_input
+    from harness.api.errors import DataNotFoundError, HarnessError, PluginError, SubmissionError
+    from harness.api.method import Combiner, MethodInfo, MethodLevel, StepContext, StepResult
+    from harness.api.records import (
+        RECORD_SCHEMA_VERSION, EntryType, Environment, EpochLog, JobSpec, MethodKind, MethodSpec, RunRecord,
+        TrainConfig, job_key,
+    )
+    from harness.api.sandbox import (
+        SOCKET_NAME, LaunchRequest, OracleLimits, OracleProcess, Sandbox, apply_rlimits, clean_environment,
+    )
+    from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Task, TaskData, TaskOption
+
+_MODULES = {
+    "augment": ("random_crop_flip", "to_model_input"),
+    "errors": ("DataNotFoundError", "HarnessError", "PluginError", "SubmissionError"),
+    "method": ("Combiner", "MethodInfo", "MethodLevel", "StepContext", "StepResult"),
+    "records": ("RECORD_SCHEMA_VERSION", "EntryType", "Environment", "EpochLog", "JobSpec", "MethodKind",
+                "MethodSpec", "RunRecord", "TrainConfig", "job_key"),
+    "sandbox": ("SOCKET_NAME", "LaunchRequest", "OracleLimits", "OracleProcess", "Sandbox", "apply_rlimits",
+                "clean_environment"),
+    "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"harness.api.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,105 @@
+"""The method contract: how the trainer turns per-task losses into parameter gradients.
+
+A method is registered as a `MethodInfo` and runs in one of two ways:
+- a `MultiTaskLoss` file in the submission format (`loss_file`): it maps loss values to a
+  total, and the trainer backpropagates the real losses with d total / d loss_i;
+- a trusted `Combiner` (`combiner`): it gets the losses with their graph and writes the
+  parameters' `.grad` itself (gradient-level methods, or loss-level ones that need the
+  job's seed or a hook after the optimizer step).
+Submissions are always of the first kind and run only in the sandboxed oracle.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from harness.api.records import TrainConfig
+
+
+@dataclass(frozen=True)
+class StepContext:
+    epoch: int
+    total_epochs: int
+    lr: float
+
+
+@dataclass
+class StepResult:
+    total: float | torch.Tensor
+    weights: list[float]
+    extras: dict[str, float | torch.Tensor] = field(default_factory=dict)  # summed per epoch
+
+
+class Combiner(ABC):
+    @abstractmethod
+    def attach(self, model: nn.Module, seed: int) -> None:
+        """Called once with the model before training starts."""
+
+    @abstractmethod
+    def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
+        """Fill `.grad` of the model's parameters for this step."""
+
+    def state(self) -> object:
+        """State for a checkpoint, None if there is none: None, bool, int, float, str,
+        tensors, and lists, tuples and str-keyed dicts of these (the trainer encodes it)."""
+        return None
+
+    def load_state(self, state: object) -> None:
+        pass
+
+    def tensor_state(self) -> dict[str, torch.Tensor]:
+        """Large tensors of a trusted combiner (gradient buffers), checkpointed as tensors."""
+        return {}
+
+    def load_tensor_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    wants_losses_after_step = False  # FAMO: the trainer recomputes the batch's losses after the step
+
+    def after_step(self, losses: list[torch.Tensor]) -> None:
+        """Called after the optimizer step with the same batch's new losses (no graph)."""
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def sandbox(self) -> str:
+        return "in-process"
+
+
+MethodLevel = Literal["loss", "gradient"]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A method as registered under the `mtl_bench.methods` entry-point group."""
+
+    name: str
+    description: str
+    level: MethodLevel
+    loss_file: Path | None = None  # a MultiTaskLoss file in the submission format
+    combiner: Callable[[TrainConfig, int], Combiner] | None = None  # or (config, task count) -> combiner
+    source_files: tuple[Path, ...] = ()  # hashed into the cache key (default: `loss_file`)
+    max_tasks: int | None = None  # the most task losses it handles; None: any number
+
+    def __post_init__(self) -> None:
+        if (self.loss_file is None) == (self.combiner is None):
+            raise TypeError(f"method {self.name}: give exactly one of loss_file and combiner")
+
+    def hashed_files(self) -> tuple[Path, ...]:
+        if self.source_files:
+            return self.source_files
+        assert self.loss_file is not None, f"method {self.name}: a combiner must list its source_files"
+        return (self.loss_file,)
+
+    def refusal(self, task_count: int) -> str | None:
+        """Why this method cannot run on a task with `task_count` losses, or None."""
+        if self.max_tasks is not None and task_count > self.max_tasks:
+            return f"{self.name} handles at most {self.max_tasks} task losses, this task has {task_count}"
+        return None

@@ -1,0 +1,151 @@
+"""Pydantic models at the harness's boundaries: configs, jobs and run records."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RECORD_SCHEMA_VERSION = 1
+
+MethodKind = Literal["loss_module", "gradient"]
+EntryType = Literal["baseline", "submission", "agent", "vanilla", "human"]
+
+
+class TrainConfig(BaseModel):
+    """The training protocol of one job: every field changes the job's cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    lr: float = Field(default=0.1, gt=0)
+    momentum: float = Field(default=0.9, ge=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    data: Literal["synthetic", "real"] = "real"
+    train_size: int | None = Field(default=None, ge=1, description="first N training images")
+    test_size: int | None = Field(default=None, ge=1, description="first N test images")
+    channels_last: bool = True
+    amp: bool = Field(default=True, description="bf16 autocast on CUDA; ignored on CPU")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the task's own settings, validated by its options model"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_old_records(cls, data: Any) -> Any:
+        """Records of harness 0.1 kept the face tasks' settings under `face`."""
+        if isinstance(data, dict) and "face" in data:
+            face = data["face"] or {}
+            data = {key: value for key, value in data.items() if key != "face"}
+            data["options"] = {**dict(data.get("options") or {}), **dict(face)}
+        return data
+
+    def __hash__(self) -> int:  # `options` is a dict: hash the canonical JSON instead
+        return hash(self.model_dump_json())
+
+
+class JobSpec(BaseModel):
+    """One training run: a method trained on one task/architecture/seed under a preset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    arch: str
+    seed: int
+    preset: str
+    config: TrainConfig
+    variant: str | None = Field(default=None, description="the task's variant, e.g. 'fold 2'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_old_records(cls, data: Any) -> Any:
+        """Records of harness 0.1 named a job's Adience fold only inside its face settings."""
+        if isinstance(data, dict) and "variant" not in data:
+            old = dict(data.get("config") or {}) if isinstance(data.get("config"), dict) else {}
+            fold = dict(old.get("face") or {}).get("fold")
+            if fold is not None:
+                data = {**data, "variant": f"fold {fold}"}
+        return data
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())
+
+    @property
+    def label(self) -> str:
+        """How a person names this job: task/arch/seed N[/variant]."""
+        text = f"{self.task}/{self.arch}/seed {self.seed}"
+        return text if self.variant is None else f"{text}/{self.variant}"
+
+
+class MethodSpec(BaseModel):
+    """What combines the task losses: a submission file or a registered baseline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    entry_type: EntryType
+    kind: MethodKind
+    source_path: str
+    source_sha256: str
+
+
+def job_key(method: MethodSpec, job: JobSpec, harness_version: str) -> str:
+    """Cache key: hash of the method's source, the job spec and the harness version."""
+    payload = json.dumps(
+        {
+            "source_sha256": method.source_sha256,
+            "kind": method.kind,
+            "job": job.model_dump(mode="json"),
+            "harness": harness_version,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class EpochLog(BaseModel):
+    """What one epoch of training measured."""
+
+    epoch: int
+    lr: float
+    train_losses: dict[str, float]
+    task_weights: dict[str, float] = Field(description="mean d total / d loss_i over the epoch")
+    test_metrics: dict[str, float]
+    seconds: float
+    images_per_second: float
+
+
+class Environment(BaseModel):
+    python: str
+    torch: str
+    torchvision: str
+    harness: str
+    device: str
+    device_name: str
+    sandbox: str
+    sandbox_limits: dict[str, float | str] | None = None
+    git_commit: str = "unknown"
+
+
+class RunRecord(BaseModel):
+    """The immutable result of one job; leaderboards are pure functions of these."""
+
+    schema_version: int = RECORD_SCHEMA_VERSION
+    key: str
+    method: MethodSpec
+    job: JobSpec
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    error_details: str | None = None
+    epochs: list[EpochLog] = Field(default_factory=list)
+    primary_metric: str
+    best_primary: float | None = None
+    best_epoch: int | None = None
+    final_metrics: dict[str, float] = Field(default_factory=dict)
+    started_at: str
+    finished_at: str
+    wall_seconds: float
+    device_hours: float = Field(default=0.0, description="wall time x devices held (one slot = one device)")
+    environment: Environment

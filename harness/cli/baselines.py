@@ -1,0 +1,48 @@
+"""`baselines`: train the registered methods on the preset's jobs."""
+from __future__ import annotations
+
+import argparse
+
+from harness import registry
+from harness.cli.options import add_job_options, add_task_options, queue_of, split_list
+
+
+def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "baselines", help="train the baselines (every registered method) on the preset's jobs",
+        description="Train registered methods on the preset's jobs and print the leaderboard. Without "
+        "--only, a method that cannot run a task (too many task losses) is left out with a note; named "
+        "with --only, it is an error.",
+    )
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="methods to run (default: all registered)")
+    add_job_options(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.cli.planning import chosen_tasks, local_run, plan_for, print_leaderboard
+    from harness.methods.resolve import Method, registered_method
+    from harness.queue.local import run_planned
+
+    tasks = chosen_tasks(args.tasks)
+    how = local_run(args)
+    named = split_list(args.only)
+    names = named or registry.methods.names()
+    methods: dict[str, list[Method]] = {}
+    for task in tasks.values():
+        methods[task.name] = []
+        for name in names:
+            refusal = registry.methods.get(name).refusal(len(task.loss_names))
+            if refusal is not None and not named:
+                print(f"note: left out on {task.name}: {refusal}", flush=True)
+                continue
+            methods[task.name].append(registered_method(name, task.loss_names, task.name))
+    records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
+    if records is None:
+        return 0
+    print_leaderboard(args, tasks)
+    return 1 if any(r.status == "failed" for r in records) else 0
+
+
+add_plugin_arguments = add_task_options  # the registered tasks' own switches

@@ -1,0 +1,133 @@
+"""Command-line options the subcommands share. Light on purpose: it imports no torch, so
+`--help` stays instant; plugins are read only where their options are needed."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness import registry
+from harness.api.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.api.task import Task, TaskOption
+    from harness.queue.jobqueue import JobQueue
+
+DEFAULT_RESULTS = Path("results")
+DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
+PRESETS = ["tiny", "smoke", "dev", "full"]
+
+
+def split_list(values: list[str] | None) -> list[str] | None:
+    """`--x a b,c` -> [a, b, c]; None when not given."""
+    if not values:
+        return None
+    return [item for value in values for item in value.split(",") if item]
+
+
+def parse_seeds(values: list[str] | None) -> list[int] | None:
+    items = split_list(values)
+    if items is None:
+        return None
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        raise HarnessError(f"--seeds takes integers, got {' '.join(items)}") from None
+
+
+def indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def add_results_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
+
+
+def add_preset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", default="smoke", choices=PRESETS,
+        help="tiny: a pipeline check in seconds (numbers mean nothing); "
+        "smoke: synthetic data, ResNet-20 / ResNet18 at 64 px, 2 epochs (CPU, a minute or two); "
+        "dev: real data, visible archs, short schedule; full: the full protocol, 3 seeds",
+    )
+
+
+def _dest(option: TaskOption) -> str:
+    return "task_option_" + option.flag.lstrip("-").replace("-", "_")
+
+
+def registered_task_options() -> dict[str, tuple[TaskOption, list[str]]]:
+    """Each flag the registered tasks declare, with the tasks that declare it (a task that
+    fails to load is left out here; naming it reports its error)."""
+    flags: dict[str, tuple[TaskOption, list[str]]] = {}
+    loaded, _ = registry.tasks.load_all()
+    for task in loaded.values():
+        for option in task.cli_options:
+            first, owners = flags.setdefault(option.flag, (option, []))
+            if first.is_switch() != option.is_switch():
+                continue  # two tasks disagree on the flag's kind: the first declaration wins
+            owners.append(task.name)
+    return flags
+
+
+def add_task_options(parser: argparse.ArgumentParser) -> None:
+    """The registered tasks' own switches, one group, each flag once."""
+    flags = registered_task_options()
+    if not flags:
+        return
+    group = parser.add_argument_group("task options", "settings that belong to some tasks (named in brackets)")
+    for flag, (option, owners) in flags.items():
+        text = f"{option.help} [{', '.join(owners)}]"
+        if option.is_switch():
+            group.add_argument(flag, dest=_dest(option), action="store_true", help=text)
+        else:
+            group.add_argument(flag, dest=_dest(option), choices=option.choices, help=text)
+
+
+def task_overrides(task: Task, args: argparse.Namespace) -> dict[str, Any]:
+    """The options of `task` given on the command line, by field name."""
+    overrides: dict[str, Any] = {}
+    for option in task.cli_options:
+        given = getattr(args, _dest(option), None)
+        if option.is_switch() and given:
+            overrides[option.field] = option.value
+        elif not option.is_switch() and given is not None:
+            overrides[option.field] = given
+    return overrides
+
+
+def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> None:
+    if preset:
+        add_preset_option(parser)
+    parser.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to run (default: all registered)")
+    parser.add_argument("--archs", nargs="+", metavar="ARCH", help="architectures (default: the preset's)")
+    parser.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default: the preset's)")
+    add_results_option(parser)
+    parser.add_argument(
+        "--data-root", type=Path, default=DEFAULT_DATA,
+        help="data folder (default: data, or $MTL_DATA_ROOT); each task names its sets under it "
+        "(CIFAR-100 in DATA_ROOT/cifar100, UTKFace in DATA_ROOT/utkface, ...)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
+    parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
+    parser.add_argument(
+        "--no-wait", action="store_true",
+        help="only enqueue the jobs; run them with `runner.py worker` (here or on other machines "
+        "sharing the results folder)",
+    )
+    parser.add_argument("--slots-per-device", type=int, default=1, help="local worker slots per device")
+
+
+def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox", choices=registry.sandboxes.names(), default=None,
+        help="where the submission's code runs (default: bwrap where it works, else process "
+        "with a warning). process has no file-system or network isolation",
+    )
+
+
+def queue_of(args: argparse.Namespace) -> JobQueue:
+    from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS, JobQueue
+
+    return JobQueue(args.results / "queue", getattr(args, "lease", DEFAULT_LEASE_SECONDS))

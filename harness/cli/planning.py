@@ -1,0 +1,72 @@
+"""What the running subcommands share: the chosen tasks, the job plan, the local run and
+the leaderboard printed at the end."""
+from __future__ import annotations
+
+import argparse
+
+from harness import registry
+from harness.api.errors import HarnessError
+from harness.api.task import Task
+from harness.cli.options import parse_seeds, split_list, task_overrides
+from harness.methods.resolve import Method
+from harness.queue.local import LocalRun
+from harness.report.files import write_reports
+from harness.run.jobs import PlannedJob, expand_jobs, plan
+from harness.store import slug
+
+
+def chosen_tasks(names: list[str] | None) -> dict[str, Task]:
+    """The named tasks, or every registered task that loads (a broken plugin is reported)."""
+    names = split_list(names)
+    if not names:
+        loaded, broken = registry.tasks.load_all()
+        for error in broken.values():
+            print(f"warning: {error}", flush=True)
+        return loaded
+    return {name: registry.tasks.get(name) for name in names}
+
+
+def check_archs(archs: list[str], tasks: list[Task]) -> None:
+    """--archs applies to every chosen task that has the architecture; a name no chosen task
+    knows is an error."""
+    known = {arch.name for task in tasks for arch in task.architectures}
+    unknown = [arch for arch in archs if arch not in known]
+    if unknown:
+        visible = ", ".join(dict.fromkeys(a for task in tasks for a in task.visible_architectures()))
+        raise HarnessError(f"unknown architecture {unknown[0]} for the chosen tasks; known: {visible}")
+
+
+def plan_for(
+    methods_per_task: dict[str, list[Method]], tasks: dict[str, Task], args: argparse.Namespace
+) -> list[PlannedJob]:
+    planned: list[PlannedJob] = []
+    archs = split_list(args.archs)
+    seeds = parse_seeds(args.seeds)
+    if archs:
+        check_archs(archs, [tasks[name] for name in methods_per_task])
+    for task_name, methods in methods_per_task.items():
+        task = tasks[task_name]
+        task_archs = [a for a in archs if a in {x.name for x in task.architectures}] if archs else None
+        if archs and not task_archs:
+            continue  # --archs names none of this task's architectures
+        jobs = expand_jobs(task, args.preset, task_archs, seeds, overrides=task_overrides(task, args),
+                           allow_hidden=getattr(args, "final", False))
+        for method in methods:
+            planned.extend(plan(method, jobs))
+    return planned
+
+
+def local_run(args: argparse.Namespace) -> LocalRun:
+    if args.slots_per_device < 1:
+        raise HarnessError("--slots-per-device must be at least 1")
+    return LocalRun(args.results, args.data_root, args.device, args.slots_per_device, args.force, not args.no_wait)
+
+
+def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
+    include_hidden = getattr(args, "final", False)
+    stem = args.results / f"leaderboard-{slug(args.preset)}"
+    md, html = stem.with_suffix(".md"), stem.with_suffix(".html")
+    text = write_reports(args.results, tasks, args.preset, include_hidden, md, html, None)
+    print()
+    print(text)
+    print(f"(written to {md} and {html})")

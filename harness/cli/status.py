@@ -1,0 +1,38 @@
+"""`status`: the queue as a table."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from harness.cli.options import add_results_option, queue_of
+
+
+def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = commands.add_parser("status", help="print the queue as a table")
+    add_results_option(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    queue = queue_of(args)
+    counts = queue.counts()
+    print(f"queue {queue.root}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    rows = []
+    now = time.time()
+    for state in ("running", "pending", "failed", "cancelled", "done"):
+        for path, entry in queue.listing(state):
+            age = now - path.stat().st_mtime if state == "running" else None
+            rows.append({
+                "state": state, "method": entry.method.name, "task": entry.job.task, "arch": entry.job.arch,
+                "seed": entry.job.seed, "preset": entry.job.preset,
+                "epoch": f"{entry.epoch}/{entry.job.config.epochs}", "attempts": entry.attempts,
+                "worker": entry.worker or "", "heartbeat": f"{age:.0f}s ago" if age is not None else "",
+            })
+    if rows:
+        print(pd.DataFrame(rows).to_markdown(index=False))
+    for problem in queue.problems:
+        print(f"warning: unreadable queue file {problem.path} moved to {queue.root / 'unreadable'}: {problem.reason}")
+    return 0

@@ -1,0 +1,104 @@
+"""`submit FILE`: train a submission (and any missing baselines), print the leaderboard."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from harness import registry
+from harness.cli.options import add_job_options, add_sandbox_option, add_task_options, queue_of
+
+if TYPE_CHECKING:
+    from harness.api.task import Task
+    from harness.methods.resolve import Method
+
+
+def add_entry_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="Python file defining class MultiTaskLoss(nn.Module)")
+    parser.add_argument("--name", help="row name on the leaderboard (default: the file name)")
+    parser.add_argument(
+        "--type", dest="entry_type", default="submission",
+        choices=["submission", "agent", "vanilla", "baseline", "human"],
+        help="row type on the leaderboard: agent (written by an agent with tools), vanilla (a model's "
+        "one-shot answer), baseline (a reference method), human, or submission (default)",
+    )
+    parser.add_argument(
+        "--no-baselines", action="store_true",
+        help="do not run the missing jobs of the seed's baselines (equal, uncertainty, dwa, pcgrad; "
+        "`baselines` runs the others)",
+    )
+    add_sandbox_option(parser)
+
+
+def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "submit", help="train a submission (and any missing baselines) and print the leaderboard",
+        description="Train FILE's MultiTaskLoss on every job of the preset, run the baselines "
+        "on the same jobs where their records are missing, and print the leaderboard.",
+    )
+    add_entry_options(parser)
+    add_job_options(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def seed_baselines(task: Task) -> list[Method]:
+    """The seed's baselines that can run this task; the others are left out with a note."""
+    from harness.methods.resolve import SUBMIT_BASELINES, registered_method
+
+    methods = []
+    for name in SUBMIT_BASELINES:
+        refusal = registry.methods.get(name).refusal(len(task.loss_names))
+        if refusal is not None:
+            print(f"note: baseline left out on {task.name}: {refusal}", flush=True)
+            continue
+        methods.append(registered_method(name, task.loss_names, task.name))
+    return methods
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.api.errors import SubmissionError
+    from harness.api.sandbox import OracleLimits
+    from harness.cli.planning import chosen_tasks, local_run, plan_for, print_leaderboard
+    from harness.methods.resolve import submission_method
+    from harness.oracle.choose import choose_sandbox
+    from harness.queue.local import run_planned
+    from harness.run.devices import resolve_device
+    from harness.run.jobs import record_unusable
+
+    tasks = chosen_tasks(args.tasks)
+    name = args.name or args.file.stem
+    resolve_device(args.device)  # fail fast on a bad --device
+    how = local_run(args)
+    sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
+    limits = OracleLimits()
+    submissions = {
+        task.name: submission_method(args.file, name, args.entry_type, task.loss_names, sandbox, limits, check=False)
+        for task in tasks.values()
+    }
+    submission_jobs = plan_for({t: [m] for t, m in submissions.items()}, tasks, args)
+    try:  # the probe passes the losses positionally: one check per number of losses
+        for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():
+            submission_method(args.file, name, args.entry_type, loss_names, sandbox, limits)
+    except SubmissionError as exc:  # recorded as failed, reported as one line by the CLI
+        record_unusable(submission_jobs, tasks, exc, args.results)
+        raise
+    print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
+    methods: dict[str, list[Method]] = {}
+    for task in tasks.values():
+        baselines = [] if args.no_baselines else seed_baselines(task)
+        methods[task.name] = [*baselines, submissions[task.name]]
+    records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
+    if records is None:
+        return 0
+    print_leaderboard(args, tasks)
+    failed = [r for r in records if r.status == "failed" and r.method.name == name]
+    if failed:
+        print(f"error: {len(failed)} job(s) of {name} failed: {failed[0].error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+add_plugin_arguments = add_task_options  # the registered tasks' own switches

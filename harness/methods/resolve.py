@@ -1,0 +1,109 @@
+"""Methods (submissions and registered methods) and the combiners that run them."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import registry
+from harness.api.errors import HarnessError, PluginError
+from harness.api.method import Combiner, MethodInfo
+from harness.api.records import EntryType, MethodSpec, TrainConfig
+from harness.api.sandbox import OracleLimits, Sandbox
+from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner, submission_errors
+from harness.oracle.client import OracleLossRunner
+from harness.oracle.guest.loader import LoadedSubmission, check_syntax, load_submission, read_source
+
+# the seed's baselines: `submit` runs these beside a submission; `baselines` runs all
+SUBMIT_BASELINES = ("equal", "uncertainty", "dwa", "pcgrad")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method and how to run it: registered ones in-process, submissions in the oracle."""
+
+    spec: MethodSpec
+    info: MethodInfo | None = None  # a registered method
+    loaded: LoadedSubmission | None = None  # a registered MultiTaskLoss file, loaded here
+    untrusted_path: Path | None = None  # submissions: run only inside the sandbox
+    loss_names: tuple[str, ...] = ()
+    sandbox: Sandbox | None = None
+    limits: OracleLimits | None = None
+
+    @property
+    def sandbox_name(self) -> str:
+        return self.sandbox.name if self.sandbox is not None else "in-process (trusted baseline)"
+
+    def make_combiner(self, config: TrainConfig) -> Combiner:
+        if self.info is not None and self.info.combiner is not None:
+            return self.info.combiner(config, len(self.loss_names))
+        if self.untrusted_path is not None:
+            assert self.sandbox is not None and self.limits is not None
+            return LossLevelCombiner(
+                OracleLossRunner(self.untrusted_path, self.loss_names, config, self.sandbox, self.limits)
+            )
+        assert self.loaded is not None
+        return LossLevelCombiner(InProcessLossRunner(self.loaded.loss_class, self.loaded.path, config))
+
+
+def check_in_sandbox(
+    path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits
+) -> None:
+    """Load and probe the submission inside the sandbox; SubmissionError if unusable."""
+    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits).close()
+
+
+def submission_method(
+    path: Path, name: str, entry_type: EntryType, loss_names: tuple[str, ...],
+    sandbox: Sandbox, limits: OracleLimits, check: bool = True,
+) -> Method:
+    """A submission as a method. With `check`, it is checked without importing it here:
+    syntax in this process (compile only), everything else in the sandboxed oracle."""
+    if name in registry.methods:
+        raise HarnessError(f"the name {name!r} belongs to a registered method; pass another --name")
+    with submission_errors():
+        source, sha256 = read_source(path)
+        if check:
+            check_syntax(path, source)
+    if check:
+        check_in_sandbox(path, loss_names, sandbox, limits)
+    spec = MethodSpec(
+        name=name,
+        entry_type=entry_type,
+        kind="loss_module",
+        source_path=str(path),
+        source_sha256=sha256,
+    )
+    return Method(spec, untrusted_path=path.resolve(), loss_names=loss_names, sandbox=sandbox, limits=limits)
+
+
+def check_method(name: str, task_name: str, task_count: int) -> MethodInfo:
+    """The registered method, or a PluginError if it is unknown or cannot run this task."""
+    info = registry.methods.get(name)
+    refusal = info.refusal(task_count)
+    if refusal is not None:
+        raise PluginError(f"method {refusal} ({task_name}); leave it out with --only or choose another task")
+    return info
+
+
+def registered_method(name: str, loss_names: tuple[str, ...], task_name: str = "") -> Method:
+    """A registered method (a baseline or a plugin's) ready for jobs of a task with these losses."""
+    info = check_method(name, task_name, len(loss_names))
+    digest = hashlib.sha256()
+    with submission_errors():
+        for path in info.hashed_files():
+            digest.update(read_source(path)[1].encode())
+        loaded = load_submission(info.loss_file, loss_names) if info.loss_file is not None else None
+    spec = MethodSpec(
+        name=name,
+        entry_type="baseline",
+        kind="loss_module" if info.loss_file is not None else "gradient",
+        source_path=_display_path(info.loss_file or info.hashed_files()[0]),
+        source_sha256=digest.hexdigest(),
+    )
+    return Method(spec, info=info, loaded=loaded, loss_names=loss_names)
+
+
+def _display_path(path: Path) -> str:
+    """`package/file.py`: where the method's code lives, without this machine's folders."""
+    return f"{path.parent.name}/{path.name}"

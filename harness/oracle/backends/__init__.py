@@ -1,0 +1,1 @@
+"""The built-in sandbox backends (process, bwrap, docker), registered like any plugin."""

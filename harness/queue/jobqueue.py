@@ -1,0 +1,222 @@
+"""A persistent job queue in a folder: crash-safe, shared by any number of workers.
+
+Layout: `pending/`, `running/`, `done/`, `failed/`, `cancelled/`, one JSON file per job
+named `<enqueued-ns>-<key16>.json` (so names sort first-in first-out). A state change is
+an atomic rename under a file lock; a running job's lease is the file's mtime, renewed by
+the worker's heartbeat. A lease older than `lease_seconds` (worker killed, machine
+rebooted) sends the job back to `pending/`, where its checkpoint lets it resume.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.api.records import JobSpec, MethodSpec
+from harness.store import atomic_write_text
+
+State = Literal["pending", "running", "done", "failed", "cancelled"]
+STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "cancelled")
+DEFAULT_LEASE_SECONDS = 60.0
+
+
+class QueueEntry(BaseModel):
+    """One queued job: everything a worker needs to run it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    method: MethodSpec
+    job: JobSpec
+    submission_copy: str | None = None  # the queue's private copy of an untrusted file
+    sandbox: str | None = None
+    results: str
+    data_root: str
+    enqueued_at: float
+    force: bool = False  # rerun even if a record exists
+    attempts: int = 0
+    worker: str | None = None
+    epoch: int = 0  # epochs finished, for progress
+
+
+@dataclass
+class QueueProblem:
+    path: Path
+    reason: str
+
+
+class JobQueue:
+    def __init__(self, root: Path, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        self.root = root
+        self.lease_seconds = lease_seconds
+        for state in STATES:
+            (root / state).mkdir(parents=True, exist_ok=True)
+        (root / "checkpoints").mkdir(exist_ok=True)
+        (root / "names").mkdir(exist_ok=True)  # key -> file name, for O(1) state look-ups
+        (root / "submissions").mkdir(exist_ok=True)
+        self.lock = FileLock(str(root / "queue.lock"))
+        self.problems: list[QueueProblem] = []
+
+    # -- reading ------------------------------------------------------------------------
+    def _names(self, state: State) -> list[str]:
+        return sorted(n for n in os.listdir(self.root / state) if n.endswith(".json"))
+
+    def _files(self, state: State) -> list[Path]:
+        folder = self.root / state
+        return [folder / name for name in self._names(state)]
+
+    def _read(self, path: Path) -> QueueEntry | None:
+        try:
+            return QueueEntry.model_validate_json(path.read_bytes())
+        except (ValidationError, ValueError, OSError) as exc:
+            if path.exists():
+                self._quarantine(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        """Move an unreadable file aside so it is reported once and never crashes a worker."""
+        bad = self.root / "unreadable"
+        bad.mkdir(exist_ok=True)
+        try:
+            os.replace(path, bad / path.name)
+        except OSError:
+            pass
+        self.problems.append(QueueProblem(path, reason))
+
+    def listing(self, state: State) -> list[tuple[Path, QueueEntry]]:
+        """The readable jobs in `state` with their files, oldest first."""
+        found = []
+        for path in self._files(state):
+            entry = self._read(path)
+            if entry is not None:
+                found.append((path, entry))
+        return found
+
+    def entries(self, state: State) -> list[QueueEntry]:
+        return [entry for _, entry in self.listing(state)]
+
+    def counts(self) -> dict[str, int]:
+        return {state: len(self._names(state)) for state in STATES}
+
+    def _file_name(self, key: str) -> str | None:
+        try:
+            return (self.root / "names" / key[:16]).read_text().strip() or None
+        except OSError:
+            return None
+
+    def state_of(self, key: str) -> State | None:
+        name = self._file_name(key)
+        if name is None:
+            return None
+        for state in STATES:
+            if (self.root / state / name).exists():
+                return state
+        return None
+
+    # -- state changes --------------------------------------------------------------------
+    def enqueue(self, entry: QueueEntry) -> bool:
+        """Add a job unless one with its key is pending or running; True if added."""
+        with self.lock:
+            live = self.state_of(entry.key)
+            if live in ("pending", "running"):
+                return False
+            old_name = self._file_name(entry.key)
+            if old_name is not None:
+                for state in ("done", "failed", "cancelled"):
+                    (self.root / state / old_name).unlink(missing_ok=True)
+            name = f"{time.time_ns():020d}-{entry.key[:16]}.json"
+            atomic_write_text(self.root / "pending" / name, entry.model_dump_json())
+            (self.root / "names" / entry.key[:16]).write_text(name)
+            return True
+
+    def claim(self, worker: str) -> QueueEntry | None:
+        """Take the oldest pending job and lease it to `worker`."""
+        with self.lock:
+            self._reap_expired()
+            pending = self.root / "pending"
+            for name in self._names("pending"):
+                path = pending / name
+                entry = self._read(path)
+                if entry is None:
+                    continue
+                entry.attempts += 1
+                entry.worker = worker
+                target = self.root / "running" / path.name
+                atomic_write_text(path, entry.model_dump_json())
+                os.replace(path, target)
+                return entry
+        return None
+
+    def _running_path(self, key: str) -> Path | None:
+        name = self._file_name(key)
+        path = self.root / "running" / name if name else None
+        return path if path is not None and path.exists() else None
+
+    def heartbeat(self, entry: QueueEntry, epoch: int | None = None) -> bool:
+        """Renew the lease; False if the job is no longer this worker's (reaped or cancelled)."""
+        with self.lock:
+            path = self._running_path(entry.key)
+            current = self._read(path) if path else None
+            if current is None or current.worker != entry.worker:
+                return False
+            if epoch is not None and epoch != current.epoch:
+                current.epoch = epoch
+                atomic_write_text(path, current.model_dump_json())  # type: ignore[arg-type]
+            os.utime(path)  # type: ignore[arg-type]
+            return True
+
+    def finish(self, entry: QueueEntry, state: Literal["done", "failed"]) -> bool:
+        with self.lock:
+            path = self._running_path(entry.key)
+            current = self._read(path) if path else None
+            if current is None or current.worker != entry.worker:
+                return False
+            if state == "done" and current.epoch != current.job.config.epochs:
+                current.epoch = current.job.config.epochs
+                atomic_write_text(path, current.model_dump_json())  # type: ignore[arg-type]
+            os.replace(path, self.root / state / path.name)  # type: ignore[union-attr]
+            (self.root / "checkpoints" / f"{entry.key}.pt").unlink(missing_ok=True)
+            return True
+
+    def cancel(self, method_name: str) -> int:
+        """Cancel the pending and running jobs of a method; running ones stop at their
+        next heartbeat."""
+        moved = 0
+        with self.lock:
+            for state in ("pending", "running"):
+                for path in self._files(state):
+                    entry = self._read(path)
+                    if entry is not None and entry.method.name == method_name:
+                        os.replace(path, self.root / "cancelled" / path.name)
+                        moved += 1
+        return moved
+
+    def _reap_expired(self) -> int:
+        now = time.time()
+        reaped = 0
+        for path in self._files("running"):
+            try:
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age > self.lease_seconds:
+                entry = self._read(path)
+                if entry is None:
+                    continue
+                entry.worker = None
+                atomic_write_text(path, entry.model_dump_json())
+                os.replace(path, self.root / "pending" / path.name)
+                reaped += 1
+        return reaped
+
+    def reap_expired(self) -> int:
+        with self.lock:
+            return self._reap_expired()
+
+    def checkpoint_path(self, key: str) -> Path:
+        return self.root / "checkpoints" / f"{key}.pt"

@@ -1,0 +1,144 @@
+"""Run planned jobs through the queue on this machine: enqueue what has no record, start
+local workers (`python -m harness worker`), print progress until every job has ended."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.api.records import RunRecord
+from harness.api.task import Task
+from harness.queue.jobqueue import JobQueue
+from harness.queue.worker import entry_for
+from harness.run.devices import resolve_device
+from harness.run.jobs import PlannedJob
+from harness.store import find_record
+
+ENDED = ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """Where and how: the results and data folders, and the local worker slots."""
+
+    results: Path
+    data_root: Path
+    device: str = "auto"
+    slots_per_device: int = 1
+    force: bool = False
+    wait: bool = True
+
+
+def local_devices(choice: str) -> list[str]:
+    if choice != "auto":
+        return [str(resolve_device(choice))]
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu"]
+
+
+def prepare(planned: list[PlannedJob], tasks: dict[str, Task], data_root: Path) -> None:
+    """Make the data ready and check each job can start, before anything is queued."""
+    prepared = set()
+    checked = set()
+    for item in planned:
+        task = tasks[item.job.task]
+        if (item.job.task, item.job.config) not in prepared:
+            task.prepare_data(item.job.config, data_root)
+            prepared.add((item.job.task, item.job.config))
+        if item.job not in checked:
+            task.check_job(item.job, data_root)
+            checked.add(item.job)
+
+
+def run_planned(
+    planned: list[PlannedJob], tasks: dict[str, Task], queue: JobQueue, how: LocalRun
+) -> list[RunRecord] | None:
+    """Enqueue the jobs that have no record; unless `how.wait` is off, run local workers
+    and wait. The records of all planned jobs, or None when not waiting."""
+    resolve_device(how.device)
+    prepare(planned, tasks, how.data_root)
+    records: dict[str, RunRecord] = {}
+    todo: list[PlannedJob] = []
+    for item in planned:
+        cached = None if how.force else find_record(how.results, item.job.preset, item.method.spec.name, item.key)
+        if cached is not None and cached.status == "ok":
+            records[item.key] = cached
+        else:
+            todo.append(item)
+    added = sum(queue.enqueue(entry_for(item, queue, how.results, how.data_root, how.force)) for item in todo)
+    print(
+        f"{len(planned)} jobs: {len(records)} already recorded"
+        + (" (use --force to rerun)" if records else "")
+        + f", {added} enqueued, {len(todo) - added} already queued, in {queue.root}",
+        flush=True,
+    )
+    if not how.wait:
+        print("not waiting: start workers with `python runner.py worker --results "
+              f"{how.results}` and watch with `python runner.py status --results {how.results}`")
+        return None
+    if todo:
+        wait_with_workers(queue, [item.key for item in todo], how)
+    for item in todo:
+        record = find_record(how.results, item.job.preset, item.method.spec.name, item.key)
+        if record is not None:
+            records[item.key] = record
+    return list(records.values())
+
+
+def start_workers(how: LocalRun) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "harness", "worker",
+        "--devices", ",".join(local_devices(how.device)),
+        "--slots-per-device", str(how.slots_per_device), "--results", str(how.results),
+        "--exit-when-idle",
+    ]
+    return subprocess.Popen(command)
+
+
+def wait_with_workers(queue: JobQueue, keys: list[str], how: LocalRun) -> None:
+    """Run local workers until every job in `keys` has ended, printing progress."""
+    workers = start_workers(how)
+    started = time.monotonic()
+    last_line = ""
+    interval = 2.0 if sys.stdout.isatty() else 10.0
+    next_print = time.monotonic() + interval
+    while True:
+        states = {key: queue.state_of(key) for key in keys}
+        if all(state in ENDED for state in states.values()):
+            break
+        if workers.poll() is not None:
+            queue.reap_expired()
+            workers = start_workers(how)  # e.g. a foreign worker died holding our job
+        if time.monotonic() >= next_print:
+            line = progress_line(queue, keys, states, time.monotonic() - started)
+            if line != last_line:
+                print(line, flush=True)
+                last_line = line
+            next_print = time.monotonic() + interval
+        time.sleep(0.5)
+    workers.wait()
+
+
+def progress_line(queue: JobQueue, keys: list[str], states: dict, elapsed: float) -> str:
+    ended = sum(1 for s in states.values() if s in ENDED)
+    pending = sum(1 for s in states.values() if s == "pending")
+    running = [e for e in queue.entries("running") if e.key in states]
+    epochs_total = sum(e.job.config.epochs for e in queue.entries("pending") if e.key in states)
+    epochs_left = epochs_total + sum(e.job.config.epochs - e.epoch for e in running)
+    epochs_done = sum(e.epoch for e in running) + sum(
+        e.job.config.epochs for state in ("done", "failed") for e in queue.entries(state) if e.key in states
+    )
+    eta = ""
+    if epochs_done:
+        seconds = elapsed / epochs_done * epochs_left
+        eta = f" | ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
+    now_running = ", ".join(
+        f"{e.method.name} {e.job.label} epoch {e.epoch}/{e.job.config.epochs}" for e in running
+    )
+    return (f"queue: {ended}/{len(keys)} ended, {len(running)} running"
+            + (f" ({now_running})" if now_running else "") + f", {pending} pending{eta}")

@@ -1,0 +1,168 @@
+"""Workers: one process per device slot, each claiming jobs from the queue until idle.
+
+`python runner.py worker --devices cuda:0,cuda:1 --slots-per-device 2` runs four slot
+processes; each sets its device, claims a job, trains it with a checkpoint in the queue
+folder, keeps its lease alive with a heartbeat thread, writes the record and marks the
+job done. A slot that loses its lease (it stalled and the job was handed to another
+worker, or the job was cancelled) abandons the job without writing anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from harness import registry
+from harness.api.records import EpochLog
+from harness.api.sandbox import OracleLimits
+from harness.methods.resolve import Method, registered_method
+from harness.oracle.choose import choose_sandbox
+from harness.queue.jobqueue import JobQueue, QueueEntry
+from harness.run.jobs import JobInterrupted, PlannedJob, run_job
+from harness.run.progress import JobProgress
+from harness.store import atomic_write_text, find_record
+
+
+def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path, force: bool = False) -> QueueEntry:
+    """The queue entry of a planned job; an untrusted file is copied into the queue, so it
+    cannot change under the run, keeping its name (errors quote it)."""
+    copy = None
+    if item.method.untrusted_path is not None:
+        folder = queue.root / "submissions" / item.method.spec.source_sha256[:16]
+        copy_path = folder / item.method.untrusted_path.name
+        if not copy_path.exists():
+            atomic_write_text(copy_path, item.method.untrusted_path.read_text())
+        copy = str(copy_path.resolve())
+    return QueueEntry(
+        key=item.key, method=item.method.spec, job=item.job, submission_copy=copy,
+        sandbox=item.method.sandbox.name if item.method.sandbox else None,
+        results=str(results.resolve()), data_root=str(data_root.resolve()),
+        enqueued_at=time.time(), force=force,
+    )
+
+
+def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
+    """Rebuild the method of a queued job (submissions run only in their sandbox)."""
+    if entry.method.entry_type == "baseline":
+        method = registered_method(entry.method.name, loss_names, entry.job.task)
+        return dataclasses.replace(method, spec=entry.method)
+    assert entry.submission_copy is not None
+    sandbox = choose_sandbox(entry.sandbox, warn=lambda text: None)
+    return Method(entry.method, untrusted_path=Path(entry.submission_copy), loss_names=loss_names,
+                  sandbox=sandbox, limits=OracleLimits())
+
+
+class Heartbeat:
+    """Renews a job's lease in the background; `lost` turns true if the lease is gone."""
+
+    def __init__(self, queue: JobQueue, entry: QueueEntry) -> None:
+        self.queue, self.entry = queue, entry
+        self.epoch = 0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = max(self.queue.lease_seconds / 4, 0.2)
+        while not self._stop.wait(interval):
+            if not self.queue.heartbeat(self.entry, self.epoch):
+                self.lost = True
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
+    """Run a claimed job to its end; the state it ends in."""
+    task = registry.tasks.get(entry.job.task)
+    results = Path(entry.results)
+    existing = None if entry.force else find_record(results, entry.job.preset, entry.method.name, entry.key)
+    if existing is not None and existing.status == "ok":
+        queue.finish(entry, "done")  # recorded by a worker that died before finishing
+        return "done"
+    method = method_for(entry, task.loss_names)
+    planned = PlannedJob(method, entry.job, entry.key)
+    heartbeat = Heartbeat(queue, entry)
+
+    def check_lease(*_: object) -> None:
+        if heartbeat.lost:
+            raise JobInterrupted("lease lost")
+
+    def note_epoch(log: EpochLog) -> None:
+        heartbeat.epoch = log.epoch + 1
+        check_lease()
+
+    progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}",
+                           entry.job.config.epochs)
+    try:
+        record = run_job(planned, task, device, Path(entry.data_root), results, progress,
+                         checkpoint=queue.checkpoint_path(entry.key), on_epoch=note_epoch, on_step=check_lease)
+    except JobInterrupted:
+        progress.message(f"{progress.label}: lease lost, job left to another worker")
+        return "lost"
+    finally:
+        heartbeat.stop()
+    state = "done" if record.status == "ok" else "failed"
+    if record.status == "failed":
+        progress.message(f"{progress.label} FAILED: {record.error}")
+    queue.finish(entry, state)
+    return state
+
+
+def slot_main(queue_root: str, device_name: str, slot: str, lease: float, exit_when_idle: bool,
+              poll_seconds: float) -> None:
+    """The loop of one slot process."""
+    import torch
+
+    from harness.run.devices import resolve_device
+
+    torch.set_float32_matmul_precision("high")  # every slot, spawned or not, trains alike
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    queue = JobQueue(Path(queue_root), lease)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{slot}"
+    while True:
+        entry = queue.claim(worker_id)
+        if entry is None:
+            counts = queue.counts()
+            if exit_when_idle and counts["pending"] == 0 and counts["running"] == 0:
+                return
+            time.sleep(poll_seconds)
+            continue
+        run_one(queue, entry, device, f"[{slot}]")
+
+
+def run_workers(queue_root: Path, devices: list[str], slots_per_device: int, lease: float,
+                exit_when_idle: bool, poll_seconds: float = 1.0) -> int:
+    """Start one process per slot and wait for them; the number that failed. A single
+    slot runs in this process (it already is one process with its device)."""
+    if len(devices) * slots_per_device == 1:
+        slot_main(str(queue_root), devices[0], f"{devices[0]}#0", lease, exit_when_idle, poll_seconds)
+        return 0
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    for device in devices:
+        for index in range(slots_per_device):
+            slot = f"{device}#{index}"
+            process = context.Process(
+                target=slot_main, args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds),
+                name=f"slot-{slot}",
+            )
+            process.start()
+            processes.append(process)
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()
+        raise
+    return sum(1 for p in processes if p.exitcode != 0)

@@ -1,0 +1,272 @@
+"""Leaderboards: a pure function of the run records (and imported published rows).
+
+Rows are `method | type`, columns one per task and architecture (the seed's shape:
+`test acc resnet20-cifar100mt ↑`). A cell aggregates the seeds (and Adience folds) of its
+runs: mean ± sample std, a 95% Student-t interval, n, and Welch's t-test against equal
+weighting and against the best baseline. Hidden architectures appear only when asked
+for (`include_hidden`, the final evaluation).
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.api.records import RunRecord
+from harness.report.published import PublishedSet
+from harness.report.stats import Comparison, Summary, summarize, welch_test
+from harness.api.task import Task
+
+ALPHA = 0.05
+REFERENCE = "equal"
+BETTER, WORSE = "▲", "▼"
+
+
+@dataclass(frozen=True)
+class Column:
+    task: Task
+    arch: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.task.name, self.arch
+
+    @property
+    def name(self) -> str:
+        return column_name(self.task, self.arch)
+
+
+@dataclass(frozen=True)
+class RowKey:
+    method: str
+    entry_type: str
+    published: bool = False
+
+    @property
+    def type_label(self) -> str:
+        return f"{self.entry_type} (published)" if self.published else self.entry_type
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+    failed: int = 0
+
+    @property
+    def summary(self) -> Summary | None:
+        return summarize(self.values) if self.values else None
+
+
+def column_name(task: Task, arch: str) -> str:
+    arrow = "↑" if task.higher_is_better else "↓"
+    return f"{task.primary_label} {arch}-{task.column_tag} {arrow}"
+
+
+def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
+    """One record per (method, task, arch, seed, variant): the most recently finished one."""
+    latest: dict[tuple[str, str, str, int, int | None], RunRecord] = {}
+    for record in sorted(records, key=lambda r: r.finished_at):
+        job = record.job
+        latest[(record.method.name, job.task, job.arch, job.seed, job.variant)] = record
+    return list(latest.values())
+
+
+def _better(task: Task, difference: float) -> bool:
+    return difference > 0 if task.higher_is_better else difference < 0
+
+
+@dataclass
+class Board:
+    preset: str
+    columns: list[Column]
+    cells: dict[RowKey, dict[tuple[str, str], Cell]]
+    runs: list[RunRecord]
+    include_hidden: bool
+
+    # --- ordering, comparisons, ranks ---------------------------------------------------
+
+    def rows(self) -> list[RowKey]:
+        """Baselines run here, then published rows, then the entries by type and name."""
+        return sorted(self.cells, key=lambda k: (k.published, k.entry_type != "baseline" or k.published,
+                                                 k.entry_type, k.method))
+
+    def cell(self, row: RowKey, column: Column) -> Cell | None:
+        return self.cells.get(row, {}).get(column.key)
+
+    def _values(self, row: RowKey, column: Column) -> list[float]:
+        cell = self.cell(row, column)
+        return cell.values if cell else []
+
+    def reference(self) -> RowKey | None:
+        key = RowKey(REFERENCE, "baseline")
+        return key if key in self.cells else None
+
+    def best_baseline(self, column: Column) -> RowKey | None:
+        candidates = [r for r in self.cells if r.entry_type == "baseline" and not r.published
+                      and self._values(r, column)]
+        if not candidates:
+            return None
+        sign = 1 if column.task.higher_is_better else -1
+        return max(candidates, key=lambda r: (sign * statistics.fmean(self._values(r, column)), r.method))
+
+    def versus(self, row: RowKey, other: RowKey | None, column: Column) -> Comparison | None:
+        mine, theirs = self._values(row, column), self._values(other, column) if other else []
+        if other is None or other == row or not mine or not theirs:
+            return None
+        return welch_test(mine, theirs)
+
+    def mark(self, comparison: Comparison | None, column: Column) -> str:
+        if comparison is None or comparison.p is None or comparison.p >= ALPHA:
+            return ""
+        return BETTER if _better(column.task, comparison.difference) else WORSE
+
+    def ranks(self) -> dict[RowKey, float | None]:
+        """Average over columns of each ranked row's rank by mean (1 = best; ties share the
+        mean of their ranks); published rows and rows without values are not ranked."""
+        per_row: dict[RowKey, list[float]] = {r: [] for r in self.cells if not r.published}
+        for column in self.columns:
+            sign = -1 if column.task.higher_is_better else 1
+            scored = sorted(
+                ((sign * statistics.fmean(v), r) for r in per_row if (v := self._values(r, column))),
+                key=lambda item: item[0],
+            )
+            position = 0
+            while position < len(scored):
+                end = position
+                while end + 1 < len(scored) and scored[end + 1][0] == scored[position][0]:
+                    end += 1
+                for index in range(position, end + 1):
+                    per_row[scored[index][1]].append((position + end) / 2 + 1)
+                position = end + 1
+        return {r: (statistics.fmean(ranks) if ranks else None) for r, ranks in per_row.items()}
+
+    def max_n(self) -> int:
+        return max((len(c.values) for row in self.cells.values() for c in row.values()), default=0)
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def cell_text(self, row: RowKey, column: Column) -> str:
+        cell = self.cell(row, column)
+        if cell is None:
+            return "—"
+        summary = cell.summary
+        if summary is None:
+            return "failed"
+        if summary.std is None:
+            text = f"{summary.mean:.3f}"
+        else:
+            text = f"{summary.mean:.2f} ± {summary.std:.2f}"
+        mark = self.mark(self.versus(row, self.reference(), column), column)
+        text += f" {mark}" if mark else ""
+        if summary.n < self.max_n():
+            text += f" (n={summary.n})"
+        if cell.failed:
+            text += f" ({cell.failed} failed)"
+        return text
+
+    def main_table(self) -> pd.DataFrame:
+        ranks = self.ranks()
+        data = []
+        for row in self.rows():
+            line = {"method": row.method, "type": row.type_label}
+            for column in self.columns:
+                line[column.name] = self.cell_text(row, column)
+            rank = ranks.get(row)
+            line["avg rank"] = f"{rank:.2f}" if rank is not None else "—"
+            data.append(line)
+        names = ["method", "type", *(c.name for c in self.columns), "avg rank"]
+        return pd.DataFrame(data, columns=names)
+
+    def _delta_text(self, comparison: Comparison | None, column: Column) -> str:
+        if comparison is None:
+            return "—"
+        text = f"{comparison.difference:+.2f}"
+        if comparison.p is None:
+            return text + " (n<2)"
+        mark = self.mark(comparison, column)
+        return text + f" (p={comparison.p:.3f})" + (f" {mark}" if mark else "")
+
+    def detail_table(self, column: Column) -> pd.DataFrame:
+        best = self.best_baseline(column)
+        reference = self.reference()
+        data = []
+        for row in self.rows():
+            cell = self.cell(row, column)
+            if cell is None:
+                continue
+            summary = cell.summary
+            line = {"method": row.method, "type": row.type_label, "n": str(len(cell.values)),
+                    "failed": str(cell.failed)}
+            if summary is None:
+                line.update({"mean ± std": "failed", "95% CI": "—"})
+            else:
+                line["mean ± std"] = f"{summary.mean:.3f}" + (f" ± {summary.std:.3f}" if summary.std is not None else "")
+                line["95% CI"] = "—" if summary.ci_low is None else f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
+            line[f"Δ vs {REFERENCE}"] = self._delta_text(self.versus(row, reference, column), column)
+            best_text = self._delta_text(self.versus(row, best, column), column)
+            line["Δ vs best baseline"] = f"{best.method}: {best_text}" if best and best_text != "—" else "—"
+            data.append(line)
+        return pd.DataFrame(data)
+
+    def long_rows(self) -> list[dict[str, object]]:
+        """One row per cell for CSV export."""
+        ranks = self.ranks()
+        reference = self.reference()
+        out: list[dict[str, object]] = []
+        for column in self.columns:
+            best = self.best_baseline(column)
+            for row in self.rows():
+                cell = self.cell(row, column)
+                if cell is None:
+                    continue
+                summary = cell.summary
+                vs_ref, vs_best = self.versus(row, reference, column), self.versus(row, best, column)
+                out.append({
+                    "preset": self.preset, "task": column.task.name, "arch": column.arch, "column": column.name,
+                    "method": row.method, "type": row.entry_type, "published": row.published,
+                    "n": len(cell.values), "failed": cell.failed,
+                    "values": ";".join(f"{v:.6g}" for v in cell.values),
+                    "mean": summary.mean if summary else None, "std": summary.std if summary else None,
+                    "ci95_low": summary.ci_low if summary else None, "ci95_high": summary.ci_high if summary else None,
+                    f"delta_vs_{REFERENCE}": vs_ref.difference if vs_ref else None,
+                    f"p_vs_{REFERENCE}": vs_ref.p if vs_ref else None,
+                    "best_baseline": best.method if best else None,
+                    "delta_vs_best_baseline": vs_best.difference if vs_best else None,
+                    "p_vs_best_baseline": vs_best.p if vs_best else None,
+                    "avg_rank": ranks.get(row),
+                })
+        return out
+
+
+def build_board(
+    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False,
+    published: Iterable[PublishedSet] = (),
+) -> Board:
+    runs = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
+    published_values = [v for s in published if preset in s.presets for v in s.values if v.task in tasks]
+    present = {(r.job.task, r.job.arch) for r in runs} | {(v.task, v.arch) for v in published_values}
+    columns = [
+        Column(task, arch.name)
+        for task in tasks.values()
+        for arch in task.architectures
+        if (include_hidden or not arch.hidden) and (task.name, arch.name) in present
+    ]
+    shown = {c.key for c in columns}
+    cells: dict[RowKey, dict[tuple[str, str], Cell]] = {}
+    for record in runs:
+        column = (record.job.task, record.job.arch)
+        if column not in shown:
+            continue
+        cell = cells.setdefault(RowKey(record.method.name, record.method.entry_type), {}).setdefault(column, Cell())
+        if record.status == "ok" and record.best_primary is not None:
+            cell.values.append(record.best_primary)
+        else:
+            cell.failed += 1
+    for value in published_values:
+        if (value.task, value.arch) in shown:
+            row = RowKey(value.method, value.entry_type, published=True)
+            cells.setdefault(row, {}).setdefault((value.task, value.arch), Cell()).values.append(value.value)
+    visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
+    return Board(preset, columns, cells, visible_runs, include_hidden)

@@ -1,0 +1,42 @@
+"""Render one board into the files a person asked for: markdown, HTML, CSV."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from harness.api.records import RunRecord
+from harness.api.task import Task
+from harness.report.board import build_board
+from harness.report.markdown import render_board_markdown, rendered_line
+from harness.report.published import PublishedSet, load_published
+from harness.store import atomic_write_text, load_records
+
+
+def load_for_board(results: Path) -> tuple[list[RunRecord], list[PublishedSet]]:
+    """The run records and published sets; unreadable files are warned about, not fatal."""
+    loaded = load_records(results)
+    published, problems = load_published(results)
+    for problem in [*loaded.problems, *problems]:
+        print(f"warning: skipped unreadable file {problem}", file=sys.stderr)
+    return loaded.records, published
+
+
+def write_reports(
+    results: Path, tasks: dict[str, Task], preset: str, include_hidden: bool,
+    md: Path | None, html: Path | None, csv: Path | None,
+) -> str:
+    """Render the board once into the requested files; returns the markdown."""
+    records, published = load_for_board(results)
+    board = build_board(records, tasks, preset, include_hidden, published)
+    text = render_board_markdown(board, tasks)
+    if md is not None:
+        atomic_write_text(md, text)
+    if html is not None:
+        from harness.report.html import render_html  # matplotlib: only when asked for
+
+        atomic_write_text(html, render_html(board, tasks, rendered_line(board)))
+    if csv is not None:
+        atomic_write_text(csv, pd.DataFrame(board.long_rows()).to_csv(index=False))
+    return text

@@ -1,0 +1,61 @@
+"""The leaderboard as markdown: the main table, the notes that explain it, a table per
+column and the provenance footer."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+
+from harness.api.task import Task
+from harness.report.board import ALPHA, BETTER, REFERENCE, WORSE, Board
+from harness.report.provenance import provenance
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
+    shown_tasks = {c.task.name: c.task for c in board.columns} or tasks
+    lines = [
+        f"`{task.name}`: {task.primary_label} = {task.primary_metric} "
+        f"(best over epochs, {'higher' if task.higher_is_better else 'lower'} is better)"
+        for task in shown_tasks.values()
+    ]
+    lines += [
+        "A cell is the mean ± sample std over seeds (and Adience folds); a single run shows its value. "
+        f"n = runs per cell (largest n: {board.max_n()}); `(n=k)` marks a cell with fewer.",
+        f"{BETTER} / {WORSE}: better / worse than `{REFERENCE}` weighting at p < {ALPHA}, Welch's two-sided "
+        "t-test over the cell's runs (no mark with fewer than 2 runs a side). The per-column tables give the "
+        "95% Student-t interval of the mean and the difference to `equal` and to the best baseline run here.",
+        "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
+        "`failed`: every run of that cell failed; `—`: no run.",
+    ]
+    if any(r.published for r in board.cells):
+        lines.append("Rows marked (published) are imported reference numbers, not runs of this harness.")
+    hidden = "shown (final evaluation)" if board.include_hidden else "not shown"
+    lines.append(f"Hidden architectures: {hidden}.")
+    return lines
+
+
+
+def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
+    table = board.main_table()
+    body = "_No run records for this preset yet._" if table.empty else table.to_markdown(
+        index=False, disable_numparse=True
+    )
+    details = [
+        (column.name, board.detail_table(column).to_markdown(index=False, disable_numparse=True))
+        for column in board.columns
+    ]
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True, autoescape=False
+    )
+    return environment.get_template("leaderboard.md.j2").render(
+        preset=board.preset, table=body, notes=notes(board, tasks), details=details,
+        provenance=provenance(board.runs).lines(),
+        rendered=rendered_line(board),
+    )
+
+
+def rendered_line(board: Board) -> str:
+    return f"Rendered {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {len(board.runs)} run records."

@@ -1,0 +1,123 @@
+"""Published results imported as reference rows (never mixed with the harness's own runs).
+
+Reads the leaderboard data a benchmark website publishes (MLS-Bench's JSON: `rows` with
+`model` like `baseline:dwa`, `seed` ("42" or "mean") and metric columns like
+`test_acc_resnet20-cifar100mt`) and stores the per-seed values under
+`RESULTS/published/`. Leaderboards of the presets the numbers were measured under show
+them as rows marked "published".
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import get_args
+
+from pydantic import BaseModel, ValidationError
+
+from harness.api.records import EntryType
+from harness.api.errors import HarnessError
+from harness.store import atomic_write_text, slug
+from harness.api.task import Task
+
+FOLDER = "published"
+
+
+class PublishedValue(BaseModel):
+    method: str
+    entry_type: str
+    task: str
+    arch: str
+    seed: int
+    value: float
+
+
+class PublishedSet(BaseModel):
+    source: str
+    imported_at: str
+    presets: list[str]
+    values: list[PublishedValue]
+    notes: list[str] = []
+
+
+def _metric_column(name: str, tasks: dict[str, Task]) -> tuple[str, str] | None:
+    """`test_acc_resnet20-cifar100mt` -> (task, arch) when a task's primary label and
+    column tag match."""
+    for task in tasks.values():
+        prefix = task.primary_label.replace(" ", "_") + "_"
+        suffix = "-" + task.column_tag
+        if name.startswith(prefix) and name.endswith(suffix):
+            arch = name[len(prefix) : -len(suffix)]
+            if any(a.name == arch for a in task.architectures):
+                return task.name, arch
+    return None
+
+
+def _method(model: str) -> tuple[str, str]:
+    kind, _, name = model.partition(":")
+    if name and kind in get_args(EntryType):
+        return name, kind
+    return model, "submission"
+
+
+def parse_published(path: Path, tasks: dict[str, Task], presets: list[str]) -> PublishedSet:
+    try:
+        data = json.loads(path.read_text())
+        rows, metric_columns = data["rows"], data["metric_columns"]
+    except FileNotFoundError:
+        raise HarnessError(f"published results file not found: {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{path} is not a published leaderboard (rows, metric_columns): {exc}") from None
+    columns = {name: _metric_column(name, tasks) for name in metric_columns}
+    unknown = [name for name, target in columns.items() if target is None]
+    if len(unknown) == len(columns):
+        raise HarnessError(f"{path}: none of its metric columns ({', '.join(metric_columns)}) matches a task")
+    values: list[PublishedValue] = []
+    means: list[tuple[dict, str]] = []
+    for row in rows:
+        method, entry_type = _method(str(row.get("model", "")))
+        seed = str(row.get("seed", ""))
+        if not seed.lstrip("-").isdigit():
+            means.append((row, method))
+            continue
+        for name, target in columns.items():
+            if target is not None and isinstance(row.get(name), (int, float)):
+                values.append(PublishedValue(method=method, entry_type=entry_type, task=target[0],
+                                             arch=target[1], seed=int(seed), value=float(row[name])))
+    notes = [f"column {name} matches no task and was not imported" for name in unknown]
+    notes += _check_means(means, columns, values)
+    return PublishedSet(source=path.name, imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        presets=presets, values=values, notes=notes)
+
+
+def _check_means(means: list[tuple[dict, str]], columns: dict, values: list[PublishedValue]) -> list[str]:
+    """The file's own mean rows must agree with the per-seed values it lists."""
+    notes = []
+    for row, method in means:
+        for name, target in columns.items():
+            published = row.get(name)
+            seeds = [v.value for v in values if v.method == method and (v.task, v.arch) == target]
+            if target is None or not isinstance(published, (int, float)) or not seeds:
+                continue
+            if abs(statistics.fmean(seeds) - published) > 1e-6:
+                notes.append(f"{method} {name}: published mean {published} differs from the mean of its seeds")
+    return notes
+
+
+def import_published(path: Path, tasks: dict[str, Task], presets: list[str], results: Path) -> tuple[Path, PublishedSet]:
+    published = parse_published(path, tasks, presets)
+    target = results / FOLDER / f"{slug(path.stem)}.json"
+    atomic_write_text(target, published.model_dump_json(indent=1))
+    return target, published
+
+
+def load_published(results: Path) -> tuple[list[PublishedSet], list[str]]:
+    """Every imported set, and a line per unreadable file."""
+    sets, problems = [], []
+    for path in sorted((results / FOLDER).glob("*.json")):
+        try:
+            sets.append(PublishedSet.model_validate_json(path.read_text()))
+        except (OSError, ValidationError) as exc:
+            problems.append(f"{path}: {str(exc).splitlines()[0]}")
+    return sets, problems

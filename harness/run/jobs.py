@@ -1,0 +1,193 @@
+"""Expand a preset into jobs and run one job into a saved run record."""
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+from harness import HARNESS_VERSION
+from harness.api.records import Environment, EpochLog, JobSpec, RunRecord, job_key
+from harness.run.devices import device_name
+from harness.api.errors import HarnessError, SubmissionError
+from harness.methods.resolve import Method
+from harness.oracle.backends.base import process_cap
+from harness.run.progress import JobProgress
+from harness.run.environment import git_commit
+from harness.store import save_record
+from harness.api.task import Task
+from harness.run.trainer import train
+
+
+class JobInterrupted(Exception):
+    """Raised by a callback to abandon a job without a record (its lease is gone)."""
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    method: Method
+    job: JobSpec
+    key: str
+
+
+def expand_jobs(
+    task: Task, preset: str, archs: list[str] | None, seeds: list[int] | None, allow_hidden: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> list[JobSpec]:
+    """task x architecture x seed x the task's variants (Adience: one job per fold).
+    `overrides` are the command line's task options by field name."""
+    config, default_archs, default_seeds = task.preset(preset)
+    config = task.configure(config, overrides or {})
+    chosen = archs or default_archs
+    for arch in chosen:
+        try:
+            info = task.architecture(arch)
+        except KeyError as exc:
+            raise HarnessError(str(exc.args[0])) from None
+        if info.hidden and not allow_hidden:
+            raise HarnessError(
+                f"architecture {arch} is hidden: it runs only in the final evaluation"
+            )
+    return [
+        JobSpec(task=task.name, arch=arch, seed=seed, preset=preset, config=variant,
+                variant=task.variant_label(variant))
+        for arch in chosen
+        for seed in (seeds or default_seeds)
+        for variant in task.variants(config)
+    ]
+
+
+def plan(method: Method, jobs: list[JobSpec]) -> list[PlannedJob]:
+    return [PlannedJob(method, job, job_key(method.spec, job, HARNESS_VERSION)) for job in jobs]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _limits_of(method: Method) -> dict[str, float | str] | None:
+    if method.limits is None:
+        return None
+    return {**method.limits.model_dump(), "process_cap": process_cap()}
+
+
+def _best(task: Task, epochs: list[EpochLog]) -> tuple[float | None, int | None]:
+    if not epochs:
+        return None, None
+    values = [log.test_metrics[task.primary_metric] for log in epochs]
+    best = max(values) if task.higher_is_better else min(values)
+    return best, values.index(best)
+
+
+def run_job(
+    planned: PlannedJob,
+    task: Task,
+    device: torch.device,
+    data_root: Path,
+    results: Path,
+    progress: JobProgress,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> RunRecord:
+    """Train one job and save its record; failures of the method become failed records.
+    With `checkpoint` the job resumes from it and refreshes it every epoch. Exceptions
+    raised by the callbacks (a worker losing its lease) propagate and save nothing."""
+    job = planned.job
+
+    def epoch_done(log: EpochLog) -> None:
+        progress.epoch_done(log)
+        if on_epoch is not None:
+            on_epoch(log)
+
+    def step_done(step: int, steps: int) -> None:
+        progress.step(step, steps)
+        if on_step is not None:
+            on_step(step, steps)
+
+    started_at, started = _now(), time.perf_counter()
+    combiner = None
+    error = details = None
+    epochs: list[EpochLog] = []
+    try:
+        combiner = planned.method.make_combiner(job.config)
+        outcome = train(
+            task, job.arch, job.seed, job.config, combiner, device, data_root,
+            on_epoch=epoch_done, on_step=step_done, checkpoint=checkpoint,
+        )
+        epochs = outcome.epochs
+        if outcome.resumed_from:
+            progress.message(f"{progress.label} resumed after epoch {outcome.resumed_from}")
+        for note in outcome.notes:
+            progress.message(f"{progress.label} note: {note}")
+        if outcome.error is not None:
+            error, details = str(outcome.error), outcome.error.details
+    except SubmissionError as exc:  # e.g. the oracle failed to start or load
+        error, details = str(exc), exc.details
+    except (HarnessError, JobInterrupted):
+        raise
+    except Exception as exc:  # a bug of ours or a resource problem: record it, keep going
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        details = traceback.format_exc()
+    finally:
+        if combiner is not None:
+            combiner.close()
+    record = _make_record(
+        planned, task, epochs, error, details, started_at, time.perf_counter() - started, device
+    )
+    save_record(results, record)
+    return record
+
+
+def _make_record(
+    planned: PlannedJob, task: Task, epochs: list[EpochLog], error: str | None,
+    details: str | None, started_at: str, wall_seconds: float, device: torch.device,
+) -> RunRecord:
+    best, best_epoch = _best(task, epochs)
+    return RunRecord(
+        key=planned.key,
+        method=planned.method.spec,
+        job=planned.job,
+        status="failed" if error else "ok",
+        error=error,
+        error_details=details,
+        epochs=epochs,
+        primary_metric=task.primary_metric,
+        best_primary=best,
+        best_epoch=best_epoch,
+        final_metrics=epochs[-1].test_metrics if epochs else {},
+        started_at=started_at,
+        finished_at=_now(),
+        wall_seconds=wall_seconds,
+        device_hours=wall_seconds / 3600.0,
+        environment=Environment(
+            python=platform.python_version(),
+            torch=torch.__version__,
+            torchvision=torchvision.__version__,
+            harness=HARNESS_VERSION,
+            device=str(device),
+            device_name=device_name(device),
+            sandbox=planned.method.sandbox_name,
+            sandbox_limits=_limits_of(planned.method),
+            git_commit=git_commit(),
+        ),
+    )
+
+
+def record_unusable(
+    planned: list[PlannedJob], tasks: dict[str, Task], error: SubmissionError, results: Path
+) -> None:
+    """A submission that cannot even be loaded gets a failed record for each of its jobs."""
+    now = _now()
+    for item in planned:
+        record = _make_record(
+            item, tasks[item.job.task], [], str(error), error.details, now, 0.0, torch.device("cpu")
+        )
+        save_record(results, record)
