@@ -27,8 +27,8 @@ quiet_pip() {  # drop the warnings about this machine's absent local package fol
   "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about a minute the first time)" >&2
-quiet_pip torch==2.14.1 torchvision==0.29.1 -e .
+quiet_pip torch==2.14.1 torchvision==0.29.1 -e ".[test]"
 # byte-compile just what the harness imports (even where PYTHONDONTWRITEBYTECODE is set)
 env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c \
-  "import harness.cli.commands, harness.queue.worker, harness.oracle.guest.server, harness.oracle.validate, matplotlib.pyplot, pytest"
+  "import harness.cli.planning, harness.queue.worker, harness.oracle.guest.server, harness.methods.validate, harness.report.html, matplotlib.pyplot, pytest"
 echo "setup: done" >&2
