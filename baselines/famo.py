@@ -44,7 +44,7 @@ class FAMOCombiner(Combiner):
         values = torch.stack([loss.detach().float() for loss in losses]).cpu().clamp_min(1e-8)
         weights = self.effective_weights(values)
         self.previous = values
-        torch.autograd.backward(losses, grad_tensors=[w.to(l.device, l.dtype) for w, l in zip(weights, losses)])
+        torch.autograd.backward(losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)])
         return StepResult(values.sum(), weights.tolist())
 
     def after_step(self, losses: list[torch.Tensor]) -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baselines.gradient_base import Direction, SharedGradientCombiner, flat_gradients
 from baselines import trusted
-from harness.api import TrainConfig, StepContext
+from baselines.gradient_base import Direction, SharedGradientCombiner, flat_gradients
+from harness.api import StepContext, TrainConfig
 
 ALPHA = 1.5
 FLOOR = 1e-3

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines import trusted
+from baselines.gradient_base import Direction, SharedGradientCombiner
 from harness.api import StepContext
 
 BETA = 0.01

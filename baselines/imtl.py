@@ -17,10 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from baselines import trusted
 from baselines.gradient_base import SharedGradientCombiner, flat_gradients
 from baselines.solvers import imtl_g_weights
-from baselines import trusted
-from harness.api import TrainConfig, StepContext, StepResult
+from harness.api import StepContext, StepResult, TrainConfig
 
 
 class IMTLCombiner(SharedGradientCombiner):

@@ -2,8 +2,8 @@
 in-process (trusted) through the same loader and runner as the sandboxed oracle."""
 from __future__ import annotations
 
-from harness.api import MethodInfo
 from baselines import HERE
+from harness.api import MethodInfo
 
 EQUAL = MethodInfo("equal", "sum of the task losses", "loss", loss_file=HERE / "equal.py")
 UNCERTAINTY = MethodInfo(

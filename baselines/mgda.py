@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
+from baselines import trusted
 from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines.solvers import min_norm_weights
-from baselines import trusted
 from harness.api import StepContext
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from baselines.gradient_base import Direction, SharedGradientCombiner
 from baselines import trusted
+from baselines.gradient_base import Direction, SharedGradientCombiner
 from harness.api import StepContext
 
 

@@ -29,7 +29,7 @@ class RLWCombiner(Combiner):
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
         weights = random_weights(len(losses), self.generator)
-        torch.autograd.backward(losses, grad_tensors=[w.to(l.device, l.dtype) for w, l in zip(weights, losses)])
+        torch.autograd.backward(losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)])
         total = torch.stack([loss.detach() for loss in losses]).sum()
         return StepResult(total, weights.tolist())
 

@@ -1,7 +1,6 @@
 """Run records on disk: one JSON file per job, written atomically, never edited."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile

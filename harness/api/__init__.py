@@ -15,11 +15,25 @@ if TYPE_CHECKING:
     from harness.api.errors import DataNotFoundError, HarnessError, PluginError, SubmissionError
     from harness.api.method import Combiner, MethodInfo, MethodLevel, StepContext, StepResult
     from harness.api.records import (
-        RECORD_SCHEMA_VERSION, EntryType, Environment, EpochLog, JobSpec, MethodKind, MethodSpec, RunRecord,
-        TrainConfig, job_key,
+        RECORD_SCHEMA_VERSION,
+        EntryType,
+        Environment,
+        EpochLog,
+        JobSpec,
+        MethodKind,
+        MethodSpec,
+        RunRecord,
+        TrainConfig,
+        job_key,
     )
     from harness.api.sandbox import (
-        SOCKET_NAME, LaunchRequest, OracleLimits, OracleProcess, Sandbox, apply_rlimits, clean_environment,
+        SOCKET_NAME,
+        LaunchRequest,
+        OracleLimits,
+        OracleProcess,
+        Sandbox,
+        apply_rlimits,
+        clean_environment,
     )
     from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Task, TaskData, TaskOption
 
@@ -34,7 +48,15 @@ _MODULES = {
     "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_WHERE)
+__all__ = [
+    "RECORD_SCHEMA_VERSION", "SOCKET_NAME", "Architecture", "Batch", "Combiner", "DataCommand",
+    "DataNotFoundError", "EntryType", "Environment", "EpochLog", "HarnessError", "JobSpec", "LaunchRequest",
+    "MethodInfo", "MethodKind", "MethodLevel", "MethodSpec", "NoOptions", "OracleLimits", "OracleProcess",
+    "PluginError", "RunRecord", "Sandbox", "StepContext", "StepResult", "SubmissionError", "Task", "TaskData",
+    "TaskOption", "TrainConfig", "apply_rlimits", "clean_environment", "job_key", "random_crop_flip",
+    "to_model_input",
+]
+assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

@@ -18,16 +18,19 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _summary(plugin: object) -> str:
-    if hasattr(plugin, "loss_names"):
-        losses = ", ".join(plugin.loss_names)  # type: ignore[attr-defined]
-        archs = ", ".join(plugin.visible_architectures())  # type: ignore[attr-defined]
-        return f"losses {losses}; architectures {archs}"
-    if hasattr(plugin, "level"):
-        limit = getattr(plugin, "max_tasks", None)
-        return f"{plugin.level} level; {plugin.description}" + (f" (at most {limit} tasks)" if limit else "")  # type: ignore[attr-defined]
-    description = getattr(plugin, "description", "")
-    reason = plugin.available() if hasattr(plugin, "available") else None  # type: ignore[attr-defined]
-    return description + ("" if reason is None else f" (not usable here: {reason})")
+    from harness.api.method import MethodInfo
+    from harness.api.sandbox import Sandbox
+    from harness.api.task import Task
+
+    if isinstance(plugin, Task):
+        return f"losses {', '.join(plugin.loss_names)}; architectures {', '.join(plugin.visible_architectures())}"
+    if isinstance(plugin, MethodInfo):
+        limit = f" (at most {plugin.max_tasks} tasks)" if plugin.max_tasks else ""
+        return f"{plugin.level} level; {plugin.description}{limit}"
+    if isinstance(plugin, type) and issubclass(plugin, Sandbox):
+        reason = plugin.available()
+        return plugin.description + ("" if reason is None else f" (not usable here: {reason})")
+    return repr(plugin)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
                 status = f"BROKEN: {broken[name]}"
                 broken_any = True
             rows.append({"name": name, "from": ref.distribution, "reference": ref.value, "what": status})
-        print(f"\n{reg.kind}s ({reg.group}):")
+        print(f"\n{reg.group.rsplit('.', 1)[-1]} ({reg.group}):")
         print(pd.DataFrame(rows).to_markdown(index=False) if rows else "  none registered")
     return 1 if broken_any else 0

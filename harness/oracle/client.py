@@ -20,10 +20,16 @@ from harness.api.records import TrainConfig
 from harness.api.sandbox import LaunchRequest, OracleLimits, OracleProcess, Sandbox
 from harness.oracle.guest import GUEST_DIR
 from harness.oracle.guest.protocol import (
-    CallTimeout, PeerClosed, ProtocolError, clean_text, finite_float, recv_message, send_message,
+    CallTimeout,
+    PeerClosed,
+    ProtocolError,
+    clean_text,
+    finite_float,
+    recv_message,
+    send_message,
 )
 
-_SIGNAL_REASONS = {
+_SIGNAL_REASONS: dict[int, str] = {
     signal.SIGKILL: "killed (SIGKILL: out of memory or processes, or killed from outside)",
     signal.SIGXCPU: "CPU time limit exceeded (SIGXCPU)",
     signal.SIGXFSZ: "file size limit exceeded (SIGXFSZ)",

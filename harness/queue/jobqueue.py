@@ -174,12 +174,12 @@ class JobQueue:
         with self.lock:
             path = self._running_path(entry.key)
             current = self._read(path) if path else None
-            if current is None or current.worker != entry.worker:
+            if path is None or current is None or current.worker != entry.worker:
                 return False
             if state == "done" and current.epoch != current.job.config.epochs:
                 current.epoch = current.job.config.epochs
-                atomic_write_text(path, current.model_dump_json())  # type: ignore[arg-type]
-            os.replace(path, self.root / state / path.name)  # type: ignore[union-attr]
+                atomic_write_text(path, current.model_dump_json())
+            os.replace(path, self.root / state / path.name)
             (self.root / "checkpoints" / f"{entry.key}.pt").unlink(missing_ok=True)
             return True
 

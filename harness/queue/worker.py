@@ -109,11 +109,12 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
         return "lost"
     finally:
         heartbeat.stop()
-    state = "done" if record.status == "ok" else "failed"
     if record.status == "failed":
         progress.message(f"{progress.label} FAILED: {record.error}")
-    queue.finish(entry, state)
-    return state
+        queue.finish(entry, "failed")
+        return "failed"
+    queue.finish(entry, "done")
+    return "done"
 
 
 def slot_main(queue_root: str, device_name: str, slot: str, lease: float, exit_when_idle: bool,

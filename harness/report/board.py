@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.api.records import RunRecord
+from harness.api.task import Task
 from harness.report.published import PublishedSet
 from harness.report.stats import Comparison, Summary, summarize, welch_test
-from harness.api.task import Task
 
 ALPHA = 0.05
 REFERENCE = "equal"
@@ -66,7 +66,7 @@ def column_name(task: Task, arch: str) -> str:
 
 def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
     """One record per (method, task, arch, seed, variant): the most recently finished one."""
-    latest: dict[tuple[str, str, str, int, int | None], RunRecord] = {}
+    latest: dict[tuple[str, str, str, int, str | None], RunRecord] = {}
     for record in sorted(records, key=lambda r: r.finished_at):
         job = record.job
         latest[(record.method.name, job.task, job.arch, job.seed, job.variant)] = record

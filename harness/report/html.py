@@ -12,10 +12,10 @@ import jinja2
 import markupsafe
 
 from harness.api.records import RunRecord
+from harness.api.task import Task
 from harness.report.board import Board, Column
 from harness.report.markdown import TEMPLATES, notes
 from harness.report.provenance import provenance
-from harness.api.task import Task
 
 
 def _mean_curves(runs: list[RunRecord], read) -> dict[str, list[float]]:

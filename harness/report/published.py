@@ -16,10 +16,10 @@ from typing import get_args
 
 from pydantic import BaseModel, ValidationError
 
-from harness.api.records import EntryType
 from harness.api.errors import HarnessError
-from harness.store import atomic_write_text, slug
+from harness.api.records import EntryType
 from harness.api.task import Task
+from harness.store import atomic_write_text, slug
 
 FOLDER = "published"
 

@@ -14,16 +14,16 @@ import torch
 import torchvision
 
 from harness import HARNESS_VERSION
-from harness.api.records import Environment, EpochLog, JobSpec, RunRecord, job_key
-from harness.run.devices import device_name
 from harness.api.errors import HarnessError, SubmissionError
+from harness.api.records import Environment, EpochLog, JobSpec, RunRecord, job_key
+from harness.api.task import Task
 from harness.methods.resolve import Method
 from harness.oracle.backends.base import process_cap
-from harness.run.progress import JobProgress
+from harness.run.devices import device_name
 from harness.run.environment import git_commit
-from harness.store import save_record
-from harness.api.task import Task
+from harness.run.progress import JobProgress
 from harness.run.trainer import train
+from harness.store import save_record
 
 
 class JobInterrupted(Exception):

@@ -5,8 +5,7 @@ from collections.abc import Iterator
 
 import torch
 
-from harness.api import Batch, TaskData
-from harness.api import random_crop_flip, to_model_input
+from harness.api import Batch, TaskData, random_crop_flip, to_model_input
 from tasks.cifar100_mtl.cifar_files import CifarSplit
 
 # Per-channel statistics of the real CIFAR-100 training set (the protocol's constants).

@@ -13,13 +13,23 @@ from torch import nn
 from harness.api import Architecture, HarnessError, JobSpec, Task, TaskData, TrainConfig
 from tasks.face_age_gender import metrics, synthetic
 from tasks.face_age_gender.data import (
-    FaceSplit, FaceTensorData, age_bins, scale_age, unscale_age,
+    FaceSplit,
+    FaceTensorData,
+    age_bins,
+    scale_age,
+    unscale_age,
 )
 from tasks.face_age_gender.images import decode_all
 from tasks.face_age_gender.models import build_face_network, find_pretrained
 from tasks.face_age_gender.options import DATA_COMMANDS, DATASET_OPTION, SHARED_OPTIONS, FaceOptions
 from tasks.face_age_gender.readers import (
-    ADIENCE_FOLDS, FaceSample, ReadResult, read_adience, read_competition_csv, read_utkface, split_of,
+    ADIENCE_FOLDS,
+    FaceSample,
+    ReadResult,
+    read_adience,
+    read_competition_csv,
+    read_utkface,
+    split_of,
 )
 
 GENDER_POS_WEIGHT = 1.1  # BCEWithLogits pos_weight on the positive class (female)

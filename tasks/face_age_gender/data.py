@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import torch
 
-from harness.api import Batch, TaskData
-from harness.api import to_model_input
+from harness.api import Batch, TaskData, to_model_input
 
 AGE_CENTER, AGE_SCALE = 35.0, 10.0
 AGE_BIN_YEARS = 10  # inverse-frequency sampling bins: 0-9, 10-19, ..., 90+

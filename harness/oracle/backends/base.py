@@ -37,8 +37,9 @@ class PopenProcess(OracleProcess):
         self._reader.start()
 
     def _drain(self) -> None:
-        assert self.popen.stdout is not None
-        for chunk in iter(lambda: self.popen.stdout.read1(4096), b""):  # type: ignore[union-attr]
+        stdout = self.popen.stdout
+        assert stdout is not None
+        for chunk in iter(lambda: stdout.read1(4096), b""):  # type: ignore[attr-defined]
             self._tail.append(chunk)
             self._tail_size += len(chunk)
             while self._tail_size > self._limit and len(self._tail) > 1:

@@ -30,10 +30,10 @@ def _pids_base() -> Path | None:
                 return base
     for line in lines:
         if line.startswith("0::"):
-            base = CGROUP_ROOT / line[3:].lstrip("/")
-            controllers = base / "cgroup.controllers"
-            if controllers.is_file() and "pids" in controllers.read_text().split():
-                return base
+            unified = CGROUP_ROOT / line[3:].lstrip("/")
+            available = unified / "cgroup.controllers"
+            if available.is_file() and "pids" in available.read_text().split():
+                return unified
     return None
 
 

@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 
-
 class SubmissionFault(Exception):
     """The submission cannot be used: a one-line message and the submission's traceback."""
 
@@ -109,7 +108,7 @@ def _import_module(path: Path, source: str, sha256: str) -> types.ModuleType:
     return module
 
 
-def _check_signature(loss_class: type, path: Path, loss_names: tuple[str, ...]) -> None:
+def _check_signature(loss_class: type[nn.Module], path: Path, loss_names: tuple[str, ...]) -> None:
     expected = ", ".join((*[f"{name}_loss" for name in loss_names], *FORWARD_ARGS))
     try:
         signature = inspect.signature(loss_class.forward)

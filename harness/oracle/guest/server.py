@@ -6,7 +6,6 @@ first message. It never sees the model, the data or the results.
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 
