@@ -1,1 +1,1 @@
-"""TODO"""
+"""Leaderboards from run records: the board and its statistics, markdown, HTML, CSV."""

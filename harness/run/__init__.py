@@ -1,1 +1,1 @@
-"""TODO"""
+"""One job from spec to record: the trainer, its checkpoints, seeding, devices, progress."""
