@@ -193,3 +193,27 @@ def test_unusable_sandbox_is_a_one_line_error(tmp_path: Path) -> None:
     done = runner("submit", "submissions/example_loss.py", "--sandbox", "docker", "--results", tmp_path, timeout=60)
     assert done.returncode == 2 and "sandbox docker is not usable" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_plugins_lists_what_is_registered_and_where_from(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run_main(capsys, monkeypatch, "plugins")
+    assert code == 0
+    for name in ("cifar100-mtl", "face-adience", "pcgrad", "uncertainty", "bwrap", "process"):
+        assert f"| {name} " in out
+    assert "tasks.cifar100_mtl:Cifar100MultiTask" in out and "mtl-loss-bench" in out
+    assert "(at most 2 tasks)" in out  # uncertainty's refusal is visible before any run
+
+
+def test_task_options_appear_only_where_tasks_declare_them(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit):
+        run_main(capsys, monkeypatch, "submit", "--help")
+    help_text = capsys.readouterr().out
+    assert "--no-tta" in help_text and "[face-adience, face-age-gender]" in help_text
+    assert "--face-dataset" in help_text and "[face-age-gender]" in help_text
+    with pytest.raises(SystemExit) as exited:  # a task's switch is no option of `status`
+        run_main(capsys, monkeypatch, "status", "--no-tta")
+    assert exited.value.code == 2 and "unrecognized arguments: --no-tta" in capsys.readouterr().err
