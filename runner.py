@@ -1,4 +1,5 @@
 """Entry point in a checkout: `python runner.py --help` (the same as `python -m harness`)."""
+
 import sys
 
 from harness.cli import main

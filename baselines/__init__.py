@@ -2,6 +2,7 @@
 `loss_files`; the others are trusted combiners, one module each with a `METHOD`. All are
 registered through the `mtl_bench.methods` entry points in pyproject.toml, like a plugin's.
 The README's baseline table lists them with their costs."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,11 +16,19 @@ SUPPORT_FILES = (HERE / "gradient_base.py", HERE / "solvers.py")
 
 
 def trusted(
-    name: str, module_file: str, make: Callable[[TrainConfig, int], Combiner], description: str,
-    level: MethodLevel, max_tasks: int | None = None,
+    name: str,
+    module_file: str,
+    make: Callable[[TrainConfig, int], Combiner],
+    description: str,
+    level: MethodLevel,
+    max_tasks: int | None = None,
 ) -> MethodInfo:
     """A trusted combiner whose cache key hashes its module and the shared gradient code."""
     return MethodInfo(
-        name=name, description=description, level=level, combiner=make,
-        source_files=(Path(module_file).resolve(), *SUPPORT_FILES), max_tasks=max_tasks,
+        name=name,
+        description=description,
+        level=level,
+        combiner=make,
+        source_files=(Path(module_file).resolve(), *SUPPORT_FILES),
+        max_tasks=max_tasks,
     )

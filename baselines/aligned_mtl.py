@@ -9,6 +9,7 @@ alpha = B^T 1 (pre-defined task weights 1). Heads get their own losses' gradient
 Scale: for orthogonal gradients of equal norm B = I, so alpha = 1: a sum, like `equal`.
 Cost per step: T backward passes through the shared parameters and a (T, T) eigensolve.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,6 +28,9 @@ class AlignedMTLCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "aligned-mtl", __file__, lambda config, tasks: AlignedMTLCombiner(),
-    "aligned gradients (Senushkin et al. 2023)", "gradient",
+    "aligned-mtl",
+    __file__,
+    lambda config, tasks: AlignedMTLCombiner(),
+    "aligned gradients (Senushkin et al. 2023)",
+    "gradient",
 )

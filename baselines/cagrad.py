@@ -9,6 +9,7 @@ Scale: d is an average (sum_i coefficient_i = 1 when c = 0), divided by 1 + c^2.
 Reported weights: the coefficient of each g_i in d.
 Cost per step: T backward passes through the shared parameters and a (T, T) Gram matrix.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,6 +40,9 @@ class CAGradCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "cagrad", __file__, lambda config, tasks: CAGradCombiner(),
-    "conflict-averse gradient, c 0.4 (Liu et al. 2021)", "gradient",
+    "cagrad",
+    __file__,
+    lambda config, tasks: CAGradCombiner(),
+    "conflict-averse gradient, c 0.4 (Liu et al. 2021)",
+    "gradient",
 )

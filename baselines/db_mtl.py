@@ -11,6 +11,7 @@ Reported weights: max_j |h_j| / |h_i|.
 Cost per step: T backward passes through the shared parameters and a (T, P) buffer (kept
 in checkpoints as tensors).
 """
+
 from __future__ import annotations
 
 import torch
@@ -62,6 +63,9 @@ class DBMTLCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "db-mtl", __file__, lambda config, tasks: DBMTLCombiner(),
-    "dual-balancing (Lin et al. 2023)", "gradient",
+    "db-mtl",
+    __file__,
+    lambda config, tasks: DBMTLCombiner(),
+    "dual-balancing (Lin et al. 2023)",
+    "gradient",
 )

@@ -4,6 +4,7 @@ w_k(t) = K * softmax_k(r(t-1) / T), r_k(t-1) = L_k(t-1) / L_k(t-2), T = 2, where
 the mean unweighted loss of task k over epoch t. The first two epochs use w_k = 1.
 The class keeps its own per-epoch loss history from the values it is called with.
 """
+
 import torch
 import torch.nn as nn
 

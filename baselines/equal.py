@@ -1,4 +1,5 @@
 """Equal weighting: the plain sum of the task losses (the seed's default), for any number of tasks."""
+
 import torch.nn as nn
 
 

@@ -13,6 +13,7 @@ gradients brought back to loss units by 1/c (a weighted harmonic mean of the los
 Reported weights: w_i = z_i / (c L_i) = d total / d L_i.
 Cost per step: one extra forward pass of the batch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,7 +45,9 @@ class FAMOCombiner(Combiner):
         values = torch.stack([loss.detach().float() for loss in losses]).cpu().clamp_min(1e-8)
         weights = self.effective_weights(values)
         self.previous = values
-        torch.autograd.backward(losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)])
+        torch.autograd.backward(
+            losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)]
+        )
         return StepResult(values.sum(), weights.tolist())
 
     def after_step(self, losses: list[torch.Tensor]) -> None:
@@ -67,6 +70,9 @@ class FAMOCombiner(Combiner):
 
 
 METHOD = trusted(
-    "famo", __file__, lambda config, tasks: FAMOCombiner(tasks),
-    "fast adaptive multitask optimization (Liu et al. 2023)", "loss",
+    "famo",
+    __file__,
+    lambda config, tasks: FAMOCombiner(tasks),
+    "fast adaptive multitask optimization (Liu et al. 2023)",
+    "loss",
 )

@@ -6,6 +6,7 @@ Scale: d total / d L_i = total / (T L_i): each task is weighted by the geometric
 T times its own loss, so a task's gradient is normalised by its loss level.
 Cost per step: none beyond `equal`.
 """
+
 import torch
 import torch.nn as nn
 

@@ -5,6 +5,7 @@ the shared representation z, the heads' input, as a (T, B*D) matrix for the "-UB
 methods), computes a direction for the shared parameters, and says how each head's own
 loss gradient is scaled. Heads only ever get their own task's gradient.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ def flat_gradients(losses: list[torch.Tensor], params: list[torch.Tensor]) -> to
     rows = []
     for loss in losses:
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float()
-                               for g, p in zip(grads, params)]))
+        rows.append(
+            torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1).float() for g, p in zip(grads, params)])
+        )
     return torch.stack(rows)
 
 

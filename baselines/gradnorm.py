@@ -11,6 +11,7 @@ above 1e-3 before renormalising (the paper leaves their sign unconstrained).
 Scale: sum_i w_i = T: the combined gradient is a weighted sum like `equal`'s.
 Cost per step: T extra backward passes to the last shared layer (through the heads).
 """
+
 from __future__ import annotations
 
 import torch
@@ -66,8 +67,7 @@ class GradNormCombiner(SharedGradientCombiner):
         return Direction(None, current, current.tolist())
 
     def state(self) -> object:
-        return {"weights": self.weights.detach(), "initial": self.initial,
-                "optimizer": self.optimizer.state_dict()}
+        return {"weights": self.weights.detach(), "initial": self.initial, "optimizer": self.optimizer.state_dict()}
 
     def load_state(self, state: object) -> None:
         restored = state
@@ -77,6 +77,9 @@ class GradNormCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "gradnorm", __file__, lambda config, tasks: GradNormCombiner(config, tasks),
-    "gradient normalisation, alpha 1.5 (Chen et al. 2018)", "gradient",
+    "gradnorm",
+    __file__,
+    lambda config, tasks: GradNormCombiner(config, tasks),
+    "gradient normalisation, alpha 1.5 (Chen et al. 2018)",
+    "gradient",
 )

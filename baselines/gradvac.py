@@ -11,6 +11,7 @@ Scale: a sum, like `equal` (PCGrad is the special case of a fixed target 0).
 Reported weights: the coefficient of each original g_j in the update (1 + what was added).
 Cost per step: T backward passes through the shared parameters.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,11 @@ def vaccinate(
                 continue
             cosine = torch.dot(current, grads[j]) / (current.norm() * norms[j]).clamp_min(1e-20)
             target = targets[i, j]
-            weight = current.norm() * (target * torch.sqrt(1 - cosine**2) - cosine * torch.sqrt(1 - target**2)) / (
-                norms[j] * torch.sqrt(1 - target**2)).clamp_min(1e-20)
+            weight = (
+                current.norm()
+                * (target * torch.sqrt(1 - cosine**2) - cosine * torch.sqrt(1 - target**2))
+                / (norms[j] * torch.sqrt(1 - target**2)).clamp_min(1e-20)
+            )
             weight = torch.where(cosine < target, weight, torch.zeros_like(weight))
             current = current + weight * grads[j]
             coefficients[j] = coefficients[j] + weight
@@ -68,6 +72,9 @@ class GradVacCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "gradvac", __file__, lambda config, tasks: GradVacCombiner(tasks),
-    "gradient vaccine, beta 0.01 (Wang et al. 2021)", "gradient",
+    "gradvac",
+    __file__,
+    lambda config, tasks: GradVacCombiner(tasks),
+    "gradient vaccine, beta 0.01 (Wang et al. 2021)",
+    "gradient",
 )

@@ -12,6 +12,7 @@ Scale: sum_i alpha_i = 1 (a combination like an average, alpha may leave [0, 1])
 Reported weights: alpha_i exp(s_i), the weight on the raw loss L_i in the shared update.
 Cost per step: T backward passes through the heads, a (T-1)-square solve.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,9 @@ class IMTLCombiner(SharedGradientCombiner):
     def __init__(self, config: TrainConfig, tasks: int = 2) -> None:
         super().__init__()
         self.scales = nn.Parameter(torch.zeros(tasks))
-        self.optimizer = torch.optim.SGD([self.scales], lr=config.lr, momentum=config.momentum,
-                                         weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            [self.scales], lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
 
     def attach(self, model: nn.Module, seed: int) -> None:
         super().attach(model, seed)
@@ -64,6 +66,9 @@ class IMTLCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "imtl", __file__, lambda config, tasks: IMTLCombiner(config, tasks),
-    "IMTL-L + IMTL-G (Liu et al. 2021)", "gradient",
+    "imtl",
+    __file__,
+    lambda config, tasks: IMTLCombiner(config, tasks),
+    "IMTL-L + IMTL-G (Liu et al. 2021)",
+    "gradient",
 )

@@ -10,6 +10,7 @@ Scale: sum_i w_i = 1, so the combined gradient is a convex combination (about ha
 `equal`'s sum for two similar tasks).
 Cost per step: T extra backward passes through the heads only.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,6 +31,9 @@ class MGDAUBCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "mgda-ub", __file__, lambda config, tasks: MGDAUBCombiner(),
-    "min-norm on the representation (Sener and Koltun 2018)", "gradient",
+    "mgda-ub",
+    __file__,
+    lambda config, tasks: MGDAUBCombiner(),
+    "min-norm on the representation (Sener and Koltun 2018)",
+    "gradient",
 )

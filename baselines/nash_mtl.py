@@ -11,6 +11,7 @@ Scale: unnormalised; alpha_i ~ 1 / |g_i|, so every task's projection of the upda
 unit length (the bargaining solution's scale).
 Cost per step: T backward passes through the shared parameters, then one weighted one.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,6 +30,9 @@ class NashMTLCombiner(SharedGradientCombiner):
 
 
 METHOD = trusted(
-    "nash-mtl", __file__, lambda config, tasks: NashMTLCombiner(),
-    "bargaining solution (Navon et al. 2022)", "gradient",
+    "nash-mtl",
+    __file__,
+    lambda config, tasks: NashMTLCombiner(),
+    "bargaining solution (Navon et al. 2022)",
+    "gradient",
 )

@@ -6,6 +6,7 @@ conflict (negative inner product); the projected gradients are summed. Task head
 their own task's gradient. A trusted, gradient-level combiner.
 Scale: a sum, like `equal`. Cost per step: T backward passes through the shared parameters.
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,11 +48,18 @@ class PCGradCombiner(SharedGradientCombiner):
         assert grads is not None
         projected, conflicts = project_conflicting(list(grads), self.generator)
         pairs = len(losses) * (len(losses) - 1)
-        return Direction(torch.stack(projected).sum(0), torch.ones(len(losses)), [1.0] * len(losses),
-                         {"conflict_fraction": conflicts / pairs})
+        return Direction(
+            torch.stack(projected).sum(0),
+            torch.ones(len(losses)),
+            [1.0] * len(losses),
+            {"conflict_fraction": conflicts / pairs},
+        )
 
 
 METHOD = trusted(
-    "pcgrad", __file__, lambda config, tasks: PCGradCombiner(),
-    "projecting conflicting gradients (Yu et al. 2020)", "gradient",
+    "pcgrad",
+    __file__,
+    lambda config, tasks: PCGradCombiner(),
+    "projecting conflicting gradients (Yu et al. 2020)",
+    "gradient",
 )

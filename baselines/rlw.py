@@ -7,6 +7,7 @@ checkpointed), so a run is reproducible and independent of the model's own rando
 Scale: sum_i w_i = 1 (a random convex combination: about half of `equal`'s sum for T = 2).
 Cost per step: none beyond `equal`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,7 +30,9 @@ class RLWCombiner(Combiner):
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
         weights = random_weights(len(losses), self.generator)
-        torch.autograd.backward(losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)])
+        torch.autograd.backward(
+            losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)]
+        )
         total = torch.stack([loss.detach() for loss in losses]).sum()
         return StepResult(total, weights.tolist())
 
@@ -41,6 +44,9 @@ class RLWCombiner(Combiner):
 
 
 METHOD = trusted(
-    "rlw", __file__, lambda config, tasks: RLWCombiner(),
-    "random softmax-normal weights (Lin et al. 2022)", "loss",
+    "rlw",
+    __file__,
+    lambda config, tasks: RLWCombiner(),
+    "random softmax-normal weights (Lin et al. 2022)",
+    "loss",
 )

@@ -5,6 +5,7 @@ Multiplying any L_i by a constant leaves the gradient unchanged.
 Scale: d total / d L_i = 1 / L_i: each task's gradient is divided by its own loss.
 Cost per step: none beyond `equal`.
 """
+
 import torch
 import torch.nn as nn
 

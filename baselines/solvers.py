@@ -3,6 +3,7 @@
 Everything here works on tensors of shape (T, P) (gradients) or (T, T) (Gram matrices) and
 has a closed form for two tasks that the tests check by hand.
 """
+
 from __future__ import annotations
 
 import torch

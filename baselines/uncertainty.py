@@ -3,6 +3,7 @@
 total = sum_i exp(-s_i) * L_i + s_i, with one learnable log-variance s_i per task,
 starting at 0 and trained by the same optimizer settings as the model.
 """
+
 import torch
 import torch.nn as nn
 

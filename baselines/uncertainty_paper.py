@@ -7,6 +7,7 @@ log-variances' gradient. s_i starts at 0 and is trained with the protocol's SGD 
 Scale: d total / d L_i = 0.5 exp(-s_i): at the start, half of `equal`'s sum.
 Cost per step: none beyond `equal`.
 """
+
 import torch
 import torch.nn as nn
 

@@ -6,6 +6,7 @@ prints images per second and the ratio. The input pipelines alone are timed too.
 
     python benchmarks/epoch_throughput.py [--data-root DIR] [--images N] [--workers 0 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,18 +42,19 @@ class LocalCifar100(torchvision.datasets.CIFAR100):
 
 
 def plain_loader(root: Path, workers: int, limit: int) -> tuple[DataLoader, torch.Tensor]:
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize(CIFAR100_MEAN, CIFAR100_STD),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(CIFAR100_MEAN, CIFAR100_STD),
+        ]
+    )
     dataset = LocalCifar100(str(root), train=True, transform=transform, download=False)
     dataset.data = dataset.data[:limit]
     dataset.targets = dataset.targets[:limit]
     coarse = torch.tensor(synthetic.fine_to_coarse())
-    return DataLoader(dataset, batch_size=128, shuffle=True, num_workers=workers,
-                      persistent_workers=False), coarse
+    return DataLoader(dataset, batch_size=128, shuffle=True, num_workers=workers, persistent_workers=False), coarse
 
 
 def plain_epoch(root: Path, workers: int, limit: int, train_model: bool) -> float:

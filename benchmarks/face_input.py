@@ -9,6 +9,7 @@ and for later epochs, and the ratios.
 
     python benchmarks/face_input.py [--root UTKFACE_DIR] [--size 112] [--images N] [--workers 0 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,23 +27,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tasks.face_age_gender import synthetic  # noqa: E402
 from tasks.face_age_gender.data import (  # noqa: E402
-    IMAGENET_MEAN, IMAGENET_STD, FaceSplit, FaceTensorData, age_bins, inverse_frequency_weights, scale_age,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FaceSplit,
+    FaceTensorData,
+    age_bins,
+    inverse_frequency_weights,
+    scale_age,
 )
 from tasks.face_age_gender.images import decode_all  # noqa: E402
 from tasks.face_age_gender.readers import read_utkface  # noqa: E402
 
-REAL = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1",
-                         Path("/work/shared/data/utkface/crop_part1")) if p.is_dir()), Path("/nonexistent"))
+REAL = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1",
+            Path("/work/shared/data/utkface/crop_part1"),
+        )
+        if p.is_dir()
+    ),
+    Path("/nonexistent"),
+)
 
 
 class PlainFaces(Dataset):
     def __init__(self, paths: list[Path], ages: torch.Tensor, genders: torch.Tensor, size: int) -> None:
         self.paths, self.ages, self.genders, self.size = paths, ages, genders, size
-        self.transform = transforms.Compose([
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ])
+        self.transform = transforms.Compose(
+            [
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -93,15 +111,19 @@ def main() -> None:
     later = min(harness_epoch(data, generator) for _ in range(3))
     harness_first = len(paths) / (decode_seconds + later)
     harness_later = len(paths) / later
-    print(f"harness: first epoch (decode + batches) {harness_first:,.0f} img/s, later epochs {harness_later:,.0f} img/s")
+    print(
+        f"harness: first epoch (decode + batches) {harness_first:,.0f} img/s, later epochs {harness_later:,.0f} img/s"
+    )
     started = time.perf_counter()
     decode_all(paths, args.size, None, scratch / "cache")
     print(f"harness: another job reading the decode cache: {time.perf_counter() - started:.2f} s")
     plain = PlainFaces(paths, years, genders, args.size)
     for workers in args.workers:
         rate = len(paths) / plain_epoch(plain, age_bins(years), workers)
-        print(f"plain DataLoader, {workers} workers: {rate:,.0f} img/s every epoch | "
-              f"ratio later epochs {harness_later / rate:.1f}x, first epoch {harness_first / rate:.2f}x")
+        print(
+            f"plain DataLoader, {workers} workers: {rate:,.0f} img/s every epoch | "
+            f"ratio later epochs {harness_later / rate:.1f}x, first epoch {harness_first / rate:.2f}x"
+        )
 
 
 if __name__ == "__main__":

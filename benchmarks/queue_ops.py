@@ -5,6 +5,7 @@
 Prints jobs per second for each operation and the scheduling overhead per job (enqueue +
 claim + one heartbeat + finish), measured in one run, against the 50 ms target.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,23 @@ TARGET_MS = 50.0
 
 
 def make_entries(count: int) -> list[QueueEntry]:
-    method = MethodSpec(name="bench", entry_type="submission", kind="loss_module",
-                        source_path="x.py", source_sha256="0" * 64)
+    method = MethodSpec(
+        name="bench", entry_type="submission", kind="loss_module", source_path="x.py", source_sha256="0" * 64
+    )
     config = TrainConfig(epochs=200)
     entries = []
     for index in range(count):
         job = JobSpec(task="cifar100-mtl", arch="resnet20", seed=index, preset="full", config=config)
-        entries.append(QueueEntry(key=job_key(method, job, "bench"), method=method, job=job,
-                                  results="/tmp/results", data_root="/tmp/data", enqueued_at=time.time()))
+        entries.append(
+            QueueEntry(
+                key=job_key(method, job, "bench"),
+                method=method,
+                job=job,
+                results="/tmp/results",
+                data_root="/tmp/data",
+                enqueued_at=time.time(),
+            )
+        )
     return entries
 
 
@@ -57,10 +67,14 @@ def main() -> None:
 
     per_job_ms = 1000 * (enqueue_s + claim_s) / args.jobs
     print(f"{args.jobs} jobs in {queue.root}")
-    print(f"enqueue:                     {args.jobs / enqueue_s:9.0f} jobs/s ({1000 * enqueue_s / args.jobs:.2f} ms/job)")
+    print(
+        f"enqueue:                     {args.jobs / enqueue_s:9.0f} jobs/s ({1000 * enqueue_s / args.jobs:.2f} ms/job)"
+    )
     print(f"claim + heartbeat + finish:  {args.jobs / claim_s:9.0f} jobs/s ({1000 * claim_s / args.jobs:.2f} ms/job)")
-    print(f"scheduling overhead per job: {per_job_ms:.2f} ms (target < {TARGET_MS:.0f} ms): "
-          f"{'OK' if per_job_ms < TARGET_MS else 'OVER TARGET'}")
+    print(
+        f"scheduling overhead per job: {per_job_ms:.2f} ms (target < {TARGET_MS:.0f} ms): "
+        f"{'OK' if per_job_ms < TARGET_MS else 'OVER TARGET'}"
+    )
 
 
 if __name__ == "__main__":

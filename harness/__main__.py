@@ -1,4 +1,5 @@
 """`python -m harness`: the command-line interface (the same as `mtl-bench` and `runner.py`)."""
+
 import sys
 
 from harness.cli import main

@@ -5,6 +5,7 @@ Each kind is one entry-point group (`mtl_bench.tasks`, `mtl_bench.methods`,
 ones register the same way in pyproject.toml. Nothing is imported until a name is asked
 for, and a broken plugin breaks only itself.
 """
+
 from __future__ import annotations
 
 import difflib

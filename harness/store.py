@@ -1,4 +1,5 @@
 """Run records on disk: one JSON file per job, written atomically, never edited."""
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ model; any other state (histories, counters) may live on the instance.
 This example anneals the weight of the auxiliary coarse task from 1 to 0.5 over
 training, so the fine task dominates late in training.
 """
+
 import torch.nn as nn
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: small synthetic data in the real CIFAR-100 format, tiny configs."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """What many tests use: the repository's paths, a submission writer and the registered tasks."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ this package alone (`from harness.api import Task, MethodInfo, Sandbox, ...`). T
 are loaded on first use, so that importing `harness.api.errors` (the CLI does) does not
 import torch.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -41,19 +42,65 @@ _MODULES = {
     "augment": ("random_crop_flip", "to_model_input"),
     "errors": ("DataNotFoundError", "HarnessError", "PluginError", "SubmissionError"),
     "method": ("Combiner", "MethodInfo", "MethodLevel", "StepContext", "StepResult"),
-    "records": ("RECORD_SCHEMA_VERSION", "EntryType", "Environment", "EpochLog", "JobSpec", "MethodKind",
-                "MethodSpec", "RunRecord", "TrainConfig", "job_key"),
-    "sandbox": ("SOCKET_NAME", "LaunchRequest", "OracleLimits", "OracleProcess", "Sandbox", "apply_rlimits",
-                "clean_environment"),
+    "records": (
+        "RECORD_SCHEMA_VERSION",
+        "EntryType",
+        "Environment",
+        "EpochLog",
+        "JobSpec",
+        "MethodKind",
+        "MethodSpec",
+        "RunRecord",
+        "TrainConfig",
+        "job_key",
+    ),
+    "sandbox": (
+        "SOCKET_NAME",
+        "LaunchRequest",
+        "OracleLimits",
+        "OracleProcess",
+        "Sandbox",
+        "apply_rlimits",
+        "clean_environment",
+    ),
     "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = [
-    "RECORD_SCHEMA_VERSION", "SOCKET_NAME", "Architecture", "Batch", "Combiner", "DataCommand",
-    "DataNotFoundError", "EntryType", "Environment", "EpochLog", "HarnessError", "JobSpec", "LaunchRequest",
-    "MethodInfo", "MethodKind", "MethodLevel", "MethodSpec", "NoOptions", "OracleLimits", "OracleProcess",
-    "PluginError", "RunRecord", "Sandbox", "StepContext", "StepResult", "SubmissionError", "Task", "TaskData",
-    "TaskOption", "TrainConfig", "apply_rlimits", "clean_environment", "job_key", "random_crop_flip",
+    "RECORD_SCHEMA_VERSION",
+    "SOCKET_NAME",
+    "Architecture",
+    "Batch",
+    "Combiner",
+    "DataCommand",
+    "DataNotFoundError",
+    "EntryType",
+    "Environment",
+    "EpochLog",
+    "HarnessError",
+    "JobSpec",
+    "LaunchRequest",
+    "MethodInfo",
+    "MethodKind",
+    "MethodLevel",
+    "MethodSpec",
+    "NoOptions",
+    "OracleLimits",
+    "OracleProcess",
+    "PluginError",
+    "RunRecord",
+    "Sandbox",
+    "StepContext",
+    "StepResult",
+    "SubmissionError",
+    "Task",
+    "TaskData",
+    "TaskOption",
+    "TrainConfig",
+    "apply_rlimits",
+    "clean_environment",
+    "job_key",
+    "random_crop_flip",
     "to_model_input",
 ]
 assert sorted(__all__) == sorted(_WHERE)

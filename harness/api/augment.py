@@ -3,6 +3,7 @@
 RandomCrop with zero padding and a horizontal flip are done as one gather per batch:
 no per-image PIL work and no worker processes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,9 +26,7 @@ def crop_and_flip(
     return gathered.permute(0, 3, 1, 2)
 
 
-def random_crop_flip(
-    images: torch.Tensor, padding: int, generator: torch.Generator
-) -> torch.Tensor:
+def random_crop_flip(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """RandomCrop(size, padding) + RandomHorizontalFlip(0.5) for a whole batch.
     Random numbers are drawn on the CPU from `generator`, so a seed gives the same
     augmentation on every device."""

@@ -8,6 +8,7 @@ A method is registered as a `MethodInfo` and runs in one of two ways:
   job's seed or a hook after the optimizer step).
 Submissions are always of the first kind and run only in the sandboxed oracle.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -1,4 +1,5 @@
 """Pydantic models at the harness's boundaries: configs, jobs and run records."""
+
 from __future__ import annotations
 
 import hashlib

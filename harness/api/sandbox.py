@@ -6,6 +6,7 @@ nothing else from the harness) connects to `ipc_dir/oracle.sock`. It mounts only
 guest package, the submission file and the socket folder (plus a Python with torch), and
 applies `OracleLimits`; `clean_environment` and `apply_rlimits` help with both.
 """
+
 from __future__ import annotations
 
 import resource

@@ -4,6 +4,7 @@ A task owns its settings: an options model (stored as `TrainConfig.options`, so 
 the job spec and its cache key), the command-line switches that change them, and its
 `runner.py data ...` commands. The core never names a task or its losses.
 """
+
 from __future__ import annotations
 
 import argparse

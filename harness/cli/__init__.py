@@ -4,6 +4,7 @@ One module per subcommand, each with its own arguments (`register`) and handler 
 errors of ours and of submissions reach the user as one line. Arguments that come from
 plugins (task options, data commands) are added by `add_plugin_arguments`, only to the
 subcommand being run, so that `--help` and `status` do not import every task."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,17 @@ import sys
 from harness.api.errors import HarnessError, SubmissionError
 
 SUBCOMMANDS = (
-    "submit", "final", "baselines", "leaderboard", "validate", "worker", "status", "cancel",
-    "data", "import_published", "plugins",
+    "submit",
+    "final",
+    "baselines",
+    "leaderboard",
+    "validate",
+    "worker",
+    "status",
+    "cancel",
+    "data",
+    "import_published",
+    "plugins",
 )
 
 
@@ -32,7 +42,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "MultiTaskLoss under a fixed protocol and ranks it against baselines.",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true",
+        "-v",
+        "--verbose",
+        action="store_true",
         help="also print the submission's traceback when it cannot be loaded",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -84,4 +96,3 @@ def _save_crash_report() -> str:
     with os.fdopen(handle, "w") as out:
         out.write(traceback.format_exc())
     return path
-

@@ -1,4 +1,5 @@
 """`baselines`: train the registered methods on the preset's jobs."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,8 @@ from harness.cli.options import add_job_options, add_task_options, queue_of, spl
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "baselines", help="train the baselines (every registered method) on the preset's jobs",
+        "baselines",
+        help="train the baselines (every registered method) on the preset's jobs",
         description="Train registered methods on the preset's jobs and print the leaderboard. Without "
         "--only, a method that cannot run a task (too many task losses) is left out with a note; named "
         "with --only, it is an error.",

@@ -1,4 +1,5 @@
 """`cancel NAME`: cancel the queued and running jobs of a method."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`data NAME`: the registered tasks' data commands (download, check, synthesise)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,8 @@ def data_commands() -> dict[str, DataCommand]:
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return commands.add_parser(
-        "data", help="download or check a data set, write a synthetic one, or fetch weights",
+        "data",
+        help="download or check a data set, write a synthetic one, or fetch weights",
         description="The data commands of the registered tasks. Each works on DATA_ROOT/NAME "
         "unless --root names another folder.",
     )

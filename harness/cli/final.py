@@ -1,4 +1,5 @@
 """`final FILE`: the final evaluation, hidden architectures included."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,8 @@ from harness.cli.options import add_job_options, add_task_options
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "final", help="the final evaluation: the full protocol on every architecture, hidden ones included",
+        "final",
+        help="the final evaluation: the full protocol on every architecture, hidden ones included",
         description="Train FILE under the `final` preset: the full protocol (CIFAR-100: 200 epochs, "
         "seeds 42, 123, 456) on every architecture including the hidden ones (VGG-16-BN; ConvNeXt-Tiny for "
         "the face tasks), run missing baselines on the same jobs, and render the leaderboard with the hidden "

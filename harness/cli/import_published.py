@@ -1,4 +1,5 @@
 """`import-published FILE`: a benchmark's published numbers as reference rows."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,14 +10,19 @@ from harness.cli.options import add_results_option, split_list
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "import-published", help="import a benchmark's published results as reference rows",
+        "import-published",
+        help="import a benchmark's published results as reference rows",
         description="Read published leaderboard data (MLS-Bench JSON: rows with model, seed and metric "
         "columns such as test_acc_resnet20-cifar100mt) into RESULTS/published/. Leaderboards of the given "
         "presets show them as rows marked (published), beside this harness's runs.",
     )
     parser.add_argument("file", type=Path)
-    parser.add_argument("--presets", nargs="+", default=["full", "final"],
-                        help="presets whose protocol the numbers were measured under (default: full final)")
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=["full", "final"],
+        help="presets whose protocol the numbers were measured under (default: full final)",
+    )
     add_results_option(parser)
     parser.set_defaults(func=run)
     return parser
@@ -28,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
 
     target, published = import_published(args.file, chosen_tasks(None), split_list(args.presets) or [], args.results)
     methods = sorted({f"{v.method} ({v.entry_type})" for v in published.values})
-    print(f"imported {len(published.values)} published values of {len(methods)} methods "
-          f"({', '.join(methods)}) for presets {', '.join(published.presets)} into {target}")
+    print(
+        f"imported {len(published.values)} published values of {len(methods)} methods "
+        f"({', '.join(methods)}) for presets {', '.join(published.presets)} into {target}"
+    )
     for note in published.notes:
         print(f"note: {note}")
     return 0

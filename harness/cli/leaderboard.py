@@ -1,4 +1,5 @@
 """`leaderboard`: render the board from the run records (markdown, HTML, CSV)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,14 +11,20 @@ from harness.cli.options import PRESETS, add_results_option
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser("leaderboard", help="render the leaderboard from the run records")
-    parser.add_argument("--preset", choices=[*PRESETS, "final"],
-                        help="whose runs to rank (default: smoke, or final with --final)")
-    parser.add_argument("--final", action="store_true",
-                        help="the final evaluation's board: shows the hidden architectures' columns")
+    parser.add_argument(
+        "--preset", choices=[*PRESETS, "final"], help="whose runs to rank (default: smoke, or final with --final)"
+    )
+    parser.add_argument(
+        "--final", action="store_true", help="the final evaluation's board: shows the hidden architectures' columns"
+    )
     add_results_option(parser)
     parser.add_argument("--out", type=Path, help="write the markdown here instead of printing it")
-    parser.add_argument("--html", type=Path, metavar="FILE",
-                        help="also write the HTML report (tables, training curves, task weights) here")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write the HTML report (tables, training curves, task weights) here",
+    )
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per cell here")
     parser.set_defaults(func=run)
     return parser
@@ -30,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     tasks = chosen_tasks(None)
     preset = args.preset or ("final" if args.final else "smoke")
     if args.final and preset != "final":
-        raise HarnessError("--final shows the hidden architectures of the final evaluation: use it with "
-                           "--preset final (the default with --final)")
+        raise HarnessError(
+            "--final shows the hidden architectures of the final evaluation: use it with "
+            "--preset final (the default with --final)"
+        )
     text = write_reports(args.results, tasks, preset, args.final, args.out, args.html, args.csv)
     written = [str(p) for p in (args.out, args.html, args.csv) if p is not None]
     if written:

@@ -1,5 +1,6 @@
 """Command-line options the subcommands share. Light on purpose: it imports no torch, so
 `--help` stays instant; plugins are read only where their options are needed."""
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,9 @@ def add_results_option(parser: argparse.ArgumentParser) -> None:
 
 def add_preset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--preset", default="smoke", choices=PRESETS,
+        "--preset",
+        default="smoke",
+        choices=PRESETS,
         help="tiny: a pipeline check in seconds (numbers mean nothing); "
         "smoke: synthetic data, ResNet-20 / ResNet18 at 64 px, 2 epochs (CPU, a minute or two); "
         "dev: real data, visible archs, short schedule; full: the full protocol, 3 seeds",
@@ -105,14 +108,17 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
     parser.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default: the preset's)")
     add_results_option(parser)
     parser.add_argument(
-        "--data-root", type=Path, default=DEFAULT_DATA,
+        "--data-root",
+        type=Path,
+        default=DEFAULT_DATA,
         help="data folder (default: data, or $MTL_DATA_ROOT); each task names its sets under it "
         "(CIFAR-100 in DATA_ROOT/cifar100, UTKFace in DATA_ROOT/utkface, ...)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
     parser.add_argument(
-        "--no-wait", action="store_true",
+        "--no-wait",
+        action="store_true",
         help="only enqueue the jobs; run them with `runner.py worker` (here or on other machines "
         "sharing the results folder)",
     )
@@ -121,7 +127,9 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
 
 def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--sandbox", choices=registry.sandboxes.names(), default=None,
+        "--sandbox",
+        choices=registry.sandboxes.names(),
+        default=None,
         help="where the submission's code runs (default: bwrap where it works, else process "
         "with a warning). process has no file-system or network isolation",
     )

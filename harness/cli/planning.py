@@ -1,5 +1,6 @@
 """What the running subcommands share: the chosen tasks, the job plan, the local run and
 the leaderboard printed at the end."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,14 @@ def plan_for(
         task_archs = [a for a in archs if a in {x.name for x in task.architectures}] if archs else None
         if archs and not task_archs:
             continue  # --archs names none of this task's architectures
-        jobs = expand_jobs(task, args.preset, task_archs, seeds, overrides=task_overrides(task, args),
-                           allow_hidden=getattr(args, "final", False))
+        jobs = expand_jobs(
+            task,
+            args.preset,
+            task_archs,
+            seeds,
+            overrides=task_overrides(task, args),
+            allow_hidden=getattr(args, "final", False),
+        )
         for method in methods:
             planned.extend(plan(method, jobs))
     return planned

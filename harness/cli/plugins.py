@@ -1,4 +1,5 @@
 """`plugins`: what is registered (tasks, methods, sandboxes) and where it comes from."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,8 @@ from harness import registry
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "plugins", help="list the registered tasks, methods and sandbox backends",
+        "plugins",
+        help="list the registered tasks, methods and sandbox backends",
         description="Every entry of the entry-point groups mtl_bench.tasks, mtl_bench.methods and "
         "mtl_bench.sandboxes, with its distribution and reference; a plugin that fails to load is "
         "listed with its error (exit code 1).",

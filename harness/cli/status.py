@@ -1,4 +1,5 @@
 """`status`: the queue as a table."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,20 @@ def run(args: argparse.Namespace) -> int:
     for state in ("running", "pending", "failed", "cancelled", "done"):
         for path, entry in queue.listing(state):
             age = now - path.stat().st_mtime if state == "running" else None
-            rows.append({
-                "state": state, "method": entry.method.name, "task": entry.job.task, "arch": entry.job.arch,
-                "seed": entry.job.seed, "preset": entry.job.preset,
-                "epoch": f"{entry.epoch}/{entry.job.config.epochs}", "attempts": entry.attempts,
-                "worker": entry.worker or "", "heartbeat": f"{age:.0f}s ago" if age is not None else "",
-            })
+            rows.append(
+                {
+                    "state": state,
+                    "method": entry.method.name,
+                    "task": entry.job.task,
+                    "arch": entry.job.arch,
+                    "seed": entry.job.seed,
+                    "preset": entry.job.preset,
+                    "epoch": f"{entry.epoch}/{entry.job.config.epochs}",
+                    "attempts": entry.attempts,
+                    "worker": entry.worker or "",
+                    "heartbeat": f"{age:.0f}s ago" if age is not None else "",
+                }
+            )
     if rows:
         print(pd.DataFrame(rows).to_markdown(index=False))
     for problem in queue.problems:

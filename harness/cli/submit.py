@@ -1,4 +1,5 @@
 """`submit FILE`: train a submission (and any missing baselines), print the leaderboard."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,16 @@ def add_entry_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="Python file defining class MultiTaskLoss(nn.Module)")
     parser.add_argument("--name", help="row name on the leaderboard (default: the file name)")
     parser.add_argument(
-        "--type", dest="entry_type", default="submission",
+        "--type",
+        dest="entry_type",
+        default="submission",
         choices=["submission", "agent", "vanilla", "baseline", "human"],
         help="row type on the leaderboard: agent (written by an agent with tools), vanilla (a model's "
         "one-shot answer), baseline (a reference method), human, or submission (default)",
     )
     parser.add_argument(
-        "--no-baselines", action="store_true",
+        "--no-baselines",
+        action="store_true",
         help="do not run the missing jobs of the seed's baselines (equal, uncertainty, dwa, pcgrad; "
         "`baselines` runs the others)",
     )
@@ -33,7 +37,8 @@ def add_entry_options(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "submit", help="train a submission (and any missing baselines) and print the leaderboard",
+        "submit",
+        help="train a submission (and any missing baselines) and print the leaderboard",
         description="Train FILE's MultiTaskLoss on every job of the preset, run the baselines "
         "on the same jobs where their records are missing, and print the leaderboard.",
     )

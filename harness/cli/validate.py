@@ -1,4 +1,5 @@
 """`validate FILE`: check a submission in seconds, in the sandbox."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,8 @@ from harness.cli.options import add_sandbox_option, indent
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "validate", help="check a submission in seconds, in the sandbox",
+        "validate",
+        help="check a submission in seconds, in the sandbox",
         description="Load FILE in the sandboxed oracle, run it on a synthetic loss trajectory "
         "and print the effective weight per task and every problem found. Exit code 0: no "
         "problems; 1: problems; 2: the file cannot be used at all.",
@@ -40,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
     started = time.perf_counter()
     report = validate(args.file, task.loss_names, sandbox, OracleLimits(), args.epochs, args.steps)
-    print(f"validated {args.file} in the {sandbox.name} sandbox in {time.perf_counter() - started:.1f}s "
-          f"({len(report.steps)} calls)")
+    print(
+        f"validated {args.file} in the {sandbox.name} sandbox in {time.perf_counter() - started:.1f}s "
+        f"({len(report.steps)} calls)"
+    )
     if report.steps:
         print("\nmean effective weight (d total / d loss) and loss per epoch of the synthetic trajectory:")
         print(report.weight_table().to_markdown(floatfmt=".4f"))

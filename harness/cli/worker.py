@@ -1,4 +1,5 @@
 """`worker`: run queued jobs, one process per device slot."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,17 +11,23 @@ from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "worker", help="run queued jobs: one process per device slot",
+        "worker",
+        help="run queued jobs: one process per device slot",
         description="Claim jobs from RESULTS/queue and run them, one process per slot. A job "
         "whose worker dies goes back to the queue when its lease expires and resumes from its "
         "last epoch checkpoint.",
     )
-    parser.add_argument("--devices", nargs="+", default=["auto"],
-                        help="cpu, cuda:0,cuda:1, ... (default: every CUDA device, else cpu)")
+    parser.add_argument(
+        "--devices", nargs="+", default=["auto"], help="cpu, cuda:0,cuda:1, ... (default: every CUDA device, else cpu)"
+    )
     parser.add_argument("--slots-per-device", type=int, default=1, help="jobs at once per device")
     add_results_option(parser)
-    parser.add_argument("--lease", type=float, default=DEFAULT_LEASE_SECONDS,
-                        help="seconds without a heartbeat after which a job is handed to another worker")
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=DEFAULT_LEASE_SECONDS,
+        help="seconds without a heartbeat after which a job is handed to another worker",
+    )
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.set_defaults(func=run)
     return parser
@@ -39,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if args.slots_per_device < 1:
         raise HarnessError("--slots-per-device must be at least 1")
     queue = queue_of(args)
-    print(f"worker: {len(devices) * args.slots_per_device} slot(s) on {', '.join(devices)} "
-          f"serving {queue.root}", flush=True)
+    print(
+        f"worker: {len(devices) * args.slots_per_device} slot(s) on {', '.join(devices)} serving {queue.root}",
+        flush=True,
+    )
     failed = run_workers(queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle)
     return 1 if failed else 0

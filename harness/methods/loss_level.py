@@ -3,6 +3,7 @@ detached loss values (in the sandboxed oracle for a submission, in-process for a
 baseline file) and returns the total and d total / d loss_i; the combiner then
 backpropagates the real losses with those weights, which by the chain rule is the
 gradient of an in-process call."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -89,8 +90,7 @@ class LossLevelCombiner(Combiner):
         values = torch.stack([loss.detach().float() for loss in losses]).cpu().tolist()
         result = self.runner(values, context)
         grad_tensors = [
-            torch.tensor(w, dtype=loss.dtype, device=loss.device)
-            for w, loss in zip(result.weights, losses)
+            torch.tensor(w, dtype=loss.dtype, device=loss.device) for w, loss in zip(result.weights, losses)
         ]
         torch.autograd.backward(losses, grad_tensors=grad_tensors)
         return result

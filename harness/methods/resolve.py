@@ -1,4 +1,5 @@
 """Methods (submissions and registered methods) and the combiners that run them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,16 +47,19 @@ class Method:
         return LossLevelCombiner(InProcessLossRunner(self.loaded.loss_class, self.loaded.path, config))
 
 
-def check_in_sandbox(
-    path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits
-) -> None:
+def check_in_sandbox(path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits) -> None:
     """Load and probe the submission inside the sandbox; SubmissionError if unusable."""
     OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits).close()
 
 
 def submission_method(
-    path: Path, name: str, entry_type: EntryType, loss_names: tuple[str, ...],
-    sandbox: Sandbox, limits: OracleLimits, check: bool = True,
+    path: Path,
+    name: str,
+    entry_type: EntryType,
+    loss_names: tuple[str, ...],
+    sandbox: Sandbox,
+    limits: OracleLimits,
+    check: bool = True,
 ) -> Method:
     """A submission as a method. With `check`, it is checked without importing it here:
     syntax in this process (compile only), everything else in the sandboxed oracle."""

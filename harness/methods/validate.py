@@ -1,5 +1,6 @@
 """`runner.py validate FILE`: a quick check of a submission in the oracle against a
 synthetic loss trajectory, with the effective weight per task and every problem found."""
+
 from __future__ import annotations
 
 import ast
@@ -32,14 +33,22 @@ class ValidationReport:
 
     def weight_table(self) -> pd.DataFrame:
         frame = pd.DataFrame(
-            [{"epoch": s["epoch"], **{f"w {n}": w for n, w in zip(self.loss_names, s["weights"])},
-              **{f"loss {n}": v for n, v in zip(self.loss_names, s["values"])}, "total": s["total"]}
-             for s in self.steps]
+            [
+                {
+                    "epoch": s["epoch"],
+                    **{f"w {n}": w for n, w in zip(self.loss_names, s["weights"])},
+                    **{f"loss {n}": v for n, v in zip(self.loss_names, s["values"])},
+                    "total": s["total"],
+                }
+                for s in self.steps
+            ]
         )
         return frame.groupby("epoch").mean()
 
 
-def synthetic_trajectory(loss_names: tuple[str, ...], epochs: int, steps_per_epoch: int) -> list[tuple[int, list[float]]]:
+def synthetic_trajectory(
+    loss_names: tuple[str, ...], epochs: int, steps_per_epoch: int
+) -> list[tuple[int, list[float]]]:
     """Task losses decaying like a real run (fine from 4.6, coarse from 3.0), with a
     deterministic wobble, as (epoch, values) per step."""
     starts = [4.6, 3.0, 2.0, 1.5]
@@ -69,8 +78,12 @@ def _static_checks(path: Path) -> list[str]:
 
 
 def validate(
-    path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits,
-    epochs: int = 5, steps_per_epoch: int = 20,
+    path: Path,
+    loss_names: tuple[str, ...],
+    sandbox: Sandbox,
+    limits: OracleLimits,
+    epochs: int = 5,
+    steps_per_epoch: int = 20,
 ) -> ValidationReport:
     report = ValidationReport(loss_names)
     report.warnings += _static_checks(path)
@@ -86,10 +99,16 @@ def validate(
             lr = 0.5 * config.lr * (1 + math.cos(math.pi * epoch / epochs))
             started = time.perf_counter()
             result = runner(values, StepContext(epoch, epochs, lr))
-            report.steps.append({
-                "epoch": epoch, "step": index, "values": values, "weights": result.weights,
-                "total": float(result.total), "ms": 1000 * (time.perf_counter() - started),
-            })
+            report.steps.append(
+                {
+                    "epoch": epoch,
+                    "step": index,
+                    "values": values,
+                    "weights": result.weights,
+                    "total": float(result.total),
+                    "ms": 1000 * (time.perf_counter() - started),
+                }
+            )
     except SubmissionError as exc:
         report.problems.append(str(exc))
         report.error_details = exc.details

@@ -1,4 +1,5 @@
 """Which sandbox backend runs the oracle: the named one, or the safest that works here."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,8 +18,10 @@ def choose_sandbox(name: str | None, warn: Callable[[str], None] = print) -> San
         reason = registry.sandboxes.get(DEFAULT).available()
         if reason is None:
             return registry.sandboxes.get(DEFAULT)()
-        warn(f"warning: {reason}; falling back to the {FALLBACK} sandbox, which does not isolate "
-             "the file system or the network")
+        warn(
+            f"warning: {reason}; falling back to the {FALLBACK} sandbox, which does not isolate "
+            "the file system or the network"
+        )
         return registry.sandboxes.get(FALLBACK)()
     backend = registry.sandboxes.get(name)
     reason = backend.available()

@@ -4,6 +4,7 @@ Every answer is untrusted: it must arrive within the per-call time-out and the j
 time budget, carry the request id, one finite weight per task and a finite total.
 Anything else ends the job with a specific reason.
 """
+
 from __future__ import annotations
 
 import select
@@ -45,8 +46,12 @@ class OracleLossRunner:
     """Starts the sandboxed oracle for one submission and asks it for every step."""
 
     def __init__(
-        self, submission: Path, loss_names: tuple[str, ...], config: TrainConfig,
-        sandbox: Sandbox, limits: OracleLimits,
+        self,
+        submission: Path,
+        loss_names: tuple[str, ...],
+        config: TrainConfig,
+        sandbox: Sandbox,
+        limits: OracleLimits,
     ) -> None:
         self.sandbox = sandbox.name
         self.limits = limits
@@ -93,10 +98,15 @@ class OracleLossRunner:
     def _start(self, loss_names: tuple[str, ...], config: TrainConfig) -> None:
         deadline = time.monotonic() + self.limits.init_timeout_s
         self._conn = self._accept(deadline)
-        send_message(self._conn, {
-            "loss_names": list(loss_names), "lr": config.lr, "momentum": config.momentum,
-            "weight_decay": config.weight_decay,
-        })
+        send_message(
+            self._conn,
+            {
+                "loss_names": list(loss_names),
+                "lr": config.lr,
+                "momentum": config.momentum,
+                "weight_decay": config.weight_decay,
+            },
+        )
         reply = self._receive(max(deadline - time.monotonic(), 0.01), "loading the submission")
         if "error" in reply:
             raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
@@ -110,10 +120,17 @@ class OracleLossRunner:
         request_id = self._next_id
         started = time.monotonic()
         try:
-            send_message(self._conn, {
-                "op": "step", "id": request_id, "values": values, "epoch": context.epoch,
-                "total_epochs": context.total_epochs, "lr": context.lr,
-            })
+            send_message(
+                self._conn,
+                {
+                    "op": "step",
+                    "id": request_id,
+                    "values": values,
+                    "epoch": context.epoch,
+                    "total_epochs": context.total_epochs,
+                    "lr": context.lr,
+                },
+            )
         except OSError:
             raise self._died(f"at epoch {context.epoch}") from None
         timeout = min(self.limits.call_timeout_s, self.budget_left)

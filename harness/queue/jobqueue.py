@@ -6,6 +6,7 @@ an atomic rename under a file lock; a running job's lease is the file's mtime, r
 the worker's heartbeat. A lease older than `lease_seconds` (worker killed, machine
 rebooted) sends the job back to `pending/`, where its checkpoint lets it resume.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Run planned jobs through the queue on this machine: enqueue what has no record, start
 local workers (`python -m harness worker`), print progress until every job has ended."""
+
 from __future__ import annotations
 
 import subprocess
@@ -78,8 +79,10 @@ def run_planned(
         flush=True,
     )
     if not how.wait:
-        print("not waiting: start workers with `python runner.py worker --results "
-              f"{how.results}` and watch with `python runner.py status --results {how.results}`")
+        print(
+            "not waiting: start workers with `python runner.py worker --results "
+            f"{how.results}` and watch with `python runner.py status --results {how.results}`"
+        )
         return None
     if todo:
         wait_with_workers(queue, [item.key for item in todo], how)
@@ -92,9 +95,16 @@ def run_planned(
 
 def start_workers(how: LocalRun) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "harness", "worker",
-        "--devices", ",".join(local_devices(how.device)),
-        "--slots-per-device", str(how.slots_per_device), "--results", str(how.results),
+        sys.executable,
+        "-m",
+        "harness",
+        "worker",
+        "--devices",
+        ",".join(local_devices(how.device)),
+        "--slots-per-device",
+        str(how.slots_per_device),
+        "--results",
+        str(how.results),
         "--exit-when-idle",
     ]
     return subprocess.Popen(command)
@@ -137,8 +147,9 @@ def progress_line(queue: JobQueue, keys: list[str], states: dict, elapsed: float
     if epochs_done:
         seconds = elapsed / epochs_done * epochs_left
         eta = f" | ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
-    now_running = ", ".join(
-        f"{e.method.name} {e.job.label} epoch {e.epoch}/{e.job.config.epochs}" for e in running
+    now_running = ", ".join(f"{e.method.name} {e.job.label} epoch {e.epoch}/{e.job.config.epochs}" for e in running)
+    return (
+        f"queue: {ended}/{len(keys)} ended, {len(running)} running"
+        + (f" ({now_running})" if now_running else "")
+        + f", {pending} pending{eta}"
     )
-    return (f"queue: {ended}/{len(keys)} ended, {len(running)} running"
-            + (f" ({now_running})" if now_running else "") + f", {pending} pending{eta}")

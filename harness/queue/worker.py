@@ -6,6 +6,7 @@ folder, keeps its lease alive with a heartbeat thread, writes the record and mar
 job done. A slot that loses its lease (it stalled and the job was handed to another
 worker, or the job was cancelled) abandons the job without writing anything.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,10 +39,15 @@ def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path,
             atomic_write_text(copy_path, item.method.untrusted_path.read_text())
         copy = str(copy_path.resolve())
     return QueueEntry(
-        key=item.key, method=item.method.spec, job=item.job, submission_copy=copy,
+        key=item.key,
+        method=item.method.spec,
+        job=item.job,
+        submission_copy=copy,
         sandbox=item.method.sandbox.name if item.method.sandbox else None,
-        results=str(results.resolve()), data_root=str(data_root.resolve()),
-        enqueued_at=time.time(), force=force,
+        results=str(results.resolve()),
+        data_root=str(data_root.resolve()),
+        enqueued_at=time.time(),
+        force=force,
     )
 
 
@@ -52,8 +58,13 @@ def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
         return dataclasses.replace(method, spec=entry.method)
     assert entry.submission_copy is not None
     sandbox = choose_sandbox(entry.sandbox, warn=lambda text: None)
-    return Method(entry.method, untrusted_path=Path(entry.submission_copy), loss_names=loss_names,
-                  sandbox=sandbox, limits=OracleLimits())
+    return Method(
+        entry.method,
+        untrusted_path=Path(entry.submission_copy),
+        loss_names=loss_names,
+        sandbox=sandbox,
+        limits=OracleLimits(),
+    )
 
 
 class Heartbeat:
@@ -99,11 +110,19 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
         heartbeat.epoch = log.epoch + 1
         check_lease()
 
-    progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}",
-                           entry.job.config.epochs)
+    progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}", entry.job.config.epochs)
     try:
-        record = run_job(planned, task, device, Path(entry.data_root), results, progress,
-                         checkpoint=queue.checkpoint_path(entry.key), on_epoch=note_epoch, on_step=check_lease)
+        record = run_job(
+            planned,
+            task,
+            device,
+            Path(entry.data_root),
+            results,
+            progress,
+            checkpoint=queue.checkpoint_path(entry.key),
+            on_epoch=note_epoch,
+            on_step=check_lease,
+        )
     except JobInterrupted:
         progress.message(f"{progress.label}: lease lost, job left to another worker")
         return "lost"
@@ -117,8 +136,9 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
     return "done"
 
 
-def slot_main(queue_root: str, device_name: str, slot: str, lease: float, exit_when_idle: bool,
-              poll_seconds: float) -> None:
+def slot_main(
+    queue_root: str, device_name: str, slot: str, lease: float, exit_when_idle: bool, poll_seconds: float
+) -> None:
     """The loop of one slot process."""
     import torch
 
@@ -141,8 +161,14 @@ def slot_main(queue_root: str, device_name: str, slot: str, lease: float, exit_w
         run_one(queue, entry, device, f"[{slot}]")
 
 
-def run_workers(queue_root: Path, devices: list[str], slots_per_device: int, lease: float,
-                exit_when_idle: bool, poll_seconds: float = 1.0) -> int:
+def run_workers(
+    queue_root: Path,
+    devices: list[str],
+    slots_per_device: int,
+    lease: float,
+    exit_when_idle: bool,
+    poll_seconds: float = 1.0,
+) -> int:
     """Start one process per slot and wait for them; the number that failed. A single
     slot runs in this process (it already is one process with its device)."""
     if len(devices) * slots_per_device == 1:
@@ -154,7 +180,8 @@ def run_workers(queue_root: Path, devices: list[str], slots_per_device: int, lea
         for index in range(slots_per_device):
             slot = f"{device}#{index}"
             process = context.Process(
-                target=slot_main, args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds),
+                target=slot_main,
+                args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds),
                 name=f"slot-{slot}",
             )
             process.start()

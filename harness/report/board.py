@@ -6,6 +6,7 @@ runs: mean ± sample std, a 95% Student-t interval, n, and Welch's t-test agains
 weighting and against the best baseline. Hidden architectures appear only when asked
 for (`include_hidden`, the final evaluation).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -89,8 +90,9 @@ class Board:
 
     def rows(self) -> list[RowKey]:
         """Baselines run here, then published rows, then the entries by type and name."""
-        return sorted(self.cells, key=lambda k: (k.published, k.entry_type != "baseline" or k.published,
-                                                 k.entry_type, k.method))
+        return sorted(
+            self.cells, key=lambda k: (k.published, k.entry_type != "baseline" or k.published, k.entry_type, k.method)
+        )
 
     def cell(self, row: RowKey, column: Column) -> Cell | None:
         return self.cells.get(row, {}).get(column.key)
@@ -104,8 +106,9 @@ class Board:
         return key if key in self.cells else None
 
     def best_baseline(self, column: Column) -> RowKey | None:
-        candidates = [r for r in self.cells if r.entry_type == "baseline" and not r.published
-                      and self._values(r, column)]
+        candidates = [
+            r for r in self.cells if r.entry_type == "baseline" and not r.published and self._values(r, column)
+        ]
         if not candidates:
             return None
         sign = 1 if column.task.higher_is_better else -1
@@ -197,12 +200,18 @@ class Board:
             if cell is None:
                 continue
             summary = cell.summary
-            line = {"method": row.method, "type": row.type_label, "n": str(len(cell.values)),
-                    "failed": str(cell.failed)}
+            line = {
+                "method": row.method,
+                "type": row.type_label,
+                "n": str(len(cell.values)),
+                "failed": str(cell.failed),
+            }
             if summary is None:
                 line.update({"mean ± std": "failed", "95% CI": "—"})
             else:
-                line["mean ± std"] = f"{summary.mean:.3f}" + (f" ± {summary.std:.3f}" if summary.std is not None else "")
+                line["mean ± std"] = f"{summary.mean:.3f}" + (
+                    f" ± {summary.std:.3f}" if summary.std is not None else ""
+                )
                 line["95% CI"] = "—" if summary.ci_low is None else f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
             line[f"Δ vs {REFERENCE}"] = self._delta_text(self.versus(row, reference, column), column)
             best_text = self._delta_text(self.versus(row, best, column), column)
@@ -223,25 +232,38 @@ class Board:
                     continue
                 summary = cell.summary
                 vs_ref, vs_best = self.versus(row, reference, column), self.versus(row, best, column)
-                out.append({
-                    "preset": self.preset, "task": column.task.name, "arch": column.arch, "column": column.name,
-                    "method": row.method, "type": row.entry_type, "published": row.published,
-                    "n": len(cell.values), "failed": cell.failed,
-                    "values": ";".join(f"{v:.6g}" for v in cell.values),
-                    "mean": summary.mean if summary else None, "std": summary.std if summary else None,
-                    "ci95_low": summary.ci_low if summary else None, "ci95_high": summary.ci_high if summary else None,
-                    f"delta_vs_{REFERENCE}": vs_ref.difference if vs_ref else None,
-                    f"p_vs_{REFERENCE}": vs_ref.p if vs_ref else None,
-                    "best_baseline": best.method if best else None,
-                    "delta_vs_best_baseline": vs_best.difference if vs_best else None,
-                    "p_vs_best_baseline": vs_best.p if vs_best else None,
-                    "avg_rank": ranks.get(row),
-                })
+                out.append(
+                    {
+                        "preset": self.preset,
+                        "task": column.task.name,
+                        "arch": column.arch,
+                        "column": column.name,
+                        "method": row.method,
+                        "type": row.entry_type,
+                        "published": row.published,
+                        "n": len(cell.values),
+                        "failed": cell.failed,
+                        "values": ";".join(f"{v:.6g}" for v in cell.values),
+                        "mean": summary.mean if summary else None,
+                        "std": summary.std if summary else None,
+                        "ci95_low": summary.ci_low if summary else None,
+                        "ci95_high": summary.ci_high if summary else None,
+                        f"delta_vs_{REFERENCE}": vs_ref.difference if vs_ref else None,
+                        f"p_vs_{REFERENCE}": vs_ref.p if vs_ref else None,
+                        "best_baseline": best.method if best else None,
+                        "delta_vs_best_baseline": vs_best.difference if vs_best else None,
+                        "p_vs_best_baseline": vs_best.p if vs_best else None,
+                        "avg_rank": ranks.get(row),
+                    }
+                )
         return out
 
 
 def build_board(
-    records: list[RunRecord], tasks: dict[str, Task], preset: str, include_hidden: bool = False,
+    records: list[RunRecord],
+    tasks: dict[str, Task],
+    preset: str,
+    include_hidden: bool = False,
     published: Iterable[PublishedSet] = (),
 ) -> Board:
     runs = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]

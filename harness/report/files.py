@@ -1,4 +1,5 @@
 """Render one board into the files a person asked for: markdown, HTML, CSV."""
+
 from __future__ import annotations
 
 import sys
@@ -24,8 +25,13 @@ def load_for_board(results: Path) -> tuple[list[RunRecord], list[PublishedSet]]:
 
 
 def write_reports(
-    results: Path, tasks: dict[str, Task], preset: str, include_hidden: bool,
-    md: Path | None, html: Path | None, csv: Path | None,
+    results: Path,
+    tasks: dict[str, Task],
+    preset: str,
+    include_hidden: bool,
+    md: Path | None,
+    html: Path | None,
+    csv: Path | None,
 ) -> str:
     """Render the board once into the requested files; returns the markdown."""
     records, published = load_for_board(results)

@@ -1,6 +1,7 @@
 """The HTML report: the leaderboard, per-column statistics, training curves and effective
 task weights per method (matplotlib PNGs embedded as data URIs), and a reproducibility
 footer. One self-contained file: no scripts or images fetched from anywhere."""
+
 from __future__ import annotations
 
 import base64
@@ -27,8 +28,7 @@ def _mean_curves(runs: list[RunRecord], read) -> dict[str, list[float]]:
             if value is not None:
                 per_method[run.method.name][log.epoch].append(value)
     return {
-        method: [statistics.fmean(epochs[e]) for e in sorted(epochs)]
-        for method, epochs in sorted(per_method.items())
+        method: [statistics.fmean(epochs[e]) for e in sorted(epochs)] for method, epochs in sorted(per_method.items())
     }
 
 
@@ -71,16 +71,26 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
     sections = []
     for column in board.columns:
         runs = [r for r in board.runs if (r.job.task, r.job.arch) == column.key and r.epochs]
-        sections.append({
-            "name": column.name,
-            "detail": board.detail_table(column).to_html(index=False, border=0, classes="details"),
-            "image": curves_png(column, runs) if runs else None,
-        })
+        sections.append(
+            {
+                "name": column.name,
+                "detail": board.detail_table(column).to_html(index=False, border=0, classes="details"),
+                "image": curves_png(column, runs) if runs else None,
+            }
+        )
     jobs = [
-        {"method": r.method.name, "type": r.method.entry_type, "job": r.job.label, "status": r.status,
-         "device": r.environment.device_name, "sandbox": r.environment.sandbox, "commit": r.environment.git_commit,
-         "torch": r.environment.torch, "wall": f"{r.wall_seconds:.1f}",
-         "device_hours": f"{(r.device_hours or r.wall_seconds / 3600):.4f}"}
+        {
+            "method": r.method.name,
+            "type": r.method.entry_type,
+            "job": r.job.label,
+            "status": r.status,
+            "device": r.environment.device_name,
+            "sandbox": r.environment.sandbox,
+            "commit": r.environment.git_commit,
+            "torch": r.environment.torch,
+            "wall": f"{r.wall_seconds:.1f}",
+            "device_hours": f"{(r.device_hours or r.wall_seconds / 3600):.4f}",
+        }
         for r in sorted(board.runs, key=lambda r: (r.method.name, r.job.label))
     ]
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)

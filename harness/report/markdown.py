@@ -1,5 +1,6 @@
 """The leaderboard as markdown: the main table, the notes that explain it, a table per
 column and the provenance footer."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -37,11 +38,12 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
     return lines
 
 
-
 def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
     table = board.main_table()
-    body = "_No run records for this preset yet._" if table.empty else table.to_markdown(
-        index=False, disable_numparse=True
+    body = (
+        "_No run records for this preset yet._"
+        if table.empty
+        else table.to_markdown(index=False, disable_numparse=True)
     )
     details = [
         (column.name, board.detail_table(column).to_markdown(index=False, disable_numparse=True))
@@ -51,7 +53,10 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
         loader=jinja2.FileSystemLoader(TEMPLATES), keep_trailing_newline=True, autoescape=False
     )
     return environment.get_template("leaderboard.md.j2").render(
-        preset=board.preset, table=body, notes=notes(board, tasks), details=details,
+        preset=board.preset,
+        table=body,
+        notes=notes(board, tasks),
+        details=details,
         provenance=provenance(board.runs).lines(),
         rendered=rendered_line(board),
     )

@@ -1,5 +1,6 @@
 """Where results came from: a summary of the runs behind a table (versions, commits,
 devices, sandbox, seeds, wall time and device-hours)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,12 @@ def provenance(runs: list[RunRecord]) -> Provenance:
         presets=distinct([r.job.preset for r in runs]),
         seeds=sorted({r.job.seed for r in runs}),
         harness=distinct([f"{r.environment.harness} @ {r.environment.git_commit}" for r in runs]),
-        libraries=distinct([f"torch {r.environment.torch}, torchvision {r.environment.torchvision}, "
-                            f"python {r.environment.python}" for r in runs]),
+        libraries=distinct(
+            [
+                f"torch {r.environment.torch}, torchvision {r.environment.torchvision}, python {r.environment.python}"
+                for r in runs
+            ]
+        ),
         devices=distinct([f"{r.environment.device} ({r.environment.device_name})" for r in runs]),
         sandboxes=distinct([r.environment.sandbox for r in runs]),
     )

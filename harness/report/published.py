@@ -6,6 +6,7 @@ Reads the leaderboard data a benchmark website publishes (MLS-Bench's JSON: `row
 `RESULTS/published/`. Leaderboards of the presets the numbers were measured under show
 them as rows marked "published".
 """
+
 from __future__ import annotations
 
 import json
@@ -83,12 +84,25 @@ def parse_published(path: Path, tasks: dict[str, Task], presets: list[str]) -> P
             continue
         for name, target in columns.items():
             if target is not None and isinstance(row.get(name), (int, float)):
-                values.append(PublishedValue(method=method, entry_type=entry_type, task=target[0],
-                                             arch=target[1], seed=int(seed), value=float(row[name])))
+                values.append(
+                    PublishedValue(
+                        method=method,
+                        entry_type=entry_type,
+                        task=target[0],
+                        arch=target[1],
+                        seed=int(seed),
+                        value=float(row[name]),
+                    )
+                )
     notes = [f"column {name} matches no task and was not imported" for name in unknown]
     notes += _check_means(means, columns, values)
-    return PublishedSet(source=path.name, imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        presets=presets, values=values, notes=notes)
+    return PublishedSet(
+        source=path.name,
+        imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        presets=presets,
+        values=values,
+        notes=notes,
+    )
 
 
 def _check_means(means: list[tuple[dict, str]], columns: dict, values: list[PublishedValue]) -> list[str]:
@@ -105,7 +119,9 @@ def _check_means(means: list[tuple[dict, str]], columns: dict, values: list[Publ
     return notes
 
 
-def import_published(path: Path, tasks: dict[str, Task], presets: list[str], results: Path) -> tuple[Path, PublishedSet]:
+def import_published(
+    path: Path, tasks: dict[str, Task], presets: list[str], results: Path
+) -> tuple[Path, PublishedSet]:
     published = parse_published(path, tasks, presets)
     target = results / FOLDER / f"{slug(path.stem)}.json"
     atomic_write_text(target, published.model_dump_json(indent=1))

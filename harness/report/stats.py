@@ -3,6 +3,7 @@
 The t distribution's CDF comes from the regularised incomplete beta function, evaluated
 with its continued fraction (modified Lentz); no SciPy needed.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,6 +1,7 @@
 """Training-state checkpoints: written atomically every epoch, read with
 `torch.load(weights_only=True)`, so loading never unpickles arbitrary objects. The loss
 class's state (which may come from the untrusted oracle) is stored as a JSON string."""
+
 from __future__ import annotations
 
 import json

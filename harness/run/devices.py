@@ -1,4 +1,5 @@
 """Device choice and description."""
+
 from __future__ import annotations
 
 import platform

@@ -1,4 +1,5 @@
 """The harness's own provenance for run records: its git commit."""
+
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,9 @@ def git_commit() -> str:
     try:
         done = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"

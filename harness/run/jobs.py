@@ -1,4 +1,5 @@
 """Expand a preset into jobs and run one job into a saved run record."""
+
 from __future__ import annotations
 
 import platform
@@ -38,7 +39,11 @@ class PlannedJob:
 
 
 def expand_jobs(
-    task: Task, preset: str, archs: list[str] | None, seeds: list[int] | None, allow_hidden: bool = False,
+    task: Task,
+    preset: str,
+    archs: list[str] | None,
+    seeds: list[int] | None,
+    allow_hidden: bool = False,
     overrides: Mapping[str, Any] | None = None,
 ) -> list[JobSpec]:
     """task x architecture x seed x the task's variants (Adience: one job per fold).
@@ -52,12 +57,11 @@ def expand_jobs(
         except KeyError as exc:
             raise HarnessError(str(exc.args[0])) from None
         if info.hidden and not allow_hidden:
-            raise HarnessError(
-                f"architecture {arch} is hidden: it runs only in the final evaluation"
-            )
+            raise HarnessError(f"architecture {arch} is hidden: it runs only in the final evaluation")
     return [
-        JobSpec(task=task.name, arch=arch, seed=seed, preset=preset, config=variant,
-                variant=task.variant_label(variant))
+        JobSpec(
+            task=task.name, arch=arch, seed=seed, preset=preset, config=variant, variant=task.variant_label(variant)
+        )
         for arch in chosen
         for seed in (seeds or default_seeds)
         for variant in task.variants(config)
@@ -119,8 +123,16 @@ def run_job(
     try:
         combiner = planned.method.make_combiner(job.config)
         outcome = train(
-            task, job.arch, job.seed, job.config, combiner, device, data_root,
-            on_epoch=epoch_done, on_step=step_done, checkpoint=checkpoint,
+            task,
+            job.arch,
+            job.seed,
+            job.config,
+            combiner,
+            device,
+            data_root,
+            on_epoch=epoch_done,
+            on_step=step_done,
+            checkpoint=checkpoint,
         )
         epochs = outcome.epochs
         if outcome.resumed_from:
@@ -139,16 +151,20 @@ def run_job(
     finally:
         if combiner is not None:
             combiner.close()
-    record = _make_record(
-        planned, task, epochs, error, details, started_at, time.perf_counter() - started, device
-    )
+    record = _make_record(planned, task, epochs, error, details, started_at, time.perf_counter() - started, device)
     save_record(results, record)
     return record
 
 
 def _make_record(
-    planned: PlannedJob, task: Task, epochs: list[EpochLog], error: str | None,
-    details: str | None, started_at: str, wall_seconds: float, device: torch.device,
+    planned: PlannedJob,
+    task: Task,
+    epochs: list[EpochLog],
+    error: str | None,
+    details: str | None,
+    started_at: str,
+    wall_seconds: float,
+    device: torch.device,
 ) -> RunRecord:
     best, best_epoch = _best(task, epochs)
     return RunRecord(
@@ -181,13 +197,9 @@ def _make_record(
     )
 
 
-def record_unusable(
-    planned: list[PlannedJob], tasks: dict[str, Task], error: SubmissionError, results: Path
-) -> None:
+def record_unusable(planned: list[PlannedJob], tasks: dict[str, Task], error: SubmissionError, results: Path) -> None:
     """A submission that cannot even be loaded gets a failed record for each of its jobs."""
     now = _now()
     for item in planned:
-        record = _make_record(
-            item, tasks[item.job.task], [], str(error), error.details, now, 0.0, torch.device("cpu")
-        )
+        record = _make_record(item, tasks[item.job.task], [], str(error), error.details, now, 0.0, torch.device("cpu"))
         save_record(results, record)

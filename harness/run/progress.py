@@ -1,4 +1,5 @@
 """Console progress: one line per finished epoch, a live step counter on a terminal."""
+
 from __future__ import annotations
 
 import sys
@@ -26,9 +27,7 @@ class JobProgress:
         self.epoch = log.epoch + 1
         losses = " ".join(f"{k} {v:.3f}" for k, v in log.train_losses.items())
         weights = "/".join(f"{v:.2f}" for v in log.task_weights.values())
-        metrics = " ".join(
-            f"{k} {v:.2f}" for k, v in log.test_metrics.items() if not k.endswith("_loss")
-        )
+        metrics = " ".join(f"{k} {v:.2f}" for k, v in log.test_metrics.items() if not k.endswith("_loss"))
         prefix = "\r\033[K" if self.live else ""
         self.stream.write(
             f"{prefix}{self.label} | epoch {log.epoch + 1}/{self.total_epochs} | loss {losses} | "

@@ -1,4 +1,5 @@
 """One seed fixes every source of randomness of a job."""
+
 from __future__ import annotations
 
 import random

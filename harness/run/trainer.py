@@ -1,5 +1,6 @@
 """The trusted trainer: task-agnostic, it owns the model, the data, the optimizer and the
 schedule, and asks a combiner how to turn the task losses into gradients."""
+
 from __future__ import annotations
 
 import time
@@ -31,9 +32,14 @@ class TrainOutcome:
 
 
 def _restore(
-    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator,
-    combiner: Combiner, device: torch.device, outcome: TrainOutcome,
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    combiner: Combiner,
+    device: torch.device,
+    outcome: TrainOutcome,
 ) -> int:
     """Load `path` into the training objects; the number of finished epochs (0 if none)."""
     if not path.is_file():
@@ -60,27 +66,36 @@ def _restore(
 
 
 def _save(
-    path: Path, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator,
-    combiner: Combiner, device: torch.device, outcome: TrainOutcome,
+    path: Path,
+    epoch: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    combiner: Combiner,
+    device: torch.device,
+    outcome: TrainOutcome,
 ) -> bool:
     try:
         combiner_state = encode(combiner.state(), "the method's state")
     except (StateUnavailable, UnsupportedState) as exc:
         outcome.notes.append(f"no checkpoints: the loss state cannot be saved ({exc})")
         return False
-    save_checkpoint(path, TrainingState(
-        epoch=epoch,
-        model=model.state_dict(),
-        optimizer=optimizer.state_dict(),
-        scheduler=scheduler.state_dict(),
-        data_generator=generator.get_state(),
-        torch_rng=torch.get_rng_state(),
-        cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        epochs=outcome.epochs,
-        combiner=combiner_state,
-        combiner_tensors=combiner.tensor_state(),
-    ))
+    save_checkpoint(
+        path,
+        TrainingState(
+            epoch=epoch,
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            data_generator=generator.get_state(),
+            torch_rng=torch.get_rng_state(),
+            cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+            epochs=outcome.epochs,
+            combiner=combiner_state,
+            combiner_tensors=combiner.tensor_state(),
+        ),
+    )
     return True
 
 
@@ -169,10 +184,18 @@ def train(
             images_per_second=data.train_size / max(train_seconds, 1e-9),
         )
         outcome.epochs.append(log)
-        if keep_checkpoints and epoch + 1 < config.epochs:
+        if checkpoint is not None and keep_checkpoints and epoch + 1 < config.epochs:
             try:
                 keep_checkpoints = _save(
-                    checkpoint, epoch + 1, model, optimizer, scheduler, generator, combiner, device, outcome  # type: ignore[arg-type]
+                    checkpoint,
+                    epoch + 1,
+                    model,
+                    optimizer,
+                    scheduler,
+                    generator,
+                    combiner,
+                    device,
+                    outcome,
                 )
             except SubmissionError as exc:
                 outcome.error = exc

@@ -1,4 +1,5 @@
 """CIFAR-100 with a fine (100-class) and a coarse (20-class) head."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,8 @@ def _data_command(args: argparse.Namespace, root: Path) -> int:
 
 def _synthetic_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--synthetic", action="store_true",
+        "--synthetic",
+        action="store_true",
         help="write the small synthetic stand-in (same file format) instead of downloading",
     )
 

@@ -4,6 +4,7 @@ The files are pickles of dicts (`data`: N x 3072 uint8, `fine_labels`, `coarse_l
 `filenames`, `batch_label`; `meta`: label names). They are read with an unpickler that
 accepts only the few globals those files contain, so a tampered file cannot run code.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -124,8 +125,7 @@ def download(root: Path) -> None:
         download_and_extract_archive(URL, download_root=str(root), md5=ARCHIVE_MD5)
     except Exception as exc:  # network errors come in many types
         raise DataNotFoundError(
-            f"could not download {URL}: {exc.__class__.__name__}: {exc}. "
-            f"Download it by hand and extract it into {root}"
+            f"could not download {URL}: {exc.__class__.__name__}: {exc}. Download it by hand and extract it into {root}"
         ) from None
     bad = verify(root)
     if bad:

@@ -1,4 +1,5 @@
 """The fast input path: each split is one uint8 tensor on the training device."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -30,7 +31,11 @@ class DeviceSplit:
 
 class CifarTensorData(TaskData):
     def __init__(
-        self, train: DeviceSplit, test: DeviceSplit, batch_size: int, channels_last: bool,
+        self,
+        train: DeviceSplit,
+        test: DeviceSplit,
+        batch_size: int,
+        channels_last: bool,
         eval_batch_size: int = 1000,
     ) -> None:
         self.train = train

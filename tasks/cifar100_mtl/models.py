@@ -5,6 +5,7 @@ stages of n basic blocks with 16/32/64 channels, identity shortcuts with zero-pa
 channels where the shape changes (option A). VGG-16-BN is configuration D with batch
 norm and a 512-512 classifier, the usual CIFAR variant.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -65,9 +66,7 @@ class BasicBlock(nn.Module):
 
 
 def _cifar_resnet_trunk(blocks_per_stage: int) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)
-    ]
+    layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)]
     in_channels = 16
     for stage, channels in enumerate((16, 32, 64)):
         for block in range(blocks_per_stage):
@@ -83,7 +82,24 @@ def _cifar_resnet_trunk(blocks_per_stage: int) -> nn.Sequential:
 
 
 VGG16_CONFIG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
 )
 
 

@@ -6,6 +6,7 @@ from its coarse class; an oriented grating on top tells the five fine classes of
 class apart (five orientations 36 degrees apart, jittered). Phase, contrast, brightness
 and pixel noise vary per image, so the classes must be learned, not memorised.
 """
+
 from __future__ import annotations
 
 import colorsys

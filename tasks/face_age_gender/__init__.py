@@ -1,6 +1,7 @@
 """Face tasks: age regression + gender (UTKFace or the competition CSV), and Adience age
 groups + gender (five subject-exclusive folds). Both share backbones, pipeline and sampling.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,6 +55,7 @@ def _presets(
     """tiny/smoke on synthetic files (Adience: fold 0 only); dev/full/final on real data with
     ImageNet weights (Adience: all five folds): SGD momentum 0.9, weight decay 1e-4, cosine
     annealing, batch 64."""
+
     def face(size: int, pretrained: bool, fold: int | None) -> dict:
         return FaceOptions(dataset=dataset, image_size=size, pretrained=pretrained, fold=fold).model_dump(mode="json")
 
@@ -61,14 +63,25 @@ def _presets(
     synthetic_cfg = dict(batch_size=32, lr=0.01, weight_decay=1e-4, data="synthetic")
     visible = ["resnet18", "efficientnet_b0"]
     return {
-        "tiny": (TrainConfig(epochs=1, train_size=128, test_size=64, **synthetic_cfg,
-                             options=face(32, False, smoke_fold)), ["resnet18"], [0]),
-        "smoke": (TrainConfig(epochs=2, train_size=smoke_train, test_size=200, **synthetic_cfg,
-                              options=face(64, False, smoke_fold)), ["resnet18"], [0]),
+        "tiny": (
+            TrainConfig(epochs=1, train_size=128, test_size=64, **synthetic_cfg, options=face(32, False, smoke_fold)),
+            ["resnet18"],
+            [0],
+        ),
+        "smoke": (
+            TrainConfig(
+                epochs=2, train_size=smoke_train, test_size=200, **synthetic_cfg, options=face(64, False, smoke_fold)
+            ),
+            ["resnet18"],
+            [0],
+        ),
         "dev": (TrainConfig(epochs=10, **real, options=face(112, True, None)), visible, [42]),
         "full": (TrainConfig(epochs=30, **real, options=face(224, True, None)), visible, [42, 123, 456]),
-        "final": (TrainConfig(epochs=30, **real, options=face(224, True, None)),
-                  [*visible, "convnext_tiny"], [42, 123, 456]),
+        "final": (
+            TrainConfig(epochs=30, **real, options=face(224, True, None)),
+            [*visible, "convnext_tiny"],
+            [42, 123, 456],
+        ),
     }
 
 
@@ -111,12 +124,12 @@ class _FaceTask(Task):
         if not result.samples:
             raise HarnessError(f"{self.name}: no usable samples in {self.data_dir(config, data_root)}")
 
-    def _split(self, samples: list[FaceSample], config: TrainConfig, data_root: Path, device: torch.device,
-               limit: int | None) -> FaceSplit:
+    def _split(
+        self, samples: list[FaceSample], config: TrainConfig, data_root: Path, device: torch.device, limit: int | None
+    ) -> FaceSplit:
         samples = samples[:limit] if limit is not None else samples
         face = self.options(config)
-        images = decode_all([s.path for s in samples], face.image_size, face.crop,
-                            data_root / CACHE_FOLDER)
+        images = decode_all([s.path for s in samples], face.image_size, face.crop, data_root / CACHE_FOLDER)
         gender = torch.tensor([s.gender for s in samples], dtype=torch.float32)
         age_target, bins = self.targets_of(samples)
         return FaceSplit(images, age_target, gender, bins, device)
@@ -133,7 +146,10 @@ class _FaceTask(Task):
         return FaceTensorData(
             self._split(train, config, data_root, device, config.train_size),
             self._split(test, config, data_root, device, config.test_size),
-            config.batch_size, config.channels_last, face.balanced_sampling, face.tta,
+            config.batch_size,
+            config.channels_last,
+            face.balanced_sampling,
+            face.tta,
         )
 
     def _gender_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -141,7 +157,9 @@ class _FaceTask(Task):
         return F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=pos_weight)
 
     @torch.no_grad()
-    def predictions(self, model: nn.Module, data: TaskData, autocast: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def predictions(
+        self, model: nn.Module, data: TaskData, autocast: bool
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Test outputs (age prediction or group probabilities, gender probability) with the
         flip TTA when on, and the targets; all on the CPU."""
         assert isinstance(data, FaceTensorData)
@@ -204,8 +222,9 @@ class FaceAgeGender(_FaceTask):
         years = torch.tensor([s.age for s in samples], dtype=torch.float32)
         return scale_age(years), age_bins(years)
 
-    def losses(self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...],
-               config: TrainConfig) -> list[torch.Tensor]:
+    def losses(
+        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...], config: TrainConfig
+    ) -> list[torch.Tensor]:
         age, gender = outputs
         return [F.smooth_l1_loss(age.float(), targets[0]), self._gender_loss(gender, targets[1])]
 
@@ -246,7 +265,9 @@ class AdienceAgeGender(_FaceTask):
     def variants(self, config: TrainConfig) -> list[TrainConfig]:
         if self.options(config).fold is not None:
             return [config]
-        return [config.model_copy(update={"options": {**config.options, "fold": fold}}) for fold in range(ADIENCE_FOLDS)]
+        return [
+            config.model_copy(update={"options": {**config.options, "fold": fold}}) for fold in range(ADIENCE_FOLDS)
+        ]
 
     def variant_label(self, config: TrainConfig) -> str | None:
         fold = self.options(config).fold
@@ -269,10 +290,13 @@ class AdienceAgeGender(_FaceTask):
         groups = torch.tensor([s.age_group for s in samples], dtype=torch.long)
         return groups, groups
 
-    def losses(self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...],
-               config: TrainConfig) -> list[torch.Tensor]:
+    def losses(
+        self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...], config: TrainConfig
+    ) -> list[torch.Tensor]:
         logits, gender = outputs
-        weight = torch.tensor(AGE_GROUP_WEIGHTS[self.options(config).age_group_weights], dtype=torch.float32, device=logits.device)
+        weight = torch.tensor(
+            AGE_GROUP_WEIGHTS[self.options(config).age_group_weights], dtype=torch.float32, device=logits.device
+        )
         return [F.cross_entropy(logits.float(), targets[0], weight=weight), self._gender_loss(gender, targets[1])]
 
     def age_prediction(self, output: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 Age targets are scaled for the loss: z = (age - 35) / 10, so SmoothL1 (beta 1) is quadratic
 within ten years of the truth and linear beyond; evaluation turns z back into years.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -40,7 +41,11 @@ class FaceSplit:
     """Images (N, 3, S, S) uint8 and (age target, gender) on one device, plus sampling bins."""
 
     def __init__(
-        self, images: torch.Tensor, age_target: torch.Tensor, gender: torch.Tensor, bins: torch.Tensor,
+        self,
+        images: torch.Tensor,
+        age_target: torch.Tensor,
+        gender: torch.Tensor,
+        bins: torch.Tensor,
         device: torch.device,
     ) -> None:
         non_blocking = device.type == "cuda"
@@ -57,8 +62,14 @@ class FaceSplit:
 
 class FaceTensorData(TaskData):
     def __init__(
-        self, train: FaceSplit, test: FaceSplit, batch_size: int, channels_last: bool,
-        balanced_sampling: bool, tta: bool, eval_batch_size: int = 256,
+        self,
+        train: FaceSplit,
+        test: FaceSplit,
+        batch_size: int,
+        channels_last: bool,
+        balanced_sampling: bool,
+        tta: bool,
+        eval_batch_size: int = 256,
     ) -> None:
         self.tta = tta
         self.train = train

@@ -5,6 +5,7 @@ goes to `size`, the short side is padded with black to a square, then an optiona
 crop. A face is never stretched. Decoded sets are cached on disk, keyed by the files and
 the geometry, so later jobs (and later epochs) never decode again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,9 @@ from harness.api import DataNotFoundError
 PIPELINE_VERSION = 1
 # torchvision 0.29 marks its image codecs deprecated in favour of torchcodec; they are the
 # pinned stack's decoder and work, so the notice is silenced instead of printed per image.
-warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
-                        category=DeprecationWarning)
+warnings.filterwarnings(
+    "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
+)
 
 
 def letterbox(image: torch.Tensor, size: int, crop: int | None = None) -> torch.Tensor:

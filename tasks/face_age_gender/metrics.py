@@ -1,4 +1,5 @@
 """The trusted face metrics (all from predictions already turned back into years / labels)."""
+
 from __future__ import annotations
 
 import torch

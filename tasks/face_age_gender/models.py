@@ -4,6 +4,7 @@ The backbone's classifier is removed and its pooled features feed two MLP heads
 (Linear-ReLU-Dropout-Linear): age (1 output, or 8 Adience group logits) and gender (1 logit).
 ImageNet weights come from a local file, never from the network during a job.
 """
+
 from __future__ import annotations
 
 import os
@@ -104,7 +105,7 @@ def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             changed = False
             for prefix in STATE_PREFIXES:
                 if key.startswith(prefix):
-                    key, changed = key[len(prefix):], True
+                    key, changed = key[len(prefix) :], True
         cleaned[key] = value
     return cleaned
 

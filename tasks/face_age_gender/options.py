@@ -1,4 +1,5 @@
 """The face tasks' own settings, their command-line switches and `runner.py data` commands."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,30 +29,50 @@ class FaceOptions(BaseModel):
 
 
 SHARED_OPTIONS = (
-    TaskOption("--no-pretrained", "pretrained", "train the face backbones from scratch instead of ImageNet weights",
-               value=False),
-    TaskOption("--no-balanced-sampling", "balanced_sampling",
-               "plain shuffling instead of inverse age-bin frequency sampling", value=False),
+    TaskOption(
+        "--no-pretrained",
+        "pretrained",
+        "train the face backbones from scratch instead of ImageNet weights",
+        value=False,
+    ),
+    TaskOption(
+        "--no-balanced-sampling",
+        "balanced_sampling",
+        "plain shuffling instead of inverse age-bin frequency sampling",
+        value=False,
+    ),
     TaskOption("--no-tta", "tta", "evaluate the face tasks without the flip test-time augmentation", value=False),
 )
 DATASET_OPTION = TaskOption(
-    "--face-dataset", "dataset", "data of face-age-gender in dev/full (default: utkface)", choices=("utkface", "csv"),
+    "--face-dataset",
+    "dataset",
+    "data of face-age-gender in dev/full (default: utkface)",
+    choices=("utkface", "csv"),
 )
 
 
 def _synthetic_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--synthetic", action="store_true",
-                        help="write the small synthetic stand-in (same file layout) first, then read it")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="write the small synthetic stand-in (same file layout) first, then read it",
+    )
 
 
 def _read_folder(dataset: str) -> DataCommand:
     def run(args: argparse.Namespace, root: Path) -> int:
         from tasks.face_age_gender import readers, synthetic
 
-        generate = {"utkface": synthetic.generate_utkface, "face-csv": synthetic.generate_competition_csv,
-                    "adience": synthetic.generate_adience}[dataset]
-        read = {"utkface": readers.read_utkface, "face-csv": readers.read_competition_csv,
-                "adience": readers.read_adience}[dataset]
+        generate = {
+            "utkface": synthetic.generate_utkface,
+            "face-csv": synthetic.generate_competition_csv,
+            "adience": synthetic.generate_adience,
+        }[dataset]
+        read = {
+            "utkface": readers.read_utkface,
+            "face-csv": readers.read_competition_csv,
+            "adience": readers.read_adience,
+        }[dataset]
         if args.synthetic:
             generate(root)
             print(f"synthetic {dataset} files written to {root}")
@@ -64,14 +85,21 @@ def _read_folder(dataset: str) -> DataCommand:
         return 0 if result.samples else 2
 
     return DataCommand(
-        dataset, f"read a {dataset} folder and report usable and skipped samples (it cannot be downloaded "
-        "automatically: see the README's Face task section)", run, _synthetic_flag,
+        dataset,
+        f"read a {dataset} folder and report usable and skipped samples (it cannot be downloaded "
+        "automatically: see the README's Face task section)",
+        run,
+        _synthetic_flag,
     )
 
 
 def _weights_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--archs", nargs="+", default=["resnet18", "efficientnet_b0", "convnext_tiny"],
-                        help="backbones whose weights to fetch")
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        default=["resnet18", "efficientnet_b0", "convnext_tiny"],
+        help="backbones whose weights to fetch",
+    )
 
 
 def _fetch_weights(args: argparse.Namespace, root: Path) -> int:
@@ -83,7 +111,13 @@ def _fetch_weights(args: argparse.Namespace, root: Path) -> int:
 
 
 DATA_COMMANDS = (
-    _read_folder("utkface"), _read_folder("face-csv"), _read_folder("adience"),
-    DataCommand("weights", "download torchvision's ImageNet weights of the face backbones into torch's cache",
-                _fetch_weights, _weights_arguments),
+    _read_folder("utkface"),
+    _read_folder("face-csv"),
+    _read_folder("adience"),
+    DataCommand(
+        "weights",
+        "download torchvision's ImageNet weights of the face backbones into torch's cache",
+        _fetch_weights,
+        _weights_arguments,
+    ),
 )

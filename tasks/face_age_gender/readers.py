@@ -3,6 +3,7 @@ gender 1 = female, 0 = male (UTKFace's); age in years, or an Adience age group 0
 
 Rows that cannot be used are skipped and returned with their reason, never silently dropped.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,14 @@ from pathlib import Path
 from harness.api import DataNotFoundError
 
 ADIENCE_GROUPS: tuple[tuple[int, int], ...] = (
-    (0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100),
+    (0, 2),
+    (4, 6),
+    (8, 12),
+    (15, 20),
+    (25, 32),
+    (38, 43),
+    (48, 53),
+    (60, 100),
 )
 ADIENCE_GROUP_NAMES = ("0-2", "4-6", "8-13", "15-20", "25-32", "38-43", "48-53", "60-")
 ADIENCE_FOLDS = 5
@@ -208,7 +216,7 @@ def read_adience(root: Path) -> ReadResult:
                 elif (path := _adience_image(root, row)) is None:
                     result.skip(item, "image file missing")
                 else:
-                    result.samples.append(FaceSample(
-                        path, gender=gender, age_group=group, fold=fold, subject=row["user_id"]
-                    ))
+                    result.samples.append(
+                        FaceSample(path, gender=gender, age_group=group, fold=fold, subject=row["user_id"])
+                    )
     return result

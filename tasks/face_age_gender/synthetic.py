@@ -9,6 +9,7 @@ Both cues are left-right symmetric, so flip augmentation keeps the labels. Ages 
 skewed distribution (most in the 20s-30s, like the real data sets), so inverse-frequency
 sampling matters. The same arguments give byte-identical files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -129,8 +130,18 @@ def generate_competition_csv(root: Path, count: int = 600) -> Path:
 
 
 ADIENCE_HEADER = (
-    "user_id", "original_image", "face_id", "age", "gender", "x", "y", "dx", "dy",
-    "tilt_ang", "fiducial_yaw_angle", "fiducial_score",
+    "user_id",
+    "original_image",
+    "face_id",
+    "age",
+    "gender",
+    "x",
+    "y",
+    "dx",
+    "dy",
+    "tilt_ang",
+    "fiducial_yaw_angle",
+    "fiducial_score",
 )
 
 
@@ -159,8 +170,10 @@ def generate_adience(root: Path, subjects_per_fold: int = 30, images_per_subject
                     face_id += 1
                     age = low + (min(high, 80) - low) * float(torch.rand(1, generator=generator))
                     original = f"{face_id:06d}_{image}.jpg"
-                    _write_jpeg(folder / "faces" / user / f"coarse_tilt_aligned_face.{face_id}.{original}",
-                                draw_face(age, gender, generator))
+                    _write_jpeg(
+                        folder / "faces" / user / f"coarse_tilt_aligned_face.{face_id}.{original}",
+                        draw_face(age, gender, generator),
+                    )
                     rows.append([user, original, face_id, age_text, "mf"[gender], 0, 0, 100, 100, 0, 0, 50])
             rows.append([f"{fold}999@synthetic", "none.jpg", 0, "None", "m", 0, 0, 1, 1, 0, 0, 0])
             rows.append([f"{fold}998@synthetic", "u.jpg", 0, "(25, 32)", "u", 0, 0, 1, 1, 0, 0, 0])

@@ -4,6 +4,7 @@ Each test asserts that the attack failed (the run was recorded as failed with a 
 reason, or the attack had no effect), that the runner survived (this process goes on and
 runs the next job), and that another job's record in the same results folder is intact.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,14 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.api.records import JobSpec, RunRecord, TrainConfig
 from harness.api.errors import SubmissionError
-from harness.run.jobs import plan, run_job
-from harness.methods.resolve import registered_method, submission_method
-from harness.oracle.backends.cgroup import PidsCgroup
+from harness.api.records import JobSpec, RunRecord, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
+from harness.methods.resolve import registered_method, submission_method
 from harness.oracle.backends.bwrap import BwrapSandbox
+from harness.oracle.backends.cgroup import PidsCgroup
 from harness.oracle.backends.process import ProcessSandbox
+from harness.run.jobs import plan, run_job
 from harness.run.progress import JobProgress
 from tasks.cifar100_mtl import SYNTHETIC_FOLDER, Cifar100MultiTask
 from tests.helpers import REPO
@@ -61,7 +62,9 @@ def arena(tmp_path_factory: pytest.TempPathFactory, data_root: Path):
     results = tmp_path_factory.mktemp("results")
     victim_method = registered_method("equal", TASK.loss_names)
     job = JobSpec(task=TASK.name, arch="resnet20", seed=0, preset="hostile", config=CONFIG)
-    victim = run_job(plan(victim_method, [job])[0], TASK, CPU, data_root, results, JobProgress("victim", 1, io.StringIO()))
+    victim = run_job(
+        plan(victim_method, [job])[0], TASK, CPU, data_root, results, JobProgress("victim", 1, io.StringIO())
+    )
     assert victim.status == "ok"
     victim_files = {p: p.read_bytes() for p in (results / "runs").rglob("*.json")}
 
@@ -80,16 +83,21 @@ def arena(tmp_path_factory: pytest.TempPathFactory, data_root: Path):
 
     threading.Thread(target=accept, daemon=True).start()
     state = {
-        "results": results, "data_root": data_root, "victim": victim, "victim_files": victim_files,
-        "port": listener.getsockname()[1], "connections": connections,
+        "results": results,
+        "data_root": data_root,
+        "victim": victim,
+        "victim_files": victim_files,
+        "port": listener.getsockname()[1],
+        "connections": connections,
         "canary": tmp_path_factory.mktemp("canary") / "forged.txt",
     }
     yield state
     listener.close()
 
 
-def launch(arena: dict, name: str, sandbox: Sandbox, tmp_path: Path, limits: OracleLimits = LIMITS,
-           **extra: object) -> Attack:
+def launch(
+    arena: dict, name: str, sandbox: Sandbox, tmp_path: Path, limits: OracleLimits = LIMITS, **extra: object
+) -> Attack:
     source = (HOSTILE / f"{name}.py").read_text()
     values = {
         "__PORT__": arena["port"],
@@ -112,8 +120,9 @@ def launch(arena: dict, name: str, sandbox: Sandbox, tmp_path: Path, limits: Ora
         return Attack(check_error=exc)
     job = JobSpec(task=TASK.name, arch="resnet20", seed=0, preset="hostile", config=CONFIG)
     console = io.StringIO()
-    record = run_job(plan(method, [job])[0], TASK, CPU, arena["data_root"], arena["results"],
-                     JobProgress("attacker", 1, console))
+    record = run_job(
+        plan(method, [job])[0], TASK, CPU, arena["data_root"], arena["results"], JobProgress("attacker", 1, console)
+    )
     return Attack(record=record, console=console.getvalue())
 
 
@@ -149,7 +158,15 @@ DEFAULT_BACKEND = [pytest.param(BwrapSandbox() if BWRAP_REASON is None else Proc
 @needs_bwrap
 @pytest.mark.parametrize(
     "name",
-    ["network", "read_test_split", "read_results", "read_passwd", "patch_harness", "write_outside", "read_harness_source"],
+    [
+        "network",
+        "read_test_split",
+        "read_results",
+        "read_passwd",
+        "patch_harness",
+        "write_outside",
+        "read_harness_source",
+    ],
 )
 def test_isolation_attacks_have_no_effect_in_bwrap(arena: dict, tmp_path: Path, name: str) -> None:
     attack = launch(arena, name, BwrapSandbox(), tmp_path)

@@ -1,24 +1,43 @@
 """The runner as a user runs it: a subprocess, its exit code and what it prints."""
-import json
-import subprocess
+
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, records, run_main, runner, write_submission
-
-
+from tests.helpers import records, run_main, runner, write_submission
 
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """The example submission and one baseline through the real CLI (tiny preset)."""
     results = tmp_path_factory.mktemp("results")
-    first = runner("submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-                   "--tasks", "cifar100-mtl", "--results", results, "--data-root", data_root)
+    first = runner(
+        "submit",
+        "submissions/example_loss.py",
+        "--no-baselines",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "cifar100-mtl",
+        "--results",
+        results,
+        "--data-root",
+        data_root,
+    )
     assert first.returncode == 0, first.stderr
-    second = runner("baselines", "--only", "equal", "--preset", "tiny", "--tasks", "cifar100-mtl",
-                    "--results", results, "--data-root", data_root)
+    second = runner(
+        "baselines",
+        "--only",
+        "equal",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "cifar100-mtl",
+        "--results",
+        results,
+        "--data-root",
+        data_root,
+    )
     assert second.returncode == 0, second.stderr
     return results
 
@@ -37,8 +56,19 @@ def test_submit_writes_records_and_prints_the_leaderboard(smoke_results: Path) -
 
 
 def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) -> None:
-    again = runner("submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-                   "--tasks", "cifar100-mtl", "--results", smoke_results, "--data-root", data_root)
+    again = runner(
+        "submit",
+        "submissions/example_loss.py",
+        "--no-baselines",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "cifar100-mtl",
+        "--results",
+        smoke_results,
+        "--data-root",
+        data_root,
+    )
     assert again.returncode == 0
     assert "1 jobs: 1 already recorded (use --force to rerun), 0 enqueued" in again.stdout
     assert len(records(smoke_results)) == 2
@@ -63,10 +93,24 @@ def test_failing_submission_is_recorded_and_other_records_survive(
         "        return fine_loss + coarse_loss\n",
         name="quitter.py",
     )
-    done = runner("submit", path, "--no-baselines", "--preset", "tiny", "--tasks", "cifar100-mtl",
-                  "--results", smoke_results, "--data-root", data_root)
+    done = runner(
+        "submit",
+        path,
+        "--no-baselines",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "cifar100-mtl",
+        "--results",
+        smoke_results,
+        "--data-root",
+        data_root,
+    )
     assert done.returncode == 1
-    assert "FAILED: MultiTaskLoss.forward raised ValueError: gave up in epoch two (quitter.py line 6) at epoch 1" in done.stdout
+    assert (
+        "FAILED: MultiTaskLoss.forward raised ValueError: gave up in epoch two (quitter.py line 6) at epoch 1"
+        in done.stdout
+    )
     assert "Traceback" not in done.stderr
     failed = [r for r in records(smoke_results) if r["method"]["name"] == "quitter"]
     assert len(failed) == 1 and failed[0]["status"] == "failed" and len(failed[0]["epochs"]) == 1
@@ -81,15 +125,19 @@ def test_failing_submission_is_recorded_and_other_records_survive(
         (["submit", "missing.py"], "error: submission file not found: missing.py"),
         (["submit", "submissions/example_loss.py", "--archs", "vgg16bn"], "is hidden"),
         (["submit", "submissions/example_loss.py", "--archs", "resnet21"], "unknown architecture resnet21"),
-        (["submit", "submissions/example_loss.py", "--tasks", "cifar100-mtl", "--archs", "resnet18"],
-         "unknown architecture resnet18"),
+        (
+            ["submit", "submissions/example_loss.py", "--tasks", "cifar100-mtl", "--archs", "resnet18"],
+            "unknown architecture resnet18",
+        ),
         (["submit", "submissions/example_loss.py", "--seeds", "x"], "--seeds takes integers"),
         (["submit", "submissions/example_loss.py", "--name", "dwa"], "belongs to a registered method"),
         (["submit", "submissions/example_loss.py", "--tasks", "mnist"], "unknown task"),
         (["submit", "submissions/example_loss.py", "--device", "cuda:7"], "cuda"),
         (["baselines", "--only", "gradnorm2"], "unknown method 'gradnorm2' (did you mean 'gradnorm'?)"),
-        (["submit", "submissions/example_loss.py", "--preset", "dev", "--data-root", "/nonexistent"],
-         "CIFAR-100 not found: expected /nonexistent/cifar100/cifar-100-python/train"),
+        (
+            ["submit", "submissions/example_loss.py", "--preset", "dev", "--data-root", "/nonexistent"],
+            "CIFAR-100 not found: expected /nonexistent/cifar100/cifar-100-python/train",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_non_zero_exit(

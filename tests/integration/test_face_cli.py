@@ -1,4 +1,5 @@
 """The face tasks through the real command line."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,26 @@ from .test_cli import records, runner
 
 def test_face_tasks_run_through_submit_and_reach_the_leaderboard(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    done = runner("submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-                  "--tasks", "face-age-gender", "face-adience", "--results", results, "--data-root", tmp_path)
+    done = runner(
+        "submit",
+        "submissions/example_loss.py",
+        "--no-baselines",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "face-age-gender",
+        "face-adience",
+        "--results",
+        results,
+        "--data-root",
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "face-adience data in" in done.stdout and "5 unknown age, 5 unknown gender" in done.stdout
     saved = records(results)
     assert {(r["job"]["task"], r["job"]["config"]["options"]["fold"], r["status"]) for r in saved} == {
-        ("face-age-gender", None, "ok"), ("face-adience", 0, "ok")
+        ("face-age-gender", None, "ok"),
+        ("face-adience", 0, "ok"),
     }
     face = next(r for r in saved if r["job"]["task"] == "face-age-gender")
     assert face["primary_metric"] == "harmonic" and 0 <= face["best_primary"] <= 1
@@ -34,8 +48,20 @@ def test_dev_preset_without_weights_says_how_to_get_them(tmp_path: Path, monkeyp
     monkeypatch.setenv("UTKFACE_ROOT", str(utk))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("FACE_PRETRAINED_DIR", raising=False)
-    args = ("submit", "submissions/example_loss.py", "--no-baselines", "--preset", "dev", "--tasks",
-            "face-age-gender", "--archs", "resnet18", "--results", tmp_path / "results", "--no-wait")
+    args = (
+        "submit",
+        "submissions/example_loss.py",
+        "--no-baselines",
+        "--preset",
+        "dev",
+        "--tasks",
+        "face-age-gender",
+        "--archs",
+        "resnet18",
+        "--results",
+        tmp_path / "results",
+        "--no-wait",
+    )
     refused = runner(*args)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "ImageNet weights for resnet18 not found" in refused.stderr and "--no-pretrained" in refused.stderr

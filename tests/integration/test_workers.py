@@ -1,4 +1,5 @@
 """Workers through the real CLI: many slots, a killed worker, concurrent submits."""
+
 from __future__ import annotations
 
 import io
@@ -13,16 +14,15 @@ import pytest
 import torch
 
 from harness.api.records import JobSpec, TrainConfig
-from harness.run.jobs import plan, run_job
-from harness.methods.resolve import registered_method, submission_method
 from harness.api.sandbox import OracleLimits
+from harness.methods.resolve import registered_method, submission_method
 from harness.oracle.backends.bwrap import BwrapSandbox
 from harness.oracle.choose import choose_sandbox
-from harness.run.progress import JobProgress
 from harness.queue.jobqueue import JobQueue
 from harness.queue.worker import entry_for
+from harness.run.jobs import plan, run_job
+from harness.run.progress import JobProgress
 from tasks.cifar100_mtl import Cifar100MultiTask
-
 from tests.helpers import PYTHON, REPO
 
 TASK = Cifar100MultiTask()
@@ -31,7 +31,11 @@ TASK = Cifar100MultiTask()
 def worker(results: Path, *extra: str, **popen: object) -> subprocess.Popen:
     return subprocess.Popen(
         [PYTHON, "runner.py", "worker", "--devices", "cpu", "--results", str(results), "--exit-when-idle", *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
     )
 
 
@@ -68,11 +72,18 @@ def test_killed_worker_job_resumes_with_identical_result(tmp_path: Path, data_ro
     config = TrainConfig(epochs=4, batch_size=64, data="synthetic", train_size=768, test_size=100)
     job = JobSpec(task=TASK.name, arch="resnet20", seed=5, preset="queue-test", config=config)
     sandbox = choose_sandbox("bwrap")
-    method = submission_method(REPO / "baselines" / "dwa.py", "dwa-file", "submission", TASK.loss_names,
-                               sandbox, OracleLimits(), check=False)
+    method = submission_method(
+        REPO / "baselines" / "dwa.py", "dwa-file", "submission", TASK.loss_names, sandbox, OracleLimits(), check=False
+    )
     planned = plan(method, [job])[0]
-    reference = run_job(planned, TASK, torch.device("cpu"), data_root, tmp_path / "reference",
-                        JobProgress("reference", 4, io.StringIO()))
+    reference = run_job(
+        planned,
+        TASK,
+        torch.device("cpu"),
+        data_root,
+        tmp_path / "reference",
+        JobProgress("reference", 4, io.StringIO()),
+    )
 
     results = tmp_path / "results"
     queue = JobQueue(results / "queue", lease_seconds=2)
@@ -102,8 +113,21 @@ def test_killed_worker_job_resumes_with_identical_result(tmp_path: Path, data_ro
 
 
 def test_two_submits_at_once_share_the_job(tmp_path: Path, data_root: Path) -> None:
-    command = [PYTHON, "runner.py", "submit", "submissions/example_loss.py", "--no-baselines", "--preset", "tiny",
-               "--tasks", "cifar100-mtl", "--results", str(tmp_path), "--data-root", str(data_root)]
+    command = [
+        PYTHON,
+        "runner.py",
+        "submit",
+        "submissions/example_loss.py",
+        "--no-baselines",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "cifar100-mtl",
+        "--results",
+        str(tmp_path),
+        "--data-root",
+        str(data_root),
+    ]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     second = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out_first, _ = first.communicate(timeout=400)

@@ -1,4 +1,5 @@
 """Objects the registry tests point entry-point references at."""
+
 from harness.api import MethodInfo
 from tasks.cifar100_mtl import Cifar100MultiTask
 

@@ -1,5 +1,6 @@
 """The layering the architecture page promises, checked on the source: no import cycle
 between modules, a leaf API, a self-contained oracle guest, plugins that use only the API."""
+
 from __future__ import annotations
 
 import ast

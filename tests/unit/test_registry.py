@@ -1,4 +1,5 @@
 """The plugin registry: lazy references, near-miss errors, broken plugins kept apart."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,24 +46,35 @@ def test_unknown_names_get_the_known_ones_and_the_closest() -> None:
 def test_a_broken_plugin_names_itself_and_its_distribution_and_spares_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    reg = fake(monkeypatch, [
-        ref("good", "tests.unit.plugin_objects:GOOD_METHOD"),
-        ref("missing", "no_such_module:X"),
-        ref("wrong-type", "tests.unit.plugin_objects:NOT_A_METHOD"),
-        ref("good", "tests.unit.plugin_objects:NOT_A_METHOD"),  # a second registration of a name: the first wins
-        ref("other-name", "tests.unit.plugin_objects:GOOD_METHOD"),
-    ])
+    reg = fake(
+        monkeypatch,
+        [
+            ref("good", "tests.unit.plugin_objects:GOOD_METHOD"),
+            ref("missing", "no_such_module:X"),
+            ref("wrong-type", "tests.unit.plugin_objects:NOT_A_METHOD"),
+            ref("good", "tests.unit.plugin_objects:NOT_A_METHOD"),  # a second registration of a name: the first wins
+            ref("other-name", "tests.unit.plugin_objects:GOOD_METHOD"),
+        ],
+    )
     loaded, broken = reg.load_all()
     assert list(loaded) == ["good"]
     assert set(broken) == {"missing", "wrong-type", "other-name"}
-    assert "'missing' (no_such_module:X, from test-dist) failed to import: ModuleNotFoundError" in str(broken["missing"])
+    assert "'missing' (no_such_module:X, from test-dist) failed to import: ModuleNotFoundError" in str(
+        broken["missing"]
+    )
     assert "is not a harness.api.MethodInfo" in str(broken["wrong-type"])
     assert "registered as 'other-name' but its name is 'good'" in str(broken["other-name"])
 
 
 def test_a_task_class_is_instantiated_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    reg = fake(monkeypatch, [ref("renamed-cifar", "tests.unit.plugin_objects:RenamedCifar"),
-                             ref("not-a-task", "tests.unit.plugin_objects:GOOD_METHOD")], kind="task")
+    reg = fake(
+        monkeypatch,
+        [
+            ref("renamed-cifar", "tests.unit.plugin_objects:RenamedCifar"),
+            ref("not-a-task", "tests.unit.plugin_objects:GOOD_METHOD"),
+        ],
+        kind="task",
+    )
     task = reg.get("renamed-cifar")
     assert isinstance(task, Task) and task.name == "renamed-cifar" and reg.get("renamed-cifar") is task
     with pytest.raises(PluginError, match="not a harness.api.Task"):
@@ -77,7 +89,9 @@ def test_a_checkout_without_metadata_reads_pyproject(monkeypatch: pytest.MonkeyP
 
 
 def test_methods_refuse_task_counts_they_cannot_handle() -> None:
-    assert registry.methods.get("uncertainty").refusal(3) == "uncertainty handles at most 2 task losses, this task has 3"
+    assert (
+        registry.methods.get("uncertainty").refusal(3) == "uncertainty handles at most 2 task losses, this task has 3"
+    )
     assert registry.methods.get("uncertainty").refusal(2) is None
     assert registry.methods.get("equal").refusal(5) is None
     with pytest.raises(TypeError, match="exactly one of loss_file and combiner"):

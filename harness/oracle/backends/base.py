@@ -1,5 +1,6 @@
 """What the built-in backends share: a subprocess in its own session whose output tail
 is kept, joined to a pids cgroup, with the oracle's resource limits applied before exec."""
+
 from __future__ import annotations
 
 import collections

@@ -1,4 +1,5 @@
 """The bwrap backend (the default): bubblewrap namespaces and a minimal file system."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -66,10 +67,21 @@ class BwrapSandbox(Sandbox):
 
     def command(self, request: LaunchRequest) -> list[str]:
         args = [
-            "bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-            "--die-with-parent", "--new-session",
+            "bwrap",
+            "--unshare-all",
+            "--unshare-user",
+            "--uid",
+            "65534",
+            "--gid",
+            "65534",
+            "--die-with-parent",
+            "--new-session",
             # the private /tmp first: binds below may live under /tmp and must stay visible
-            "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr",
+            "--tmpfs",
+            "/tmp",
+            "--ro-bind",
+            "/usr",
+            "/usr",
         ]
         for top in ("/lib", "/lib64", "/bin", "/sbin", "/lib32"):
             path = Path(top)
@@ -85,11 +97,24 @@ class BwrapSandbox(Sandbox):
                 args += ["--tmpfs", str(location)]
         inside = f"/submission/{request.submission.name}"
         args += [
-            "--ro-bind", str(request.guest_dir), f"{GUEST_PARENT}/{request.guest_dir.name}",
-            "--ro-bind", str(request.submission), inside,
-            "--bind", str(request.ipc_dir), "/ipc",
-            "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp",
-            "--remount-ro", "/", "--clearenv",
+            "--ro-bind",
+            str(request.guest_dir),
+            f"{GUEST_PARENT}/{request.guest_dir.name}",
+            "--ro-bind",
+            str(request.submission),
+            inside,
+            "--bind",
+            str(request.ipc_dir),
+            "/ipc",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--chdir",
+            "/tmp",
+            "--remount-ro",
+            "/",
+            "--clearenv",
         ]
         for key, value in clean_environment("/tmp").items():
             args += ["--setenv", key, value]
@@ -98,8 +123,14 @@ class BwrapSandbox(Sandbox):
 
     def launch(self, request: LaunchRequest) -> OracleProcess:
         cgroup = PidsCgroup(request.limits.processes)
-        return PopenProcess(subprocess.Popen(
-            self.command(request), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=rlimit_setter(request.limits, cgroup),
-            start_new_session=True,
-        ), cgroup)
+        return PopenProcess(
+            subprocess.Popen(
+                self.command(request),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                preexec_fn=rlimit_setter(request.limits, cgroup),
+                start_new_session=True,
+            ),
+            cgroup,
+        )

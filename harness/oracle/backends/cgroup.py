@@ -5,6 +5,7 @@ the process cap of the sandbox comes from the pids controller (cgroup v1 or v2) 
 this process may create cgroups. Elsewhere the rlimit is the only cap, and the run
 record says so.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ The image needs Python >= 3.10 with torch; build the default one with
 in $MTL_ORACLE_IMAGE. The oracle's guest package, the submission file and the socket
 folder are the only host paths mounted.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The process backend: a plain subprocess, for machines without bubblewrap or docker."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,8 +25,16 @@ class ProcessSandbox(Sandbox):
             sys.executable, str(request.guest_dir.parent), str(request.socket_path), str(request.submission)
         )
         cgroup = PidsCgroup(request.limits.processes)
-        return PopenProcess(subprocess.Popen(
-            command, cwd=scratch, env=clean_environment(str(scratch)), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            preexec_fn=rlimit_setter(request.limits, cgroup), start_new_session=True,
-        ), cgroup)
+        return PopenProcess(
+            subprocess.Popen(
+                command,
+                cwd=scratch,
+                env=clean_environment(str(scratch)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                preexec_fn=rlimit_setter(request.limits, cgroup),
+                start_new_session=True,
+            ),
+            cgroup,
+        )

@@ -5,6 +5,7 @@ protocol as JSON and is stored in the checkpoint as a string, so restoring it ne
 unpickles anything. Supported values: None, bool, int, float (NaN/inf too), str,
 tensors, and lists, tuples and str-keyed dicts of these.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,11 +15,24 @@ import torch
 from torch import nn
 
 _MODULE_INTERNALS = {
-    "training", "_parameters", "_buffers", "_non_persistent_buffers_set", "_backward_pre_hooks",
-    "_backward_hooks", "_is_full_backward_hook", "_forward_hooks", "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called", "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs",
-    "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
-    "_load_state_dict_post_hooks", "_modules", "_compiled_call_impl",
+    "training",
+    "_parameters",
+    "_buffers",
+    "_non_persistent_buffers_set",
+    "_backward_pre_hooks",
+    "_backward_hooks",
+    "_is_full_backward_hook",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+    "_modules",
+    "_compiled_call_impl",
 }
 
 
@@ -75,11 +89,13 @@ def decode(value: Any) -> Any:
 def module_state(module: nn.Module, optimizer: torch.optim.Optimizer | None) -> Any:
     """Everything that makes a loss module's future differ from a fresh one."""
     attributes = {k: v for k, v in vars(module).items() if k not in _MODULE_INTERNALS}
-    return encode({
-        "parameters": module.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "attributes": attributes,
-    })
+    return encode(
+        {
+            "parameters": module.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "attributes": attributes,
+        }
+    )
 
 
 def restore_module_state(module: nn.Module, optimizer: torch.optim.Optimizer | None, state: Any) -> None:

@@ -5,6 +5,7 @@ submission, in the trainer's process only for the harness's own (trusted) baseli
 It is part of the guest package, so it imports nothing from the harness: its errors are
 `SubmissionFault`, which the host side turns into `SubmissionError`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,9 +71,7 @@ def _describe(exc: BaseException, path: Path) -> str:
     text = str(exc).strip().splitlines()
     described = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     lines = [
-        frame.lineno
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if Path(frame.filename).name == path.name
+        frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if Path(frame.filename).name == path.name
     ]
     return f"{described} ({path.name} line {lines[-1]})" if lines else described
 

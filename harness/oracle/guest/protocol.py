@@ -2,6 +2,7 @@
 
 Both ends use it; the trainer's end treats every message as untrusted input.
 """
+
 from __future__ import annotations
 
 import json

@@ -2,6 +2,7 @@
 harness's trusted baseline files. It evaluates the loss on detached values and returns the
 total and d total / d loss_i; it owns the loss class's parameters and steps them with the
 protocol's SGD settings."""
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,7 @@ class LossModuleRunner:
         self.module = instantiate(loss_class, path)
         params = [p for p in self.module.parameters() if p.requires_grad]
         self.optimizer = (
-            torch.optim.SGD(params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay)
-            if params
-            else None
+            torch.optim.SGD(params, lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay) if params else None
         )
 
     def step(self, values: list[float], epoch: int, total_epochs: int, lr: float) -> tuple[float, list[float]]:

@@ -3,6 +3,7 @@
 Started as `python -I -B -c BOOT SOCKET SUBMISSION`; everything it needs arrives in the
 first message. It never sees the model, the data or the results.
 """
+
 from __future__ import annotations
 
 import socket
@@ -52,4 +53,3 @@ def serve(socket_path: str, submission_path: str) -> int:
             send_message(sock, {"id": request["id"], "error": str(exc), "details": exc.details})
             return 0
         send_message(sock, {"id": request["id"], "total": total, "weights": weights})
-

@@ -1,4 +1,5 @@
 """Attack: allocate 50 GB."""
+
 import torch
 import torch.nn as nn
 

@@ -1,4 +1,5 @@
 """Attack: print fake metric lines and fake records at every call."""
+
 import os
 import sys
 

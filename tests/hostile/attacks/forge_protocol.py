@@ -1,4 +1,5 @@
 """Attack: find the oracle's socket and send forged answers with huge weights."""
+
 import gc
 import json
 import socket

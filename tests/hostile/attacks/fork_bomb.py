@@ -1,4 +1,5 @@
 """Attack: a fork bomb. Every process keeps forking; the call never returns."""
+
 import os
 import time
 

@@ -1,4 +1,5 @@
 """Raises at import time."""
+
 import torch.nn as nn
 
 raise ImportError("this submission needs a package that does not exist")

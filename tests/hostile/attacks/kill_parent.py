@@ -1,4 +1,5 @@
 """Attack: kill the parent process and everything else it can signal."""
+
 import os
 import signal
 

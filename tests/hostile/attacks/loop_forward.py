@@ -1,4 +1,5 @@
 """Attack: an infinite loop in forward, after the probe calls."""
+
 import torch.nn as nn
 
 

@@ -1,4 +1,5 @@
 """Attack: an infinite loop in __init__."""
+
 import torch.nn as nn
 
 

@@ -1,4 +1,5 @@
 """Returns NaN after the probe calls, mid-training."""
+
 import torch.nn as nn
 
 

@@ -1,4 +1,5 @@
 """Attack: reach the network (only the test's own listener on loopback is tried)."""
+
 import socket
 
 import torch.nn as nn

@@ -1,4 +1,5 @@
 """Attack: open the harness's own trainer for writing (to patch the scorer)."""
+
 import torch.nn as nn
 
 

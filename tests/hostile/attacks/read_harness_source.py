@@ -1,5 +1,6 @@
 """Attack: read the harness's trusted code (queue, store, trainer) to learn how to game it:
 by its host paths, by importing it, and by searching every folder the sandbox shows."""
+
 import os
 
 import torch.nn as nn

@@ -1,4 +1,5 @@
 """Attack: read /etc/passwd."""
+
 import torch.nn as nn
 
 

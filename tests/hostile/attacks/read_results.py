@@ -1,4 +1,5 @@
 """Attack: list and read the results directory."""
+
 import os
 
 import torch.nn as nn

@@ -1,4 +1,5 @@
 """Attack: read the test labels of the data set."""
+
 import torch.nn as nn
 
 

@@ -1,4 +1,5 @@
 """Attack: sleep at every call, to stall the benchmark."""
+
 import time
 
 import torch.nn as nn

@@ -1,4 +1,5 @@
 """Attack: walk the autograd graph and the heap looking for the model's parameters."""
+
 import gc
 
 import torch
@@ -26,5 +27,7 @@ class MultiTaskLoss(nn.Module):
         heap = [o for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.numel() > 1000]
         modules = [o for o in gc.get_objects() if isinstance(o, nn.Conv2d)]
         if big or heap or modules or fine_loss.grad_fn is not None:
-            raise RuntimeError(f"ATTACK SUCCEEDED: found {len(big)} graph tensors, {len(heap)} heap tensors, {len(modules)} convs")
+            raise RuntimeError(
+                f"ATTACK SUCCEEDED: found {len(big)} graph tensors, {len(heap)} heap tensors, {len(modules)} convs"
+            )
         return fine_loss + coarse_loss

@@ -1,4 +1,5 @@
 """Attack: write files outside the scratch folder (results, data, home)."""
+
 import torch.nn as nn
 
 

@@ -1,6 +1,7 @@
 """What the baseline tests share (one module, as torchjd's tests/unit/aggregation/_asserts.py):
 the toy models, a combiner's step on them with the gradients that land in the trunk and in
 each head, and the checks that every method's test module runs on its own method."""
+
 from __future__ import annotations
 
 import math
@@ -148,9 +149,7 @@ def loss_names(tasks: int) -> tuple[str, ...]:
 
 def own_head_gradients(model: ToyHeads, losses: list[torch.Tensor]) -> list[torch.Tensor]:
     """d L_i / d h_i for each head i (the graph is kept for the combiner)."""
-    return [
-        torch.autograd.grad(loss, head.weight, retain_graph=True)[0] for loss, head in zip(losses, model.heads)
-    ]
+    return [torch.autograd.grad(loss, head.weight, retain_graph=True)[0] for loss, head in zip(losses, model.heads)]
 
 
 def assert_weights_finite(weights: list[float], tasks: int, name: str = "") -> None:
@@ -223,18 +222,21 @@ def train_toy(run: ToyRun, epochs: range, batches: int = TOY_BATCHES, check_head
 
 def save_toy(run: ToyRun, path: Path, epoch: int) -> None:
     """The trainer's checkpoint of the run: the codec's JSON of the combiner state, its tensors."""
-    save_checkpoint(path, TrainingState(
-        epoch=epoch,
-        model=run.model.state_dict(),
-        optimizer=run.optimizer.state_dict(),
-        scheduler={},
-        data_generator=torch.Generator().get_state(),
-        torch_rng=torch.get_rng_state(),
-        cuda_rng=[],
-        epochs=[],
-        combiner=encode(run.combiner.state(), "the method's state"),
-        combiner_tensors=run.combiner.tensor_state(),
-    ))
+    save_checkpoint(
+        path,
+        TrainingState(
+            epoch=epoch,
+            model=run.model.state_dict(),
+            optimizer=run.optimizer.state_dict(),
+            scheduler={},
+            data_generator=torch.Generator().get_state(),
+            torch_rng=torch.get_rng_state(),
+            cuda_rng=[],
+            epochs=[],
+            combiner=encode(run.combiner.state(), "the method's state"),
+            combiner_tensors=run.combiner.tensor_state(),
+        ),
+    )
 
 
 def restore_toy(name: str, tasks: int, path: Path, combiner_state: bool = True) -> ToyRun:

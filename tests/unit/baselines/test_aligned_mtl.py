@@ -1,4 +1,5 @@
 """Aligned-MTL (baselines/aligned_mtl.py): the balance matrix by hand and on the toy model."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """CAGrad (baselines/cagrad.py, c = 0.4) on hand-computed two-task values."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """DB-MTL (baselines/db_mtl.py): the gradient buffer and the magnitude balancing."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """What every registered method must do, a built-in's or a plugin's (one test per method)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """FAMO (baselines/famo.py): the effective weights and the logits' update after a step."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """GradNorm (baselines/gradnorm.py, alpha = 1.5): the weights' gradient and update."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,9 @@ from .asserts import CONFIG, CONTEXT, assert_resume_is_exact, orthogonal_toy
 
 
 def test_gradnorm_weight_gradient() -> None:
-    gradient = gradnorm_weight_gradient(torch.ones(2), torch.tensor([2.0, 1.0]), torch.tensor([1.0, 1.0]),
-                                        torch.tensor([2.0, 1.0]))
+    gradient = gradnorm_weight_gradient(
+        torch.ones(2), torch.tensor([2.0, 1.0]), torch.tensor([1.0, 1.0]), torch.tensor([2.0, 1.0])
+    )
     # G = (2, 1), mean 1.5; r = (2/3, 4/3); target = 1.5 r^1.5 = (0.816, 2.309): signs (+, -)
     assert gradient.tolist() == [2.0, -1.0]
 

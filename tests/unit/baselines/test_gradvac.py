@@ -1,4 +1,5 @@
 """GradVac (baselines/gradvac.py, beta = 0.01): the vaccine reaches its target cosine."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """IMTL (baselines/imtl.py): IMTL-G's equal projections and IMTL-L's learned scales."""
+
 from __future__ import annotations
 
 from pathlib import Path

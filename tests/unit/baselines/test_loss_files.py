@@ -1,5 +1,6 @@
 """The MultiTaskLoss-file baselines (baselines/loss_files.py: equal, uncertainty, dwa,
 uncertainty-paper, geometric, scale-invariant) against values computed by hand."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """MGDA-UB (baselines/mgda.py): the min-norm solver and its weights on the representation."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Nash-MTL (baselines/nash_mtl.py): the bargaining solution by hand and on the toy model."""
+
 from __future__ import annotations
 
 import math

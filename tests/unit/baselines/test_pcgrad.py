@@ -1,4 +1,5 @@
 """PCGrad (baselines/pcgrad.py): the projection by hand and as a combiner on the toy model."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """RLW (baselines/rlw.py): seeded softmax-normal weights."""
+
 from __future__ import annotations
 
 from pathlib import Path

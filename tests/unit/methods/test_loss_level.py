@@ -1,15 +1,16 @@
 """The loss-level path (values out, weights back, weighted backward) equals an
 in-process `total.backward()` with the loss parameters in the model's optimizer."""
+
 import copy
 
 import torch
 from torch import nn
 
-from tests.helpers import loss_file
 from harness.api.method import StepContext
-from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.api.records import TrainConfig
+from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.oracle.guest.loader import load_submission
+from tests.helpers import loss_file
 
 CONFIG = TrainConfig(epochs=3)
 

@@ -1,4 +1,5 @@
 """What each backend shows the oracle: only its own guest package, never the harness."""
+
 from __future__ import annotations
 
 from pathlib import Path

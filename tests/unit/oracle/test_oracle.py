@@ -1,5 +1,6 @@
 """The oracle gives the same training trajectory as the in-process call, and the docker
 backend's container options (its engine-level tests run where an engine answers)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,20 +8,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import loss_file
 from harness.api.method import StepContext, StepResult
-from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.api.records import TrainConfig
-from harness.oracle.client import OracleLossRunner
-from harness.oracle.backends.docker import DockerSandbox
 from harness.api.sandbox import LaunchRequest, OracleLimits, Sandbox
-from harness.oracle.guest import GUEST_DIR
+from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.oracle.backends.bwrap import BwrapSandbox
+from harness.oracle.backends.docker import DockerSandbox
 from harness.oracle.backends.process import ProcessSandbox
 from harness.oracle.choose import choose_sandbox
+from harness.oracle.client import OracleLossRunner
+from harness.oracle.guest import GUEST_DIR
 from harness.oracle.guest.loader import load_submission
 from harness.run.trainer import train
 from tasks.cifar100_mtl import Cifar100MultiTask
+from tests.helpers import loss_file
 
 TASK = Cifar100MultiTask()
 CONFIG = TrainConfig(epochs=3, batch_size=64, data="synthetic", train_size=192, test_size=100)
@@ -54,7 +55,9 @@ def trajectory(runner, data_root: Path):
 
 
 SANDBOXES = [
-    pytest.param(BwrapSandbox(), marks=pytest.mark.skipif(BWRAP_REASON is not None, reason=str(BWRAP_REASON)), id="bwrap"),
+    pytest.param(
+        BwrapSandbox(), marks=pytest.mark.skipif(BWRAP_REASON is not None, reason=str(BWRAP_REASON)), id="bwrap"
+    ),
     pytest.param(ProcessSandbox(), id="process"),
 ]
 

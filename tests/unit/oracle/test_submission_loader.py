@@ -1,15 +1,14 @@
 """Every way a submission file can be wrong gives a specific, readable error."""
+
 from pathlib import Path
 
 import pytest
 
-from harness.api.method import StepContext
-from harness.methods.loss_level import InProcessLossRunner
-from harness.api.records import TrainConfig
 from harness.api.errors import SubmissionError
-from harness.oracle.guest.loader import SubmissionFault
-from harness.oracle.guest.loader import load_submission
-
+from harness.api.method import StepContext
+from harness.api.records import TrainConfig
+from harness.methods.loss_level import InProcessLossRunner
+from harness.oracle.guest.loader import SubmissionFault, load_submission
 from tests.helpers import REPO, write_submission
 
 HEADER = "import torch\nimport torch.nn as nn\n\n"
@@ -89,9 +88,7 @@ def test_bad_outputs(tmp_path: Path, body: str, expected: str) -> None:
 
 
 def test_failure_during_training_is_reported_with_epoch(tmp_path: Path) -> None:
-    path = loss_file(
-        tmp_path, "return fine_loss + coarse_loss if epoch != 2 else {}['missing']"
-    )
+    path = loss_file(tmp_path, "return fine_loss + coarse_loss if epoch != 2 else {}['missing']")
     loaded = load_submission(path, ("fine", "coarse"))  # the probe at epochs 0 and 9 passes
     run = InProcessLossRunner(loaded.loss_class, loaded.path, TrainConfig(epochs=5))
     with pytest.raises(SubmissionError, match="at epoch 2") as info:

@@ -1,8 +1,8 @@
 """The persistent queue: state changes, leases, cancellation, bad files, concurrency."""
+
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from pathlib import Path
 
@@ -10,15 +10,22 @@ from harness.api.records import JobSpec, MethodSpec, TrainConfig, job_key
 from harness.queue.jobqueue import JobQueue, QueueEntry
 
 CONFIG = TrainConfig(epochs=1, batch_size=64, data="synthetic", train_size=64, test_size=50)
-METHOD = MethodSpec(name="equal", entry_type="baseline", kind="loss_module", source_path="baselines/equal.py",
-                    source_sha256="0" * 64)
+METHOD = MethodSpec(
+    name="equal", entry_type="baseline", kind="loss_module", source_path="baselines/equal.py", source_sha256="0" * 64
+)
 
 
 def entry(seed: int, name: str = "equal", results: Path = Path("/tmp")) -> QueueEntry:
     method = METHOD.model_copy(update={"name": name})
     job = JobSpec(task="cifar100-mtl", arch="resnet20", seed=seed, preset="test", config=CONFIG)
-    return QueueEntry(key=job_key(method, job, "test"), method=method, job=job, results=str(results),
-                      data_root="/tmp", enqueued_at=time.time())
+    return QueueEntry(
+        key=job_key(method, job, "test"),
+        method=method,
+        job=job,
+        results=str(results),
+        data_root="/tmp",
+        enqueued_at=time.time(),
+    )
 
 
 def test_lifecycle_fifo_and_no_duplicates(tmp_path: Path) -> None:
@@ -69,7 +76,9 @@ def test_garbage_and_truncated_files_are_reported_and_skipped(tmp_path: Path) ->
     assert claimed is not None and claimed.job.seed == 1
     assert len(queue.problems) == 2
     assert sorted(p.name for p in (tmp_path / "unreadable").iterdir()) == [
-        "00000000000000000000-garbage.json", "00000000000000000001-truncated.json"]
+        "00000000000000000000-garbage.json",
+        "00000000000000000001-truncated.json",
+    ]
 
 
 def _claim_all(root: str, worker: str, out: multiprocessing.Queue) -> None:

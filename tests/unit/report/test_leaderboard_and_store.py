@@ -1,7 +1,5 @@
 from pathlib import Path
 
-import pytest
-
 from harness.api.records import Environment, EpochLog, JobSpec, MethodSpec, RunRecord, TrainConfig
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
@@ -15,23 +13,48 @@ PUBLISHED = FIXTURES / "mls-bench-cv-multitask-loss.json"
 CONFIG = TrainConfig(epochs=2)
 
 
-def record(method: str, arch: str, seed: int, value: float | None, entry_type: str = "baseline",
-           preset: str = "dev", finished: str = "2026-01-01T00:00:00") -> RunRecord:
+def record(
+    method: str,
+    arch: str,
+    seed: int,
+    value: float | None,
+    entry_type: str = "baseline",
+    preset: str = "dev",
+    finished: str = "2026-01-01T00:00:00",
+) -> RunRecord:
     status = "ok" if value is not None else "failed"
-    epochs = [] if value is None else [
-        EpochLog(epoch=0, lr=0.1, train_losses={}, task_weights={}, test_metrics={"fine_acc": value},
-                 seconds=1.0, images_per_second=1.0)
-    ]
+    epochs = (
+        []
+        if value is None
+        else [
+            EpochLog(
+                epoch=0,
+                lr=0.1,
+                train_losses={},
+                task_weights={},
+                test_metrics={"fine_acc": value},
+                seconds=1.0,
+                images_per_second=1.0,
+            )
+        ]
+    )
     return RunRecord(
         key=f"{method}{arch}{seed}{preset}".ljust(64, "0"),
-        method=MethodSpec(name=method, entry_type=entry_type, kind="loss_module", source_path="x.py",
-                          source_sha256="0" * 64),
+        method=MethodSpec(
+            name=method, entry_type=entry_type, kind="loss_module", source_path="x.py", source_sha256="0" * 64
+        ),
         job=JobSpec(task="cifar100-mtl", arch=arch, seed=seed, preset=preset, config=CONFIG),
-        status=status, error=None if value is not None else "boom", epochs=epochs,
-        primary_metric="fine_acc", best_primary=value, started_at=finished, finished_at=finished,
+        status=status,
+        error=None if value is not None else "boom",
+        epochs=epochs,
+        primary_metric="fine_acc",
+        best_primary=value,
+        started_at=finished,
+        finished_at=finished,
         wall_seconds=1.0,
-        environment=Environment(python="3", torch="t", torchvision="v", harness="h", device="cpu",
-                                device_name="cpu", sandbox="in-process"),
+        environment=Environment(
+            python="3", torch="t", torchvision="v", harness="h", device="cpu", device_name="cpu", sandbox="in-process"
+        ),
     )
 
 

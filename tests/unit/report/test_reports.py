@@ -1,5 +1,6 @@
 """Reports: hidden columns never leak, the final command, CSV export, and the HTML report as
 a real page in headless Chromium."""
+
 from __future__ import annotations
 
 import os
@@ -13,13 +14,11 @@ import pytest
 
 from harness.api.records import EpochLog, RunRecord
 from harness.report.board import build_board
-from harness.report.markdown import rendered_line
 from harness.report.html import render_html
+from harness.report.markdown import rendered_line
 from harness.store import save_record
-from tests.helpers import all_tasks
+from tests.helpers import PYTHON, REPO, all_tasks, run_main, runner
 
-from tests.helpers import PYTHON, REPO
-from tests.helpers import run_main, runner
 from .test_leaderboard_and_store import PUBLISHED, record
 
 TASKS = all_tasks()
@@ -29,9 +28,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _with_epochs(run: RunRecord, fine: list[float], weights: list[float]) -> RunRecord:
     epochs = [
-        EpochLog(epoch=i, lr=0.1, train_losses={"fine": 1.0, "coarse": 0.5},
-                 task_weights={"fine": 1.0, "coarse": w}, test_metrics={"fine_acc": f, "coarse_acc": f + 20},
-                 seconds=1.0, images_per_second=100.0)
+        EpochLog(
+            epoch=i,
+            lr=0.1,
+            train_losses={"fine": 1.0, "coarse": 0.5},
+            task_weights={"fine": 1.0, "coarse": w},
+            test_metrics={"fine_acc": f, "coarse_acc": f + 20},
+            seconds=1.0,
+            images_per_second=100.0,
+        )
         for i, (f, w) in enumerate(zip(fine, weights))
     ]
     return run.model_copy(update={"epochs": epochs})
@@ -42,8 +47,13 @@ def _hidden_results(results: Path) -> None:
     for seed in (42, 123, 456):
         save_record(results, record("equal", "vgg16bn", seed, HIDDEN_VALUE, preset="final"))
         save_record(results, record("equal", "resnet20", seed, 60.0 + seed / 1000, preset="final"))
-    code = subprocess.run([PYTHON, "runner.py", "import-published", str(PUBLISHED), "--results", str(results)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    code = subprocess.run(
+        [PYTHON, "runner.py", "import-published", str(PUBLISHED), "--results", str(results)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert code.returncode == 0 and "imported 27 published values of 3 methods" in code.stdout, code.stderr
 
 
@@ -59,9 +69,23 @@ def test_submit_and_dev_paths_never_reveal_hidden_results(
 ) -> None:
     results = tmp_path / "results"
     _hidden_results(results)
-    done = runner("submit", "submissions/example_loss.py", "--preset", "tiny", "--tasks", "cifar100-mtl",
-                  "--no-baselines", "--name", "my-agent", "--type", "agent", "--results", results,
-                  "--data-root", data_root)
+    done = runner(
+        "submit",
+        "submissions/example_loss.py",
+        "--preset",
+        "tiny",
+        "--tasks",
+        "cifar100-mtl",
+        "--no-baselines",
+        "--name",
+        "my-agent",
+        "--type",
+        "agent",
+        "--results",
+        results,
+        "--data-root",
+        data_root,
+    )
     assert done.returncode == 0, done.stderr
     assert re.search(r"\| my-agent\s+\| agent\s+\|", done.stdout)
     console = [done.stdout, done.stderr]
@@ -70,8 +94,19 @@ def test_submit_and_dev_paths_never_reveal_hidden_results(
         assert code == 0
         console += [out, err]
         code, out, err = run_main(
-            capsys, monkeypatch, "leaderboard", "--preset", preset, "--results", results,
-            "--out", tmp_path / f"{preset}.md", "--html", tmp_path / f"{preset}.html", "--csv", tmp_path / f"{preset}.csv",
+            capsys,
+            monkeypatch,
+            "leaderboard",
+            "--preset",
+            preset,
+            "--results",
+            results,
+            "--out",
+            tmp_path / f"{preset}.md",
+            "--html",
+            tmp_path / f"{preset}.html",
+            "--csv",
+            tmp_path / f"{preset}.csv",
         )
         assert code == 0
         console += [out, err]
@@ -98,8 +133,22 @@ def test_final_flag_needs_the_final_preset(
 def test_final_command_plans_the_hidden_architecture(tmp_path: Path, data_root: Path) -> None:
     env = {**os.environ, "CIFAR100_ROOT": str(data_root / "synthetic-cifar100")}
     done = subprocess.run(
-        [PYTHON, "runner.py", "final", "submissions/example_loss.py", "--tasks", "cifar100-mtl", "--no-wait",
-         "--results", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+        [
+            PYTHON,
+            "runner.py",
+            "final",
+            "submissions/example_loss.py",
+            "--tasks",
+            "cifar100-mtl",
+            "--no-wait",
+            "--results",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert "45 jobs: 0 already recorded, 45 enqueued" in done.stdout  # 5 methods x 3 archs x 3 seeds
@@ -113,8 +162,9 @@ def test_csv_export_from_the_command_line(
 ) -> None:
     for seed, value in [(1, 60.0), (2, 61.0), (3, 62.0)]:
         save_record(tmp_path, record("equal", "resnet20", seed, value, preset="dev"))
-    code, out, _ = run_main(capsys, monkeypatch, "leaderboard", "--preset", "dev", "--results", tmp_path,
-                            "--csv", tmp_path / "board.csv")
+    code, out, _ = run_main(
+        capsys, monkeypatch, "leaderboard", "--preset", "dev", "--results", tmp_path, "--csv", tmp_path / "board.csv"
+    )
     assert code == 0 and "board.csv" in out
     table = pd.read_csv(tmp_path / "board.csv")
     row = table.iloc[0]
@@ -126,8 +176,12 @@ def _report(tmp_path: Path) -> Path:
     runs = []
     for seed in (1, 2, 3):
         runs.append(_with_epochs(record("equal", "resnet20", seed, 50.0 + seed), [40.0, 50.0 + seed], [1.0, 1.0]))
-        runs.append(_with_epochs(record("mine", "resnet20", seed, 55.0 + seed, "agent"), [45.0, 55.0 + seed], [0.8, 0.5]))
-        runs.append(_with_epochs(record("mine", "resnet56", seed, 60.0 + seed, "agent"), [50.0, 60.0 + seed], [0.9, 0.6]))
+        runs.append(
+            _with_epochs(record("mine", "resnet20", seed, 55.0 + seed, "agent"), [45.0, 55.0 + seed], [0.8, 0.5])
+        )
+        runs.append(
+            _with_epochs(record("mine", "resnet56", seed, 60.0 + seed, "agent"), [50.0, 60.0 + seed], [0.9, 0.6])
+        )
     board = build_board(runs, TASKS, "dev")
     path = tmp_path / "report.html"
     path.write_text(render_html(board, TASKS, rendered_line(board)))
@@ -147,10 +201,22 @@ def test_html_report_has_tables_curves_and_provenance(tmp_path: Path) -> None:
 def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     path = _report(tmp_path)
     done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", done.stdout)

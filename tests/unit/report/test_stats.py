@@ -1,4 +1,5 @@
 """Student-t and Welch statistics against closed forms and hand-computed values."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Checkpoints: exact resume in-process, no unpickling of arbitrary objects, loss state codec."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.run.checkpoint import CheckpointError, load_checkpoint
-from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.api.records import TrainConfig
+from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.methods.resolve import registered_method
 from harness.oracle.guest.codec import UnsupportedState, decode, encode
 from harness.oracle.guest.loader import load_submission
+from harness.run.checkpoint import CheckpointError, load_checkpoint
 from harness.run.trainer import train
 from tasks.cifar100_mtl import Cifar100MultiTask
-
 from tests.helpers import write_submission
 
 TASK = Cifar100MultiTask()
@@ -31,6 +31,7 @@ def stop_after(epoch: int):
     def hook(log) -> None:
         if log.epoch == epoch:
             raise Stop()
+
     return hook
 
 

@@ -1,16 +1,16 @@
 """The trusted trainer: determinism, learning on the synthetic set, failures mid-run."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
-from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.api.records import TrainConfig
+from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner
 from harness.methods.resolve import registered_method
 from harness.oracle.guest.loader import load_submission
 from harness.run.trainer import train
 from tasks.cifar100_mtl import PRESETS, Cifar100MultiTask
-
 from tests.helpers import write_submission
 
 CPU = torch.device("cpu")

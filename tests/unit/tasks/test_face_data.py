@@ -1,4 +1,5 @@
 """Face readers, synthetic layouts, the letterbox pipeline, its cache and the sampler."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,14 @@ from tasks.face_age_gender import readers, synthetic
 from tasks.face_age_gender.data import age_bins, inverse_frequency_weights, scale_age, unscale_age
 
 REAL_UTKFACE = next(
-    (p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1",
-                 Path("/work/shared/data/utkface/crop_part1")) if p.is_dir()),
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface" / "crop_part1",
+            Path("/work/shared/data/utkface/crop_part1"),
+        )
+        if p.is_dir()
+    ),
     Path("../shared/data/utkface/crop_part1"),
 )
 
@@ -64,7 +71,9 @@ def test_competition_csv_reader_flips_gender_and_skips_bad_rows(face_root: Path,
     mixed = readers.read_competition_csv(tmp_path)
     assert [(s.subject, s.gender) for s in mixed.samples] == [("1", 0)]
     assert sorted(reason for _, reason in mixed.skipped) == [
-        "gender not 0/1", "image file missing", "unreadable age or gender"
+        "gender not 0/1",
+        "image file missing",
+        "unreadable age or gender",
     ]
 
 
@@ -81,8 +90,19 @@ def test_adience_reader_counts_skips_and_keeps_folds_subject_exclusive(face_root
 
 @pytest.mark.parametrize(
     ("text", "group"),
-    [("(0, 2)", 0), ("(8, 12)", 2), ("(8, 13)", 2), ("(25, 32)", 4), ("(60, 100)", 7),
-     ("(38, 42)", 5), ("35", 4), ("(27, 32)", 4), ("57", 7), ("None", None), ("", None)],
+    [
+        ("(0, 2)", 0),
+        ("(8, 12)", 2),
+        ("(8, 13)", 2),
+        ("(25, 32)", 4),
+        ("(60, 100)", 7),
+        ("(38, 42)", 5),
+        ("35", 4),
+        ("(27, 32)", 4),
+        ("57", 7),
+        ("None", None),
+        ("", None),
+    ],
 )
 def test_adience_age_fields_map_to_groups(text: str, group: int | None) -> None:
     assert readers.adience_group(text) == group

@@ -1,4 +1,5 @@
 """Face metrics, losses, models and weights, TTA, folds, and training end to end."""
+
 from __future__ import annotations
 
 import math
@@ -9,10 +10,9 @@ import torch
 import torchvision
 from torch import nn
 
-from harness.api.records import TrainConfig
 from harness.api.errors import DataNotFoundError, HarnessError
-from harness.run.jobs import expand_jobs
 from harness.methods.resolve import registered_method
+from harness.run.jobs import expand_jobs
 from harness.run.trainer import train
 from tasks.face_age_gender import AdienceAgeGender, FaceAgeGender, metrics, models
 from tasks.face_age_gender.data import FaceSplit, FaceTensorData, scale_age
@@ -116,8 +116,13 @@ class _LeftRight(nn.Module):
 def _toy_data(tta: bool) -> FaceTensorData:
     images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
     images[:, :, :, :4] = 255  # bright left half
-    split = FaceSplit(images, scale_age(torch.full((4,), 30.0)), torch.tensor([1, 0, 1, 0]),
-                      torch.zeros(4, dtype=torch.long), torch.device("cpu"))
+    split = FaceSplit(
+        images,
+        scale_age(torch.full((4,), 30.0)),
+        torch.tensor([1, 0, 1, 0]),
+        torch.zeros(4, dtype=torch.long),
+        torch.device("cpu"),
+    )
     return FaceTensorData(split, split, 2, False, balanced_sampling=False, tta=tta)
 
 
@@ -143,8 +148,9 @@ def test_adience_expands_to_one_job_per_fold_and_options_apply() -> None:
     overrides = {"pretrained": False, "balanced_sampling": False, "tta": False, "dataset": "csv"}
     face_job = expand_jobs(FACE, "dev", ["resnet18"], [1], overrides=overrides)[0]
     assert face_job.variant is None
-    assert FACE.options(face_job.config) == FaceOptions(dataset="csv", image_size=112, pretrained=False,
-                                                        balanced_sampling=False, tta=False)
+    assert FACE.options(face_job.config) == FaceOptions(
+        dataset="csv", image_size=112, pretrained=False, balanced_sampling=False, tta=False
+    )
     with pytest.raises(HarnessError, match="bad option"):
         expand_jobs(FACE, "dev", ["resnet18"], [1], overrides={"dataset": "nope"})
     with pytest.raises(HarnessError, match="hidden"):
@@ -182,7 +188,14 @@ def test_smoke_face_data_is_learnable(tmp_path: Path) -> None:
     job = expand_jobs(FACE, "smoke", None, None)[0]
     FACE.prepare_data(job.config, tmp_path)
     config = job.config.model_copy(update={"train_size": 384})
-    outcome = train(FACE, job.arch, job.seed, config,
-                    registered_method("equal", FACE.loss_names).make_combiner(config), torch.device("cpu"), tmp_path)
+    outcome = train(
+        FACE,
+        job.arch,
+        job.seed,
+        config,
+        registered_method("equal", FACE.loss_names).make_combiner(config),
+        torch.device("cpu"),
+        tmp_path,
+    )
     final = outcome.epochs[-1].test_metrics
     assert final["gender_acc"] > 80.0 and final["age_rmse"] < 25.0, final
