@@ -43,8 +43,8 @@ class TrainConfig(BaseModel):
             data["options"] = {**dict(data.get("options") or {}), **dict(face)}
         return data
 
-    def __hash__(self) -> int:  # `options` is a dict: hash the canonical JSON instead
-        return hash(self.model_dump_json())
+    def __hash__(self) -> int:  # `options` is a dict: hash the canonical JSON (sorted keys) instead
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
 
 class JobSpec(BaseModel):
@@ -71,7 +71,7 @@ class JobSpec(BaseModel):
         return data
 
     def __hash__(self) -> int:
-        return hash(self.model_dump_json())
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
     @property
     def label(self) -> str:
