@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from harness.cli.planning import chosen_tasks, local_run, plan_for, print_leaderboard
-    from harness.methods.resolve import Method, registered_method
+    from harness.methods.resolve import Method, methods_for_task
     from harness.queue.local import run_planned
 
     tasks = chosen_tasks(args.tasks)
@@ -33,13 +33,9 @@ def run(args: argparse.Namespace) -> int:
     names = named or registry.methods.names()
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
-        methods[task.name] = []
-        for name in names:
-            refusal = registry.methods.get(name).refusal(len(task.loss_names))
-            if refusal is not None and not named:
-                print(f"note: left out on {task.name}: {refusal}", flush=True)
-                continue
-            methods[task.name].append(registered_method(name, task.loss_names, task.name))
+        methods[task.name], notes = methods_for_task(names, task.loss_names, task.name, strict=bool(named))
+        for note in notes:
+            print(f"note: {note}", flush=True)
     records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
     if records is None:
         return 0

@@ -7,11 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import registry
 from harness.cli.options import add_job_options, add_sandbox_option, add_task_options, queue_of
 
 if TYPE_CHECKING:
-    from harness.api.task import Task
     from harness.methods.resolve import Method
 
 
@@ -48,25 +46,11 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def seed_baselines(task: Task) -> list[Method]:
-    """The seed's baselines that can run this task; the others are left out with a note."""
-    from harness.methods.resolve import SUBMIT_BASELINES, registered_method
-
-    methods = []
-    for name in SUBMIT_BASELINES:
-        refusal = registry.methods.get(name).refusal(len(task.loss_names))
-        if refusal is not None:
-            print(f"note: baseline left out on {task.name}: {refusal}", flush=True)
-            continue
-        methods.append(registered_method(name, task.loss_names, task.name))
-    return methods
-
-
 def run(args: argparse.Namespace) -> int:
     from harness.api.errors import SubmissionError
     from harness.api.sandbox import OracleLimits
     from harness.cli.planning import chosen_tasks, local_run, plan_for, print_leaderboard
-    from harness.methods.resolve import submission_method
+    from harness.methods.resolve import SUBMIT_BASELINES, methods_for_task, submission_method
     from harness.oracle.choose import choose_sandbox
     from harness.queue.local import run_planned
     from harness.run.devices import resolve_device
@@ -92,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
-        baselines = [] if args.no_baselines else seed_baselines(task)
+        baselines, notes = methods_for_task(
+            () if args.no_baselines else SUBMIT_BASELINES, task.loss_names, task.name, strict=False
+        )
+        for note in notes:
+            print(f"note: baseline {note}", flush=True)
         methods[task.name] = [*baselines, submissions[task.name]]
     records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
     if records is None:

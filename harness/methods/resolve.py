@@ -108,6 +108,21 @@ def registered_method(name: str, loss_names: tuple[str, ...], task_name: str = "
     return Method(spec, info=info, loaded=loaded, loss_names=loss_names)
 
 
+def methods_for_task(
+    names: list[str] | tuple[str, ...], loss_names: tuple[str, ...], task_name: str, strict: bool
+) -> tuple[list[Method], list[str]]:
+    """The registered methods `names` ready for a task with these losses. One that cannot run
+    it is a PluginError when `strict` (the user named it), else left out: the notes say why."""
+    methods, notes = [], []
+    for name in names:
+        refusal = None if strict else registry.methods.get(name).refusal(len(loss_names))
+        if refusal is not None:
+            notes.append(f"left out on {task_name}: {refusal}")
+            continue
+        methods.append(registered_method(name, loss_names, task_name))
+    return methods, notes
+
+
 def _display_path(path: Path) -> str:
     """`package/file.py`: where the method's code lives, without this machine's folders."""
     return f"{path.parent.name}/{path.name}"
