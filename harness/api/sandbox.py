@@ -32,7 +32,10 @@ class OracleLimits(BaseModel):
     file_size_mb: int = Field(default=16, description="largest file it may write (RLIMIT_FSIZE)")
     init_timeout_s: float = Field(default=120.0, description="start, import and first probe")
     call_timeout_s: float = Field(default=10.0, description="one forward call")
-    job_budget_s: float = Field(default=600.0, description="all calls of one job together")
+    job_budget_s: float = Field(default=600.0, description="CPU time of the oracle, all calls of one job together")
+    job_wall_budget_s: float = Field(
+        default=3600.0, description="wall time of all calls of one job together: a backstop against a loss that sleeps"
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,17 @@ class OracleProcess(ABC):
     @abstractmethod
     def output_tail(self) -> str:
         """The last few kilobytes it printed (untrusted text)."""
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by the oracle and every process it
+        started, or None where the backend cannot tell.
+
+        The job budget (`OracleLimits.job_budget_s`) counts this, not wall time: jobs
+        packed on one machine wait for a core, and a fair submission must not fail for
+        that. Where it is None the budget falls back to the wall time of the calls.
+        Not abstract, so a backend written before it keeps working (on wall time).
+        """
+        return None
 
 
 class Sandbox(ABC):

@@ -1,8 +1,20 @@
 """The trainer's side of the oracle: a LossRunner whose MultiTaskLoss lives in a sandbox.
 
-Every answer is untrusted: it must arrive within the per-call time-out and the job's
-time budget, carry the request id, one finite weight per task and a finite total.
-Anything else ends the job with a specific reason.
+Every answer is untrusted: it must arrive within the per-call time-out (wall time), carry
+the request id, one finite weight per task and a finite total, and the oracle must stay
+within the job's budget of CPU time. Anything else ends the job with a specific reason.
+
+The job budget counts the oracle's CPU time, not the wall time of the calls: jobs packed
+on one machine wait for a core, and a fair submission must not fail for that. Reading
+the CPU time costs a walk of /proc on some backends, so it is read only once the calls'
+wall time has passed the budget (CPU time cannot pass it first unless the oracle runs
+several threads), and then at most once a second. A backend that cannot tell the CPU
+time (`OracleProcess.cpu_seconds()` is None) keeps the budget on wall time.
+
+A loss that sleeps uses no CPU time, yet holds the job (and its GPU): the wall time of
+all calls together has a backstop of its own (`OracleLimits.job_wall_budget_s`, generous
+so that waiting for a core never reaches it), and a call's time-out is the least of its
+own (`call_timeout_s`) and what is left of the backstop.
 """
 
 from __future__ import annotations
@@ -30,6 +42,8 @@ from harness.oracle.guest.protocol import (
     send_message,
 )
 
+CPU_CHECK_INTERVAL_S = 1.0  # the least wall time between two readings of the oracle's CPU time
+
 _SIGNAL_REASONS: dict[int, str] = {
     signal.SIGKILL: "killed (SIGKILL: out of memory or processes, or killed from outside)",
     signal.SIGXCPU: "CPU time limit exceeded (SIGXCPU)",
@@ -56,9 +70,11 @@ class OracleLossRunner:
         self.sandbox = sandbox.name
         self.limits = limits
         self.task_count = len(loss_names)
-        self.budget_left = limits.job_budget_s
+        self.budget_left = limits.job_budget_s  # of wall time: past it, the CPU time decides
         self.calls = 0
         self.call_seconds = 0.0
+        self._cpu_start: float | None = None  # the oracle's CPU time when ready; None: wall time
+        self._cpu_read_at = -float("inf")
         self._next_id = 0
         self._work = Path(tempfile.mkdtemp(prefix="mtl-oracle-"))
         self._ipc = self._work / "ipc"
@@ -76,6 +92,7 @@ class OracleLossRunner:
         try:
             self._process = sandbox.launch(request)
             self._start(loss_names, config)
+            self._cpu_start = self._process.cpu_seconds()  # start-up is not the calls' CPU
         except BaseException:
             self.close()
             raise
@@ -107,7 +124,9 @@ class OracleLossRunner:
                 "weight_decay": config.weight_decay,
             },
         )
-        reply = self._receive(max(deadline - time.monotonic(), 0.01), "loading the submission")
+        doing = "loading the submission"
+        expired = f"time-out: {doing} took longer than {self.limits.init_timeout_s:.0f}s"
+        reply = self._receive(max(deadline - time.monotonic(), 0.01), doing, expired)
         if "error" in reply:
             raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
         if reply.get("ready") is not True:
@@ -133,15 +152,65 @@ class OracleLossRunner:
             )
         except OSError:
             raise self._died(f"at epoch {context.epoch}") from None
-        timeout = min(self.limits.call_timeout_s, self.budget_left)
-        reply = self._receive(timeout, f"forward at epoch {context.epoch}")
+        doing = f"forward at epoch {context.epoch}"
+        reply = self._receive(*self._call_timeout(doing))
         elapsed = time.monotonic() - started
         self.budget_left -= elapsed
         self.calls += 1
         self.call_seconds += elapsed
         if "error" in reply:
             raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
+        if self.budget_left < 0:
+            self._check_budget(doing)
+        if self.call_seconds > self.limits.job_wall_budget_s:
+            raise self._fail(self._backstop_message(doing))
         return self._parse(reply, request_id, context)
+
+    def _call_timeout(self, doing: str) -> tuple[float, str, str]:
+        """This call's time-out, `doing` and the failure the time-out means: the least of
+        the call's own, what is left of the wall-time backstop and (a backend without CPU
+        time) what is left of the job budget in wall time."""
+        timeout = self.limits.call_timeout_s
+        expired = f"time-out: {doing} took longer than {timeout:.0f}s"
+        backstop_left = self.limits.job_wall_budget_s - self.call_seconds
+        if backstop_left < timeout:
+            timeout, expired = backstop_left, self._backstop_message(doing)
+        if self._cpu_start is None and self.budget_left < timeout:
+            timeout, expired = self.budget_left, self._wall_budget_message(doing)
+        return max(timeout, 0.0), doing, expired
+
+    def _check_budget(self, doing: str) -> None:
+        """Past the budget in wall time: fail if the oracle's CPU time is past it too (read
+        at most once per CPU_CHECK_INTERVAL_S), or where CPU time cannot be read."""
+        assert self._process is not None
+        budget = self.limits.job_budget_s
+        if self._cpu_start is not None:
+            now = time.monotonic()
+            if now - self._cpu_read_at < CPU_CHECK_INTERVAL_S:
+                return
+            self._cpu_read_at = now
+            used = self._process.cpu_seconds()
+            if used is not None:
+                if used - self._cpu_start > budget:
+                    raise self._fail(
+                        f"the loss oracle used more than its CPU-time budget of {budget:.0f}s for the job "
+                        f"(during {doing})"
+                    )
+                return
+            self._cpu_start = None  # no longer readable: wall time decides, and it has run out
+        raise self._fail(self._wall_budget_message(doing))
+
+    def _backstop_message(self, doing: str) -> str:
+        return (
+            f"the loss oracle's calls took more than the wall-time backstop of {self.limits.job_wall_budget_s:.0f}s "
+            f"for the job (during {doing})"
+        )
+
+    def _wall_budget_message(self, doing: str) -> str:
+        return (
+            f"the loss oracle used more than its time budget of {self.limits.job_budget_s:.0f}s for the job "
+            f"(during {doing}; wall time: the {self.sandbox} sandbox does not report CPU time)"
+        )
 
     def _request(self, message: dict, what: str) -> dict:
         assert self._conn is not None
@@ -151,7 +220,8 @@ class OracleLossRunner:
             send_message(self._conn, message)
         except OSError:
             raise self._died(f"during {what}") from None
-        reply = self._receive(self.limits.call_timeout_s, what)
+        timeout = self.limits.call_timeout_s
+        reply = self._receive(timeout, what, f"time-out: {what} took longer than {timeout:.0f}s")
         if reply.get("id") != message["id"]:
             raise self._fail(f"protocol violation during {what}: wrong answer id")
         return reply
@@ -181,18 +251,14 @@ class OracleLossRunner:
             raise self._fail(f"protocol violation at epoch {context.epoch}: {exc}") from None
         return StepResult(total, parsed)
 
-    def _receive(self, timeout: float, doing: str) -> dict:
+    def _receive(self, timeout: float, doing: str, expired: str) -> dict:
+        """The next message within `timeout`; `expired`: the failure if none arrives, naming
+        the limit that set the time-out."""
         assert self._conn is not None
         try:
             return recv_message(self._conn, timeout)
         except CallTimeout:
-            if self.budget_left <= timeout + 1e-9 and doing.startswith("forward"):
-                raise self._fail(
-                    f"the loss oracle's time budget of {self.limits.job_budget_s:.0f}s for the "
-                    f"job ran out during {doing}"
-                ) from None
-            limit = self.limits.call_timeout_s if doing.startswith("forward") else self.limits.init_timeout_s
-            raise self._fail(f"time-out: {doing} took longer than {limit:.0f}s") from None
+            raise self._fail(expired) from None
         except PeerClosed:
             raise self._died(f"during {doing}") from None
         except ProtocolError as exc:

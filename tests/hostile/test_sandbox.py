@@ -252,10 +252,24 @@ def test_infinite_loop_in_forward_times_out(arena: dict, tmp_path: Path, sandbox
 
 
 @pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
-def test_slow_calls_exhaust_the_job_budget(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
-    limits = LIMITS.model_copy(update={"job_budget_s": 1.5})
-    attack = launch(arena, "slow_calls", sandbox, tmp_path, limits, __SLEEP__=0.6)
-    assert_failed(attack, "time budget of 2s")
+def test_slow_calls_hit_the_wall_time_backstop(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
+    """Sleeping uses no CPU time: the CPU budget (60s) never sees it, the backstop does."""
+    limits = LIMITS.model_copy(update={"job_wall_budget_s": 1.0})
+    # 4 steps of 0.4s each: 1.6s of wall time, each call well within its 3s time-out
+    attack = launch(arena, "slow_calls", sandbox, tmp_path, limits, __SLEEP__=0.4)
+    error = assert_failed(attack, "wall-time backstop of 1s for the job (during forward at epoch 0)")
+    assert "CPU-time" not in error
+    assert_survived(arena)
+
+
+@pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
+def test_busy_calls_exhaust_the_cpu_budget(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
+    """Computing is caught by the CPU budget long before the wall-time backstop (3600s)."""
+    limits = LIMITS.model_copy(update={"job_budget_s": 1.0})
+    # 4 steps of 0.4s of CPU time each: 1.6s, each call well within its 3s time-out
+    attack = launch(arena, "busy_calls", sandbox, tmp_path, limits, __BUSY__=0.4)
+    error = assert_failed(attack, "used more than its CPU-time budget of 1s for the job (during forward at epoch 0)")
+    assert "backstop" not in error
     assert_survived(arena)
 
 

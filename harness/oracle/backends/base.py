@@ -1,5 +1,6 @@
 """What the built-in backends share: a subprocess in its own session whose output tail
-is kept, joined to a pids cgroup, with the oracle's resource limits applied before exec."""
+is kept, joined to a pids cgroup, with the oracle's resource limits applied before exec,
+and whose CPU time (the job budget's measure) is read from the cgroup or /proc."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from harness.api.sandbox import OracleLimits, OracleProcess, apply_rlimits
 from harness.oracle.backends.cgroup import PidsCgroup
@@ -23,6 +24,53 @@ def rlimit_setter(limits: OracleLimits, cgroup: PidsCgroup | None = None) -> Cal
         apply_rlimits(limits)
 
     return apply
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, utime + stime + cutime + cstime in clock ticks) from /proc/<pid>/stat, or
+    None if it is gone. The command name (field 2) may hold spaces and parentheses: the
+    fields are split after its last ')'. cutime and cstime hold the children it reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    fields = text[text.rfind(b")") + 1 :].split()
+    # fields[0] is the state (stat field 3): ppid is field 4, utime..cstime fields 14..17
+    try:
+        return int(fields[1]), sum(int(f) for f in fields[11:15])
+    except (IndexError, ValueError):
+        return None
+
+
+def proc_tree_cpu_seconds(root: int, extra: Iterable[int] = ()) -> float | None:
+    """CPU seconds of `root`, the processes in `extra` and all their live descendants
+    (found by the ppid field of /proc/*/stat), or None if /proc does not show `root`."""
+    try:
+        names = os.listdir("/proc")
+        ticks_per_second = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    stats: dict[int, tuple[int, int]] = {}
+    for name in names:
+        if name.isdigit():
+            stat = _proc_stat(int(name))
+            if stat is not None:
+                stats[int(name)] = stat
+    if root not in stats:
+        return None
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for pid, (ppid, _) in stats.items():
+        children[ppid].append(pid)
+    seen: set[int] = set()
+    todo = [root, *extra]
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        todo.extend(children[pid])
+    return sum(stats[pid][1] for pid in seen) / ticks_per_second
 
 
 class PopenProcess(OracleProcess):
@@ -61,6 +109,17 @@ class PopenProcess(OracleProcess):
 
     def output_tail(self) -> str:
         return b"".join(self._tail)[-self._limit :].decode("utf-8", "replace")
+
+    def cpu_seconds(self) -> float | None:
+        """From the cgroup's `cpu.stat` where it has one (cgroup v2: exact); else the sum
+        over /proc of the Popen'd process, its descendants (bwrap runs the oracle as its
+        grandchild) and whatever else sits in its pids cgroup (orphans it left)."""
+        exact = self.cgroup.cpu_seconds()
+        if exact is not None:
+            return exact
+        if self.popen.poll() is not None:  # reaped: its pid may already be another's
+            return None
+        return proc_tree_cpu_seconds(self.popen.pid, self.cgroup.pids())
 
 
 def process_cap() -> str:

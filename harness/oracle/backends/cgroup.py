@@ -76,6 +76,26 @@ class PidsCgroup:
         except OSError:
             return []
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time of every process that ever ran in the cgroup, from `cpu.stat`'s
+        `usage_usec` (exact, children and escaped orphans included). cgroup v2 has that
+        file in every cgroup, the cpu controller enabled or not; a v1 pids cgroup has
+        none: None, and the caller sums /proc instead."""
+        if self.path is None:
+            return None
+        try:
+            text = (self.path / "cpu.stat").read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                try:
+                    return int(value) / 1e6
+                except ValueError:
+                    return None
+        return None
+
     def destroy(self) -> None:
         if self.path is None:
             return

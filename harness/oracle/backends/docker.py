@@ -28,6 +28,9 @@ def _client():
 
 
 class ContainerProcess(OracleProcess):
+    """A container run by the engine. It does not report CPU time (`cpu_seconds` is
+    None): with docker the job budget falls back to the wall time of the calls."""
+
     def __init__(self, container) -> None:  # a docker.models.containers.Container
         self.container = container
 
@@ -55,6 +58,12 @@ class ContainerProcess(OracleProcess):
             return self.container.logs(tail=60).decode("utf-8", "replace")[-4096:]
         except Exception:
             return ""
+
+    def cpu_seconds(self) -> float | None:
+        """None: the container's processes are not this host's children to sum in /proc
+        (a remote engine, a VM), and the engine's stats call is a slow HTTP round trip
+        that samples over a second without `one_shot`, which older engines lack."""
+        return None
 
 
 class DockerSandbox(Sandbox):
