@@ -23,3 +23,12 @@ class DataNotFoundError(HarnessError):
 
 class PluginError(HarnessError):
     """A registered task, method or sandbox cannot be used (unknown, broken or mistyped)."""
+
+
+class InfrastructureError(HarnessError):
+    """The machine failed the job (out of memory, a CUDA or driver fault, a lost worker), not
+    the method: the job is retried and never blamed on the submission."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.api.precision import precision_name
+
 RECORD_SCHEMA_VERSION = 1
 
 MethodKind = Literal["loss_module", "gradient"]
@@ -29,6 +31,13 @@ class TrainConfig(BaseModel):
     test_size: int | None = Field(default=None, ge=1, description="first N test images")
     channels_last: bool = True
     amp: bool = Field(default=True, description="bf16 autocast on CUDA; ignored on CPU")
+    compile: bool = Field(default=False, description="torch.compile the shared trunk")
+    fused_sgd: bool = Field(default=False, description="SGD as one fused kernel over all parameters")
+    eval_batch_size: int | None = Field(default=None, ge=1, description="test batch size; None: the task's default")
+    reuse_task_gradients: bool = Field(
+        default=False,
+        description="Nash-MTL applies alpha . G from the task gradients it has, not a second backward pass",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="the task's own settings, validated by its options model"
     )
@@ -92,14 +101,18 @@ class MethodSpec(BaseModel):
     source_sha256: str
 
 
-def job_key(method: MethodSpec, job: JobSpec, harness_version: str) -> str:
-    """Cache key: hash of the method's source, the job spec and the harness version."""
+def job_key(method: MethodSpec, job: JobSpec, harness_version: str, device_type: str = "cpu") -> str:
+    """Cache key: hash of the method's source, the job spec, the harness version, the device
+    type the job runs on (cpu or cuda) and its precision (bf16 autocast on CUDA with `amp`,
+    else fp32): a CPU record never stands in for a GPU job, nor the other way round."""
     payload = json.dumps(
         {
             "source_sha256": method.source_sha256,
             "kind": method.kind,
             "job": job.model_dump(mode="json"),
             "harness": harness_version,
+            "device_type": device_type,
+            "precision": precision_name(job.config.amp, device_type),
         },
         sort_keys=True,
     )
@@ -128,6 +141,8 @@ class Environment(BaseModel):
     sandbox: str
     sandbox_limits: dict[str, float | str] | None = None
     git_commit: str = "unknown"
+    slots_per_device: int = Field(default=1, ge=1, description="jobs the worker ran at once on this device")
+    threads: int | None = Field(default=None, description="torch's intra-op CPU threads in the job's process")
 
 
 class RunRecord(BaseModel):
@@ -148,5 +163,7 @@ class RunRecord(BaseModel):
     started_at: str
     finished_at: str
     wall_seconds: float
-    device_hours: float = Field(default=0.0, description="wall time x devices held (one slot = one device)")
+    device_hours: float = Field(
+        default=0.0, description="wall time / the slots sharing the device (environment.slots_per_device)"
+    )
     environment: Environment

@@ -114,7 +114,13 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
         help="data folder (default: data, or $MTL_DATA_ROOT); each task names its sets under it "
         "(CIFAR-100 in DATA_ROOT/cifar100, UTKFace in DATA_ROOT/utkface, ...)",
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (every CUDA device; the CPU on a machine without a GPU; an error if a GPU is there "
+        "but CUDA cannot use it), cpu, cuda or cuda:N. Part of each job's key: CPU and GPU results are "
+        "kept apart. With --no-wait, cuda queues the jobs for GPU workers elsewhere",
+    )
     parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
     parser.add_argument(
         "--no-wait",
@@ -122,7 +128,24 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
         help="only enqueue the jobs; run them with `runner.py worker` (here or on other machines "
         "sharing the results folder)",
     )
-    parser.add_argument("--slots-per-device", type=int, default=1, help="local worker slots per device")
+    parser.add_argument(
+        "--slots-per-device",
+        type=int,
+        default=1,
+        help="local worker slots per device (jobs at once); each job is charged its share of the device-hours",
+    )
+    add_threads_option(parser)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads-per-slot",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads of each worker slot (default: the CPU cores available to the process divided by "
+        "the slots on this machine)",
+    )
 
 
 def add_sandbox_option(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from harness.cli.options import parse_seeds, split_list, task_overrides
 from harness.methods.resolve import Method
 from harness.queue.local import LocalRun
 from harness.report.files import write_reports
+from harness.run.devices import parse_device, resolve_device
 from harness.run.jobs import PlannedJob, expand_jobs, plan
 from harness.store import slug
 
@@ -37,9 +38,20 @@ def check_archs(archs: list[str], tasks: list[Task]) -> None:
         raise HarnessError(f"unknown architecture {unknown[0]} for the chosen tasks; known: {visible}")
 
 
+def job_device_type(args: argparse.Namespace) -> str:
+    """The device type the jobs will run on (it is part of their keys): `--device` resolved
+    as the local workers resolve it. With --no-wait an explicit cpu or cuda[:N] is taken as
+    named, unchecked: the workers may be on other machines. Quiet: the run says which device
+    it trains on once its jobs are ready (queue/local.py)."""
+    if getattr(args, "no_wait", False) and args.device != "auto":
+        return parse_device(args.device).type
+    return resolve_device(args.device, quiet=True).type
+
+
 def plan_for(
     methods_per_task: dict[str, list[Method]], tasks: dict[str, Task], args: argparse.Namespace
 ) -> list[PlannedJob]:
+    device_type = job_device_type(args)
     planned: list[PlannedJob] = []
     archs = split_list(args.archs)
     seeds = parse_seeds(args.seeds)
@@ -59,14 +71,24 @@ def plan_for(
             allow_hidden=getattr(args, "final", False),
         )
         for method in methods:
-            planned.extend(plan(method, jobs))
+            planned.extend(plan(method, jobs, device_type))
     return planned
 
 
 def local_run(args: argparse.Namespace) -> LocalRun:
     if args.slots_per_device < 1:
         raise HarnessError("--slots-per-device must be at least 1")
-    return LocalRun(args.results, args.data_root, args.device, args.slots_per_device, args.force, not args.no_wait)
+    if args.threads_per_slot is not None and args.threads_per_slot < 1:
+        raise HarnessError("--threads-per-slot must be at least 1")
+    return LocalRun(
+        args.results,
+        args.data_root,
+        args.device,
+        args.slots_per_device,
+        args.force,
+        not args.no_wait,
+        args.threads_per_slot,
+    )
 
 
 def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:

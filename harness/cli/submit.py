@@ -49,16 +49,15 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from harness.api.errors import SubmissionError
     from harness.api.sandbox import OracleLimits
-    from harness.cli.planning import chosen_tasks, local_run, plan_for, print_leaderboard
+    from harness.cli.planning import chosen_tasks, job_device_type, local_run, plan_for, print_leaderboard
     from harness.methods.resolve import SUBMIT_BASELINES, methods_for_task, submission_method
     from harness.oracle.choose import choose_sandbox
     from harness.queue.local import run_planned
-    from harness.run.devices import resolve_device
     from harness.run.jobs import record_unusable
 
     tasks = chosen_tasks(args.tasks)
     name = args.name or args.file.stem
-    resolve_device(args.device)  # fail fast on a bad --device
+    job_device_type(args)  # fail fast on a bad --device
     how = local_run(args)
     sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
     limits = OracleLimits()

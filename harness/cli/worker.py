@@ -5,22 +5,33 @@ from __future__ import annotations
 import argparse
 
 from harness.api.errors import HarnessError
-from harness.cli.options import add_results_option, queue_of, split_list
-from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS
+from harness.cli.options import add_results_option, add_threads_option, queue_of, split_list
+from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS, MAX_ATTEMPTS
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "worker",
         help="run queued jobs: one process per device slot",
-        description="Claim jobs from RESULTS/queue and run them, one process per slot. A job "
-        "whose worker dies goes back to the queue when its lease expires and resumes from its "
-        "last epoch checkpoint.",
+        description="Claim jobs from RESULTS/queue and run them, one process per slot; a slot runs "
+        "only the jobs planned for its device type (cpu or cuda). A job whose worker dies goes back "
+        "to the queue when its lease expires, and one hit by an infrastructure error (out of memory, "
+        f"a CUDA fault) at once; it resumes from its last epoch checkpoint, at most {MAX_ATTEMPTS} starts in all.",
     )
     parser.add_argument(
-        "--devices", nargs="+", default=["auto"], help="cpu, cuda:0,cuda:1, ... (default: every CUDA device, else cpu)"
+        "--devices",
+        nargs="+",
+        default=["auto"],
+        help="cpu, cuda:0,cuda:1, ... (default: every CUDA device; the CPU on a machine without a GPU; "
+        "an error if a GPU is there but CUDA cannot use it)",
     )
-    parser.add_argument("--slots-per-device", type=int, default=1, help="jobs at once per device")
+    parser.add_argument(
+        "--slots-per-device",
+        type=int,
+        default=1,
+        help="jobs at once per device; each job is charged its share of the device-hours",
+    )
+    add_threads_option(parser)
     add_results_option(parser)
     parser.add_argument(
         "--lease",
@@ -36,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from harness.queue.local import local_devices
     from harness.queue.worker import run_workers
-    from harness.run.devices import resolve_device
+    from harness.run.devices import resolve_device, slot_threads
 
     devices = split_list(args.devices) or ["auto"]
     if devices == ["auto"]:
@@ -45,10 +56,14 @@ def run(args: argparse.Namespace) -> int:
         resolve_device(device)
     if args.slots_per_device < 1:
         raise HarnessError("--slots-per-device must be at least 1")
+    if args.threads_per_slot is not None and args.threads_per_slot < 1:
+        raise HarnessError("--threads-per-slot must be at least 1")
+    slots = len(devices) * args.slots_per_device
+    threads = slot_threads(slots, args.threads_per_slot)
     queue = queue_of(args)
     print(
-        f"worker: {len(devices) * args.slots_per_device} slot(s) on {', '.join(devices)} serving {queue.root}",
+        f"worker: {slots} slot(s) on {', '.join(devices)}, {threads} CPU thread(s) per slot, serving {queue.root}",
         flush=True,
     )
-    failed = run_workers(queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle)
+    failed = run_workers(queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle, threads=threads)
     return 1 if failed else 0

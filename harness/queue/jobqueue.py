@@ -1,10 +1,13 @@
 """A persistent job queue in a folder: crash-safe, shared by any number of workers.
 
 Layout: `pending/`, `running/`, `done/`, `failed/`, `cancelled/`, one JSON file per job
-named `<enqueued-ns>-<key16>.json` (so names sort first-in first-out). A state change is
+named `<enqueued-ns>-<key16>-<device type>.json` (so names sort first-in first-out, and a
+worker skips the jobs of another device type without reading them). A state change is
 an atomic rename under a file lock; a running job's lease is the file's mtime, renewed by
 the worker's heartbeat. A lease older than `lease_seconds` (worker killed, machine
-rebooted) sends the job back to `pending/`, where its checkpoint lets it resume.
+rebooted) sends the job back to `pending/`, where its checkpoint lets it resume; so does
+an infrastructure error (`requeue`). Each claim counts an attempt: a job is started at most
+MAX_ATTEMPTS times (the worker records it as failed after that).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from harness.store import atomic_write_text
 State = Literal["pending", "running", "done", "failed", "cancelled"]
 STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "cancelled")
 DEFAULT_LEASE_SECONDS = 60.0
+MAX_ATTEMPTS = 3  # starts of a job the machine keeps failing (lost worker, out of memory, ...)
+DEFAULT_RETRY_SECONDS = 30.0  # a requeued job waits this long (times its attempts) before a retry
 
 
 class QueueEntry(BaseModel):
@@ -40,9 +45,12 @@ class QueueEntry(BaseModel):
     data_root: str
     enqueued_at: float
     force: bool = False  # rerun even if a record exists
-    attempts: int = 0
+    attempts: int = 0  # claims so far; one past MAX_ATTEMPTS and the worker gives the job up
     worker: str | None = None
     epoch: int = 0  # epochs finished, for progress
+    device_type: Literal["cpu", "cuda"] | None = None  # as planned (in the key); None: any (older queues)
+    last_error: str | None = None  # why the last attempt did not finish (infrastructure error, lost lease)
+    not_before: float = 0.0  # a requeued job is not claimed before this time
 
 
 @dataclass
@@ -52,9 +60,12 @@ class QueueProblem:
 
 
 class JobQueue:
-    def __init__(self, root: Path, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+    def __init__(
+        self, root: Path, lease_seconds: float = DEFAULT_LEASE_SECONDS, retry_seconds: float = DEFAULT_RETRY_SECONDS
+    ) -> None:
         self.root = root
         self.lease_seconds = lease_seconds
+        self.retry_seconds = retry_seconds
         for state in STATES:
             (root / state).mkdir(parents=True, exist_ok=True)
         (root / "checkpoints").mkdir(exist_ok=True)
@@ -64,6 +75,11 @@ class JobQueue:
         self.problems: list[QueueProblem] = []
 
     # -- reading ------------------------------------------------------------------------
+    @staticmethod
+    def _device_in_name(name: str) -> str | None:
+        parts = name[: -len(".json")].split("-")
+        return parts[2] if len(parts) == 3 else None
+
     def _names(self, state: State) -> list[str]:
         return sorted(n for n in os.listdir(self.root / state) if n.endswith(".json"))
 
@@ -104,6 +120,16 @@ class JobQueue:
     def counts(self) -> dict[str, int]:
         return {state: len(self._names(state)) for state in STATES}
 
+    def unfinished(self, device_type: str | None = None) -> int:
+        """Pending and running jobs (of `device_type`, and those of older queues that any
+        device may run): a worker that stops when idle waits for these."""
+        return sum(
+            1
+            for state in ("pending", "running")
+            for name in self._names(state)
+            if device_type is None or self._device_in_name(name) in (None, device_type)
+        )
+
     def _file_name(self, key: str) -> str | None:
         try:
             return (self.root / "names" / key[:16]).read_text().strip() or None
@@ -130,20 +156,28 @@ class JobQueue:
             if old_name is not None:
                 for state in ("done", "failed", "cancelled"):
                     (self.root / state / old_name).unlink(missing_ok=True)
-            name = f"{time.time_ns():020d}-{entry.key[:16]}.json"
+            device = f"-{entry.device_type}" if entry.device_type else ""
+            name = f"{time.time_ns():020d}-{entry.key[:16]}{device}.json"
             atomic_write_text(self.root / "pending" / name, entry.model_dump_json())
             (self.root / "names" / entry.key[:16]).write_text(name)
             return True
 
-    def claim(self, worker: str) -> QueueEntry | None:
-        """Take the oldest pending job and lease it to `worker`."""
+    def claim(self, worker: str, device_type: str | None = None) -> QueueEntry | None:
+        """Take the oldest pending job that may run now and lease it to `worker`. With
+        `device_type`, only a job planned for that type (or for any, from older queues)."""
         with self.lock:
             self._reap_expired()
             pending = self.root / "pending"
+            now = time.time()
             for name in self._names("pending"):
+                named = self._device_in_name(name)
+                if device_type is not None and named is not None and named != device_type:
+                    continue
                 path = pending / name
                 entry = self._read(path)
-                if entry is None:
+                if entry is None or entry.not_before > now:
+                    continue
+                if device_type is not None and entry.device_type not in (None, device_type):
                     continue
                 entry.attempts += 1
                 entry.worker = worker
@@ -169,6 +203,23 @@ class JobQueue:
                 current.epoch = epoch
                 atomic_write_text(path, current.model_dump_json())  # type: ignore[arg-type]
             os.utime(path)  # type: ignore[arg-type]
+            return True
+
+    def requeue(self, entry: QueueEntry, reason: str) -> bool:
+        """Give a running job back to `pending/` (after an infrastructure error), keeping its
+        checkpoint so that it resumes; it waits `retry_seconds` x its attempts before it can
+        be claimed again (a neighbour's memory use may pass). False if the job is no longer
+        this worker's."""
+        with self.lock:
+            path = self._running_path(entry.key)
+            current = self._read(path) if path else None
+            if path is None or current is None or current.worker != entry.worker:
+                return False
+            current.worker = None
+            current.last_error = reason
+            current.not_before = time.time() + self.retry_seconds * current.attempts
+            atomic_write_text(path, current.model_dump_json())
+            os.replace(path, self.root / "pending" / path.name)
             return True
 
     def finish(self, entry: QueueEntry, state: Literal["done", "failed"]) -> bool:
@@ -209,6 +260,10 @@ class JobQueue:
                 entry = self._read(path)
                 if entry is None:
                     continue
+                entry.last_error = (
+                    f"worker {entry.worker} stopped renewing its lease (no heartbeat for {age:.0f} s: "
+                    "killed, lost or stalled)"
+                )
                 entry.worker = None
                 atomic_write_text(path, entry.model_dump_json())
                 os.replace(path, self.root / "pending" / path.name)

@@ -32,14 +32,16 @@ class LocalRun:
     slots_per_device: int = 1
     force: bool = False
     wait: bool = True
+    threads_per_slot: int | None = None  # None: the available cores shared by the slots
 
 
 def local_devices(choice: str) -> list[str]:
-    if choice != "auto":
-        return [str(resolve_device(choice))]
-    if torch.cuda.is_available():
+    """The devices local workers use for `--device choice`: `auto` is every CUDA device, or
+    the CPU on a machine without a GPU (a GPU that CUDA cannot use is an error)."""
+    device = resolve_device(choice)
+    if choice == "auto" and device.type == "cuda":
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return ["cpu"]
+    return [str(device)]
 
 
 def prepare(planned: list[PlannedJob], tasks: dict[str, Task], data_root: Path) -> None:
@@ -61,8 +63,9 @@ def run_planned(
 ) -> list[RunRecord] | None:
     """Enqueue the jobs that have no record; unless `how.wait` is off, run local workers
     and wait. The records of all planned jobs, or None when not waiting."""
-    resolve_device(how.device)
     prepare(planned, tasks, how.data_root)
+    if how.wait or how.device == "auto":  # says "training on the CPU" when auto found no GPU
+        resolve_device(how.device)  # (without waiting, cpu/cuda may name other machines' devices)
     records: dict[str, RunRecord] = {}
     todo: list[PlannedJob] = []
     for item in planned:
@@ -83,6 +86,12 @@ def run_planned(
             "not waiting: start workers with `python runner.py worker --results "
             f"{how.results}` and watch with `python runner.py status --results {how.results}`"
         )
+        kinds = sorted({item.device_type for item in todo})
+        if kinds:
+            print(
+                f"only {' and '.join(kinds)} workers run these jobs"
+                + (" (--device cuda queues them for GPU workers)" if kinds == ["cpu"] else "")
+            )
         return None
     if todo:
         wait_with_workers(queue, [item.key for item in todo], how)
@@ -94,6 +103,11 @@ def run_planned(
 
 
 def start_workers(how: LocalRun) -> subprocess.Popen:
+    return subprocess.Popen(worker_command(how))
+
+
+def worker_command(how: LocalRun) -> list[str]:
+    """`python -m harness worker ...` for the local run's devices and slots."""
     command = [
         sys.executable,
         "-m",
@@ -107,7 +121,9 @@ def start_workers(how: LocalRun) -> subprocess.Popen:
         str(how.results),
         "--exit-when-idle",
     ]
-    return subprocess.Popen(command)
+    if how.threads_per_slot is not None:
+        command += ["--threads-per-slot", str(how.threads_per_slot)]
+    return command
 
 
 def wait_with_workers(queue: JobQueue, keys: list[str], how: LocalRun) -> None:

@@ -1,10 +1,14 @@
 """Workers: one process per device slot, each claiming jobs from the queue until idle.
 
 `python runner.py worker --devices cuda:0,cuda:1 --slots-per-device 2` runs four slot
-processes; each sets its device, claims a job, trains it with a checkpoint in the queue
-folder, keeps its lease alive with a heartbeat thread, writes the record and marks the
-job done. A slot that loses its lease (it stalled and the job was handed to another
-worker, or the job was cancelled) abandons the job without writing anything.
+processes; each is set up by `devices.configure_process` (its device, its share of the CPU
+threads), claims a job planned for its device type, trains it with a checkpoint in the
+queue folder, keeps its lease alive with a heartbeat thread, writes the record, marks the
+job done and frees the job's memory. A slot that loses its lease (it stalled and the job
+was handed to another worker, or the job was cancelled) abandons the job without writing
+anything. An infrastructure error (out of memory, a CUDA fault) sends the job back to the
+queue to resume from its checkpoint; after MAX_ATTEMPTS starts it gets a failed record
+that names the machine, not the method.
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ import dataclasses
 import multiprocessing
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 
+import torch
+
 from harness import registry
+from harness.api.errors import InfrastructureError
 from harness.api.records import EpochLog
 from harness.api.sandbox import OracleLimits
 from harness.methods.resolve import Method, registered_method
 from harness.oracle.choose import choose_sandbox
-from harness.queue.jobqueue import JobQueue, QueueEntry
-from harness.run.jobs import JobInterrupted, PlannedJob, run_job
+from harness.queue.jobqueue import MAX_ATTEMPTS, JobQueue, QueueEntry
+from harness.run.devices import configure_process, release_memory, resolve_device, slot_threads
+from harness.run.jobs import DeviceType, JobInterrupted, PlannedJob, record_infrastructure_failure, run_job
 from harness.run.progress import JobProgress
 from harness.store import atomic_write_text, find_record
 
@@ -48,6 +57,7 @@ def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path,
         data_root=str(data_root.resolve()),
         enqueued_at=time.time(),
         force=force,
+        device_type=item.device_type,
     )
 
 
@@ -90,8 +100,9 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
 
-def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
-    """Run a claimed job to its end; the state it ends in."""
+def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str, slots_per_device: int = 1) -> str:
+    """Run a claimed job to its end; the state it ends in ("done", "failed", "lost", or
+    "requeued" after an infrastructure error)."""
     task = registry.tasks.get(entry.job.task)
     results = Path(entry.results)
     existing = None if entry.force else find_record(results, entry.job.preset, entry.method.name, entry.key)
@@ -99,7 +110,20 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
         queue.finish(entry, "done")  # recorded by a worker that died before finishing
         return "done"
     method = method_for(entry, task.loss_names)
-    planned = PlannedJob(method, entry.job, entry.key)
+    device_type: DeviceType = entry.device_type or ("cuda" if device.type == "cuda" else "cpu")
+    planned = PlannedJob(method, entry.job, entry.key, device_type)
+    progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}", entry.job.config.epochs)
+
+    def give_up(attempts: int, reason: str, details: str | None = None) -> str:
+        record = record_infrastructure_failure(
+            planned, task, device, results, attempts, reason, details, slots_per_device
+        )
+        progress.message(f"{progress.label} FAILED: {record.error}")
+        queue.finish(entry, "failed")
+        return "failed"
+
+    if entry.attempts > MAX_ATTEMPTS:  # its workers kept dying (the lease ran out each time)
+        return give_up(entry.attempts - 1, entry.last_error or "the job never finished")
     heartbeat = Heartbeat(queue, entry)
 
     def check_lease(*_: object) -> None:
@@ -110,7 +134,6 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
         heartbeat.epoch = log.epoch + 1
         check_lease()
 
-    progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}", entry.job.config.epochs)
     try:
         record = run_job(
             planned,
@@ -122,10 +145,22 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
             checkpoint=queue.checkpoint_path(entry.key),
             on_epoch=note_epoch,
             on_step=check_lease,
+            slots_per_device=slots_per_device,
         )
     except JobInterrupted:
         progress.message(f"{progress.label}: lease lost, job left to another worker")
         return "lost"
+    except InfrastructureError as exc:  # the machine's fault (the exception, and its tensors, go here)
+        reason, details = str(exc), exc.details
+        if entry.attempts >= MAX_ATTEMPTS:
+            return give_up(entry.attempts, reason, details)
+        release_memory(device)  # before the job can be claimed again
+        requeued = queue.requeue(entry, reason)
+        progress.message(
+            f"{progress.label}: infrastructure error on attempt {entry.attempts} of {MAX_ATTEMPTS}: {reason}"
+            + ("; requeued to resume from its checkpoint" if requeued else "; the job is no longer this worker's")
+        )
+        return "requeued"
     finally:
         heartbeat.stop()
     if record.status == "failed":
@@ -137,28 +172,37 @@ def run_one(queue: JobQueue, entry: QueueEntry, device, label: str) -> str:
 
 
 def slot_main(
-    queue_root: str, device_name: str, slot: str, lease: float, exit_when_idle: bool, poll_seconds: float
-) -> None:
-    """The loop of one slot process."""
-    import torch
-
-    from harness.run.devices import resolve_device
-
-    torch.set_float32_matmul_precision("high")  # every slot, spawned or not, trains alike
+    queue_root: str,
+    device_name: str,
+    slot: str,
+    lease: float,
+    exit_when_idle: bool,
+    poll_seconds: float,
+    slots_per_device: int = 1,
+    threads: int = 1,
+) -> int:
+    """The loop of one slot, spawned or in the worker's own process (both set up alike);
+    0 when idle, 1 when its CUDA device became unusable in this process."""
     device = resolve_device(device_name)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    configure_process(device, threads)
     queue = JobQueue(Path(queue_root), lease)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{slot}"
     while True:
-        entry = queue.claim(worker_id)
+        entry = queue.claim(worker_id, device.type)
         if entry is None:
-            counts = queue.counts()
-            if exit_when_idle and counts["pending"] == 0 and counts["running"] == 0:
-                return
+            if exit_when_idle and queue.unfinished(device.type) == 0:
+                return 0
             time.sleep(poll_seconds)
             continue
-        run_one(queue, entry, device, f"[{slot}]")
+        run_one(queue, entry, device, f"[{slot}]", slots_per_device)
+        broken = release_memory(device)
+        if broken is not None:  # e.g. after an illegal memory access: every later job would fail
+            print(f"[{slot}] stopping: {device} is unusable in this process ({broken})", flush=True)
+            return 1
+
+
+def _slot_process(*args: object) -> None:
+    sys.exit(slot_main(*args))  # type: ignore[arg-type]
 
 
 def run_workers(
@@ -168,20 +212,25 @@ def run_workers(
     lease: float,
     exit_when_idle: bool,
     poll_seconds: float = 1.0,
+    threads: int | None = None,
 ) -> int:
     """Start one process per slot and wait for them; the number that failed. A single
-    slot runs in this process (it already is one process with its device)."""
+    slot runs in this process (it already is one process with its device). Each slot gets
+    `threads` CPU threads (default: the available cores shared by all slots)."""
+    threads = slot_threads(len(devices) * slots_per_device, threads)
     if len(devices) * slots_per_device == 1:
-        slot_main(str(queue_root), devices[0], f"{devices[0]}#0", lease, exit_when_idle, poll_seconds)
-        return 0
+        device = devices[0]
+        return int(
+            slot_main(str(queue_root), device, f"{device}#0", lease, exit_when_idle, poll_seconds, 1, threads) != 0
+        )
     context = multiprocessing.get_context("spawn")
     processes = []
     for device in devices:
         for index in range(slots_per_device):
             slot = f"{device}#{index}"
             process = context.Process(
-                target=slot_main,
-                args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds),
+                target=_slot_process,
+                args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds, slots_per_device, threads),
                 name=f"slot-{slot}",
             )
             process.start()

@@ -9,22 +9,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torchvision
 
 from harness import HARNESS_VERSION
-from harness.api.errors import HarnessError, SubmissionError
+from harness.api.errors import HarnessError, InfrastructureError, SubmissionError
 from harness.api.records import Environment, EpochLog, JobSpec, RunRecord, job_key
 from harness.api.task import Task
 from harness.methods.resolve import Method
 from harness.oracle.backends.base import process_cap
-from harness.run.devices import device_name
+from harness.run.devices import device_name, is_infrastructure_error, one_line
 from harness.run.environment import git_commit
 from harness.run.progress import JobProgress
 from harness.run.trainer import train
 from harness.store import save_record
+
+DeviceType = Literal["cpu", "cuda"]
 
 
 class JobInterrupted(Exception):
@@ -36,6 +38,7 @@ class PlannedJob:
     method: Method
     job: JobSpec
     key: str
+    device_type: DeviceType  # cpu or cuda: part of the key, and only a worker on such a device runs it
 
 
 def expand_jobs(
@@ -68,8 +71,12 @@ def expand_jobs(
     ]
 
 
-def plan(method: Method, jobs: list[JobSpec]) -> list[PlannedJob]:
-    return [PlannedJob(method, job, job_key(method.spec, job, HARNESS_VERSION)) for job in jobs]
+def plan(method: Method, jobs: list[JobSpec], device: torch.device | str = "cpu") -> list[PlannedJob]:
+    """The jobs with their cache keys, for the device (type) they will run on."""
+    kind: DeviceType = "cuda" if torch.device(device).type == "cuda" else "cpu"
+    if torch.device(device).type != kind:
+        raise HarnessError(f"unsupported device {device}; use cpu or cuda")
+    return [PlannedJob(method, job, job_key(method.spec, job, HARNESS_VERSION, kind), kind) for job in jobs]
 
 
 def _now() -> str:
@@ -100,11 +107,17 @@ def run_job(
     checkpoint: Path | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    slots_per_device: int = 1,
 ) -> RunRecord:
     """Train one job and save its record; failures of the method become failed records.
     With `checkpoint` the job resumes from it and refreshes it every epoch. Exceptions
-    raised by the callbacks (a worker losing its lease) propagate and save nothing."""
+    raised by the callbacks (a worker losing its lease) propagate and save nothing, and so
+    do the machine's faults (`devices.is_infrastructure_error`), as InfrastructureError: the
+    caller retries the job. `slots_per_device` jobs share the device: each is charged that
+    share of its wall time in device-hours."""
     job = planned.job
+    if device.type != planned.device_type:
+        raise HarnessError(f"{job.label} was planned for {planned.device_type}, not for {device}")
 
     def epoch_done(log: EpochLog) -> None:
         progress.epoch_done(log)
@@ -145,13 +158,34 @@ def run_job(
         error, details = str(exc), exc.details
     except (HarnessError, JobInterrupted):
         raise
-    except Exception as exc:  # a bug of ours or a resource problem: record it, keep going
-        error = f"internal error: {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        if is_infrastructure_error(exc):  # not the method's fault: no record, the worker retries
+            raise InfrastructureError(one_line(exc), traceback.format_exc()) from exc
+        error = f"internal error: {type(exc).__name__}: {exc}"  # a bug of ours: record it, keep going
         details = traceback.format_exc()
     finally:
         if combiner is not None:
             combiner.close()
-    record = _make_record(planned, task, epochs, error, details, started_at, time.perf_counter() - started, device)
+    wall_seconds = time.perf_counter() - started
+    record = _make_record(planned, task, epochs, error, details, started_at, wall_seconds, device, slots_per_device)
+    save_record(results, record)
+    return record
+
+
+def record_infrastructure_failure(
+    planned: PlannedJob,
+    task: Task,
+    device: torch.device,
+    results: Path,
+    attempts: int,
+    reason: str,
+    details: str | None = None,
+    slots_per_device: int = 1,
+) -> RunRecord:
+    """The failed record of a job the machine kept failing: its error starts with
+    "infrastructure error", so it is never read as the method's fault."""
+    error = f"infrastructure error after {attempts} attempts: {reason}"
+    record = _make_record(planned, task, [], error, details, _now(), 0.0, device, slots_per_device)
     save_record(results, record)
     return record
 
@@ -165,6 +199,7 @@ def _make_record(
     started_at: str,
     wall_seconds: float,
     device: torch.device,
+    slots_per_device: int = 1,
 ) -> RunRecord:
     best, best_epoch = _best(task, epochs)
     return RunRecord(
@@ -182,7 +217,7 @@ def _make_record(
         started_at=started_at,
         finished_at=_now(),
         wall_seconds=wall_seconds,
-        device_hours=wall_seconds / 3600.0,
+        device_hours=wall_seconds / 3600.0 / slots_per_device,
         environment=Environment(
             python=platform.python_version(),
             torch=torch.__version__,
@@ -193,6 +228,8 @@ def _make_record(
             sandbox=planned.method.sandbox_name,
             sandbox_limits=_limits_of(planned.method),
             git_commit=git_commit(),
+            slots_per_device=slots_per_device,
+            threads=torch.get_num_threads(),
         ),
     )
 
@@ -201,5 +238,6 @@ def record_unusable(planned: list[PlannedJob], tasks: dict[str, Task], error: Su
     """A submission that cannot even be loaded gets a failed record for each of its jobs."""
     now = _now()
     for item in planned:
-        record = _make_record(item, tasks[item.job.task], [], str(error), error.details, now, 0.0, torch.device("cpu"))
+        device = torch.device(item.device_type)
+        record = _make_record(item, tasks[item.job.task], [], str(error), error.details, now, 0.0, device)
         save_record(results, record)

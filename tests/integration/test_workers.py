@@ -20,6 +20,7 @@ from harness.oracle.backends.bwrap import BwrapSandbox
 from harness.oracle.choose import choose_sandbox
 from harness.queue.jobqueue import JobQueue
 from harness.queue.worker import entry_for
+from harness.run.devices import slot_threads
 from harness.run.jobs import plan, run_job
 from harness.run.progress import JobProgress
 from tasks.cifar100_mtl import Cifar100MultiTask
@@ -44,20 +45,32 @@ def record_files(results: Path) -> list[Path]:
 
 
 def test_three_slots_run_twenty_jobs_exactly_once(tmp_path: Path, data_root: Path) -> None:
+    """Three spawned CPU slots share the queue: each job runs once, each slot is set up by
+    `configure_process` with `slot_threads(3)` threads (the in-process slot of
+    tests/unit/queue/test_worker.py records the same function's value), each record is
+    charged a third of its wall time, and a job planned for CUDA is left for a GPU worker."""
     config = TrainConfig(epochs=1, batch_size=64, data="synthetic", train_size=64, test_size=50)
     jobs = [JobSpec(task=TASK.name, arch="resnet20", seed=s, preset="queue-test", config=config) for s in range(20)]
     queue = JobQueue(tmp_path / "queue")
-    for item in plan(registered_method("equal", TASK.loss_names), jobs):
+    method = registered_method("equal", TASK.loss_names)
+    gpu_job = plan(method, jobs[:1], "cuda")[0]
+    assert queue.enqueue(entry_for(gpu_job, queue, tmp_path, data_root))  # the oldest job in the queue
+    for item in plan(method, jobs, "cpu"):
         assert queue.enqueue(entry_for(item, queue, tmp_path, data_root))
     done = worker(tmp_path, "--slots-per-device", "3")
     output, _ = done.communicate(timeout=400)
     assert done.returncode == 0, output
-    assert queue.counts() == {"pending": 0, "running": 0, "done": 20, "failed": 0, "cancelled": 0}
+    assert queue.counts() == {"pending": 1, "running": 0, "done": 20, "failed": 0, "cancelled": 0}
+    assert queue.state_of(gpu_job.key) == "pending"
     assert all(e.attempts == 1 for e in queue.entries("done"))
     records = [json.loads(p.read_text()) for p in record_files(tmp_path)]
     assert len(records) == 20 and {r["job"]["seed"] for r in records} == set(range(20))
     assert all(r["status"] == "ok" and len(r["epochs"]) == 1 for r in records)
     assert len({line.split("]")[0] for line in output.splitlines() if line.startswith("[cpu#")}) == 3
+    threads = slot_threads(3)
+    assert f"worker: 3 slot(s) on cpu, {threads} CPU thread(s) per slot" in output
+    assert {(r["environment"]["threads"], r["environment"]["slots_per_device"]) for r in records} == {(threads, 3)}
+    assert all(r["device_hours"] == pytest.approx(r["wall_seconds"] / 3600 / 3) for r in records)
 
 
 def comparable(record) -> list[dict]:

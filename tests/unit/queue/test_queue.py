@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -15,16 +16,17 @@ METHOD = MethodSpec(
 )
 
 
-def entry(seed: int, name: str = "equal", results: Path = Path("/tmp")) -> QueueEntry:
+def entry(seed: int, name: str = "equal", results: Path = Path("/tmp"), device: str = "cpu") -> QueueEntry:
     method = METHOD.model_copy(update={"name": name})
     job = JobSpec(task="cifar100-mtl", arch="resnet20", seed=seed, preset="test", config=CONFIG)
     return QueueEntry(
-        key=job_key(method, job, "test"),
+        key=job_key(method, job, "test", device),
         method=method,
         job=job,
         results=str(results),
         data_root="/tmp",
         enqueued_at=time.time(),
+        device_type=device,
     )
 
 
@@ -101,3 +103,59 @@ def test_concurrent_claims_hand_out_each_job_once(tmp_path: Path) -> None:
     claimed = [out.get(timeout=5) for _ in range(60)]
     assert sorted(claimed) == sorted(keys)
     assert queue.counts()["done"] == 60 and all(e.attempts == 1 for e in queue.entries("done"))
+
+
+def test_a_worker_claims_only_the_jobs_of_its_device_type(tmp_path: Path) -> None:
+    queue = JobQueue(tmp_path)
+    on_gpu, on_cpu = entry(1, device="cuda"), entry(1, device="cpu")
+    assert on_gpu.key != on_cpu.key  # the same job on two device types: two jobs
+    assert queue.enqueue(on_gpu) and queue.enqueue(on_cpu)
+    assert queue.unfinished("cpu") == 1 and queue.unfinished("cuda") == 1 and queue.unfinished() == 2
+    claimed = queue.claim("cpu-worker", "cpu")
+    assert claimed is not None and claimed.key == on_cpu.key  # the older GPU job is left alone
+    assert queue.claim("cpu-worker", "cpu") is None
+    assert queue.state_of(on_gpu.key) == "pending"
+    taken = queue.claim("gpu-worker", "cuda")
+    assert taken is not None and taken.key == on_gpu.key and taken.device_type == "cuda"
+
+
+def test_a_job_queued_by_an_older_harness_still_reads_and_any_worker_may_run_it(tmp_path: Path) -> None:
+    queue = JobQueue(tmp_path)
+    old = json.loads(entry(7).model_dump_json())
+    for field in ("device_type", "last_error", "not_before"):
+        del old[field]
+    name = f"{time.time_ns():020d}-{old['key'][:16]}.json"
+    (tmp_path / "pending" / name).write_text(json.dumps(old))
+    (tmp_path / "names" / old["key"][:16]).write_text(name)
+    assert queue.unfinished("cuda") == 1
+    claimed = queue.claim("gpu-worker", "cuda")
+    assert claimed is not None and claimed.key == old["key"] and claimed.device_type is None
+    assert queue.problems == []
+
+
+def test_requeue_keeps_the_checkpoint_counts_the_attempt_and_waits(tmp_path: Path) -> None:
+    queue = JobQueue(tmp_path, retry_seconds=60)
+    queue.enqueue(entry(1))
+    claimed = queue.claim("w", "cpu")
+    queue.checkpoint_path(claimed.key).write_bytes(b"epoch 1")
+    assert queue.requeue(claimed, "OutOfMemoryError: CUDA out of memory")
+    assert not queue.requeue(claimed, "twice")  # no longer this worker's
+    waiting = queue.entries("pending")[0]
+    assert waiting.attempts == 1 and waiting.worker is None
+    assert waiting.last_error == "OutOfMemoryError: CUDA out of memory"
+    assert waiting.not_before > time.time() + 50
+    assert queue.checkpoint_path(claimed.key).exists()
+    assert queue.claim("w", "cpu") is None  # not before its retry time
+    soon = JobQueue(tmp_path, retry_seconds=0)
+    soon.enqueue(entry(2))
+    soon.requeue(soon.claim("w", "cpu"), "again")  # the older job still waits; this one does not
+    assert soon.claim("w", "cpu").job.seed == 2
+
+
+def test_an_expired_lease_says_why_the_job_came_back(tmp_path: Path) -> None:
+    queue = JobQueue(tmp_path, lease_seconds=0.1)
+    queue.enqueue(entry(1))
+    queue.claim("dead-worker", "cpu")
+    time.sleep(0.2)
+    again = queue.claim("new-worker", "cpu")
+    assert again.attempts == 2 and again.last_error.startswith("worker dead-worker stopped renewing its lease")
