@@ -15,16 +15,16 @@ from __future__ import annotations
 import torch
 
 from baselines import trusted
-from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.gradient_base import Direction, SharedGradientCombiner, host_gram
 from baselines.solvers import aligned_weights
-from harness.api import StepContext
+from harness.api import StepContext, to_device
 
 
 class AlignedMTLCombiner(SharedGradientCombiner):
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        alpha = aligned_weights(grads.double() @ grads.double().T).to(grads.dtype)
-        return Direction(alpha @ grads, torch.ones(len(losses)), alpha.tolist())
+        alpha = aligned_weights(host_gram(grads)).to(grads.dtype)
+        return Direction(to_device(alpha, grads) @ grads, None, alpha)
 
 
 METHOD = trusted(

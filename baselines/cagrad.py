@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 
 from baselines import trusted
-from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.gradient_base import Direction, SharedGradientCombiner, host_gram
 from baselines.solvers import cagrad_weights
-from harness.api import StepContext
+from harness.api import StepContext, to_device
 
 C = 0.4
 
@@ -35,8 +35,8 @@ def cagrad_coefficients(gram: torch.Tensor, c: float = C) -> torch.Tensor:
 class CAGradCombiner(SharedGradientCombiner):
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        coefficients = cagrad_coefficients(grads.double() @ grads.double().T).to(grads.dtype)
-        return Direction(coefficients @ grads, torch.ones(len(losses)), coefficients.tolist())
+        coefficients = cagrad_coefficients(host_gram(grads)).to(grads.dtype)
+        return Direction(to_device(coefficients, grads) @ grads, None, coefficients)
 
 
 METHOD = trusted(

@@ -47,7 +47,7 @@ class DBMTLCombiner(SharedGradientCombiner):
         assert grads is not None
         self.step += 1
         update, scales, self.buffer = db_mtl_update(grads, self.buffer, self.step)
-        return Direction(update, torch.ones(len(losses)), scales.tolist())
+        return Direction(update, None, scales)
 
     def state(self) -> object:
         return {"step": self.step}

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from baselines import trusted
-from harness.api import Combiner, StepContext, StepResult
+from harness.api import Combiner, StepContext, StepResult, to_device
 
 WEIGHT_LR, GAMMA = 0.025, 0.001
 
@@ -29,12 +29,16 @@ class FAMOCombiner(Combiner):
     wants_losses_after_step = True
 
     def __init__(self, tasks: int = 2) -> None:
-        self.logits = nn.Parameter(torch.zeros(tasks))
-        self.optimizer = torch.optim.Adam([self.logits], lr=WEIGHT_LR, weight_decay=GAMMA)
+        self._place(torch.zeros(tasks))
         self.previous: torch.Tensor | None = None
 
     def attach(self, model: nn.Module, seed: int) -> None:
-        pass
+        self._place(to_device(self.logits.detach(), next(model.parameters()), "setup"))  # FAMO stays on the device
+
+    def _place(self, logits: torch.Tensor) -> None:
+        """(Re)create the logits and their optimizer; before the first step it has no state."""
+        self.logits = nn.Parameter(logits)
+        self.optimizer = torch.optim.Adam([self.logits], lr=WEIGHT_LR, weight_decay=GAMMA)
 
     def effective_weights(self, values: torch.Tensor) -> torch.Tensor:
         z = torch.softmax(self.logits.detach(), dim=0)
@@ -42,17 +46,15 @@ class FAMOCombiner(Combiner):
         return z / (c * values)
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
-        values = torch.stack([loss.detach().float() for loss in losses]).cpu().clamp_min(1e-8)
+        values = torch.stack([loss.detach().float() for loss in losses]).clamp_min(1e-8)
         weights = self.effective_weights(values)
         self.previous = values
-        torch.autograd.backward(
-            losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)]
-        )
-        return StepResult(values.sum(), weights.tolist())
+        torch.autograd.backward(losses, grad_tensors=[w.to(loss.dtype) for w, loss in zip(weights, losses)])
+        return StepResult(values.sum(), weights)
 
     def after_step(self, losses: list[torch.Tensor]) -> None:
         assert self.previous is not None
-        after = torch.stack([loss.detach().float() for loss in losses]).cpu().clamp_min(1e-8)
+        after = torch.stack([loss.detach().float() for loss in losses]).clamp_min(1e-8)
         delta = torch.log(self.previous) - torch.log(after)
         with torch.enable_grad():  # the trainer calls this under no_grad
             (gradient,) = torch.autograd.grad(torch.softmax(self.logits, dim=0), self.logits, grad_outputs=delta)
@@ -65,7 +67,8 @@ class FAMOCombiner(Combiner):
 
     def load_state(self, state: object) -> None:
         restored = state
-        self.logits.data = restored["logits"]
+        with torch.no_grad():
+            self.logits.copy_(restored["logits"])
         self.optimizer.load_state_dict(restored["optimizer"])
 
 

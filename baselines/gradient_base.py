@@ -14,14 +14,26 @@ import torch
 from torch import nn
 
 from harness.api.method import Combiner, StepContext, StepResult
+from harness.api.transfer import to_device, to_host
 
 
 @dataclass
 class Direction:
+    """A method's answer for one step. Tensors may live on the host (a solve on the Gram
+    matrix) or the device; the base class moves `loss_weights` over in one asynchronous
+    copy, and `reported` and tensor `extras` are summed where they are until the epoch ends."""
+
     shared: torch.Tensor | None  # flat gradient for the shared parameters; None: backprop `loss_weights`
-    loss_weights: torch.Tensor  # (T,) scale of each task's loss for the heads (and shared when `shared` is None)
-    reported: list[float]  # the effective task weights written to the run record
+    loss_weights: torch.Tensor | None  # (T,) scale of each task's loss for the heads (and shared when
+    # `shared` is None); None: every loss unscaled
+    reported: list[float] | torch.Tensor  # the effective task weights written to the run record
     extras: dict[str, float | torch.Tensor] = field(default_factory=dict)
+
+
+def host_gram(grads: torch.Tensor) -> torch.Tensor:
+    """The (T, T) Gram matrix of the task gradients, in float64 on the host: the step's one
+    wait on the device. Solvers then branch and iterate on the host for free."""
+    return to_host(grads.double() @ grads.double().T, "step")
 
 
 def flat_gradients(losses: list[torch.Tensor], params: list[torch.Tensor]) -> torch.Tensor:
@@ -75,8 +87,11 @@ class SharedGradientCombiner(Combiner):
             else:
                 grads = flat_gradients(worked, self.shared)
         result = self.direction(worked, grads, context)
-        weights = result.loss_weights.to(worked[0].device, worked[0].dtype)
-        weighted = (torch.stack(worked) * weights).sum()
+        stacked = torch.stack(worked)
+        if result.loss_weights is None:
+            weighted = stacked.sum()
+        else:
+            weighted = (stacked * to_device(result.loss_weights.to(stacked.dtype), stacked)).sum()
         if result.shared is None:
             torch.autograd.backward(weighted, inputs=[*self.shared, *self.heads, *self.extra_parameters()])
         else:
@@ -90,8 +105,12 @@ class SharedGradientCombiner(Combiner):
         return []
 
     def set_shared_grad(self, flat: torch.Tensor) -> None:
+        """The shared parameters' gradients become views of `flat` (a fresh tensor each
+        step): no copy per parameter. The optimizer only reads them (SGD's weight decay and
+        momentum make new tensors), and the trainer drops them at the next zero_grad."""
         offset = 0
         for param in self.shared:
             size = param.numel()
-            param.grad = flat[offset : offset + size].view_as(param).to(param.dtype).clone()
+            piece = flat[offset : offset + size].view_as(param)
+            param.grad = piece if piece.dtype == param.dtype else piece.to(param.dtype)
             offset += size

@@ -19,7 +19,7 @@ from torch import nn
 
 from baselines import trusted
 from baselines.gradient_base import Direction, SharedGradientCombiner, flat_gradients
-from harness.api import StepContext, TrainConfig
+from harness.api import StepContext, TrainConfig, to_device
 
 ALPHA = 1.5
 FLOOR = 1e-3
@@ -40,22 +40,28 @@ class GradNormCombiner(SharedGradientCombiner):
 
     def __init__(self, config: TrainConfig, tasks: int = 2) -> None:
         super().__init__()
-        self.weights = nn.Parameter(torch.ones(tasks))
-        self.optimizer = torch.optim.SGD([self.weights], lr=config.lr, momentum=config.momentum)
+        self.config = config
+        self._place(torch.ones(tasks))
         self.initial: torch.Tensor | None = None
         self.last_layer: nn.Parameter | None = None
 
     def attach(self, model: nn.Module, seed: int) -> None:
         super().attach(model, seed)
         self.last_layer = [p for p in self.shared if p.dim() >= 2][-1]
+        self._place(to_device(self.weights.detach(), self.last_layer, "setup"))  # the weights live with the model
+
+    def _place(self, weights: torch.Tensor) -> None:
+        """(Re)create the weights and their optimizer; before the first step it has no state."""
+        self.weights = nn.Parameter(weights)
+        self.optimizer = torch.optim.SGD([self.weights], lr=self.config.lr, momentum=self.config.momentum)
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert self.last_layer is not None
-        values = torch.stack([loss.detach().float() for loss in losses]).cpu()
+        values = torch.stack([loss.detach().float() for loss in losses])
         if self.initial is None:
             self.initial = values.clamp_min(1e-8)
         current = self.weights.detach().clone()
-        norms = flat_gradients(losses, [self.last_layer]).norm(dim=1).cpu()
+        norms = flat_gradients(losses, [self.last_layer]).norm(dim=1)
         self.weights.grad = gradnorm_weight_gradient(current, norms, values, self.initial)
         for group in self.optimizer.param_groups:
             group["lr"] = context.lr
@@ -64,15 +70,16 @@ class GradNormCombiner(SharedGradientCombiner):
         with torch.no_grad():
             clamped = self.weights.clamp_min(FLOOR)
             self.weights.copy_(clamped * len(losses) / clamped.sum())
-        return Direction(None, current, current.tolist())
+        return Direction(None, current, current)
 
     def state(self) -> object:
         return {"weights": self.weights.detach(), "initial": self.initial, "optimizer": self.optimizer.state_dict()}
 
     def load_state(self, state: object) -> None:
         restored = state
-        self.weights.data = restored["weights"]
-        self.initial = restored["initial"]
+        with torch.no_grad():
+            self.weights.copy_(restored["weights"])
+        self.initial = None if restored["initial"] is None else restored["initial"].to(self.weights.device)
         self.optimizer.load_state_dict(restored["optimizer"])
 
 

@@ -60,7 +60,7 @@ class GradVacCombiner(SharedGradientCombiner):
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
         update, coefficients, self.targets = vaccinate(grads, self.targets.to(grads), self.generator)
-        return Direction(update, torch.ones(len(losses)), coefficients.tolist())
+        return Direction(update, None, coefficients)
 
     def state(self) -> object:
         return {"targets": self.targets, "generator": self.generator.get_state()}

@@ -20,8 +20,8 @@ from torch import nn
 
 from baselines import trusted
 from baselines.gradient_base import SharedGradientCombiner, flat_gradients
-from baselines.solvers import imtl_g_weights
-from harness.api import StepContext, StepResult, TrainConfig
+from baselines.solvers import imtl_g_products, imtl_g_solve
+from harness.api import StepContext, StepResult, TrainConfig, to_device, to_host
 
 
 class IMTLCombiner(SharedGradientCombiner):
@@ -29,15 +29,20 @@ class IMTLCombiner(SharedGradientCombiner):
 
     def __init__(self, config: TrainConfig, tasks: int = 2) -> None:
         super().__init__()
-        self.scales = nn.Parameter(torch.zeros(tasks))
+        self.config = config
+        self._place(torch.zeros(tasks))
+
+    def _place(self, scales: torch.Tensor) -> None:
+        """(Re)create the scales and their optimizer; before the first step it has no state."""
+        self.scales = nn.Parameter(scales)
+        config = self.config
         self.optimizer = torch.optim.SGD(
             [self.scales], lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
 
     def attach(self, model: nn.Module, seed: int) -> None:
         super().attach(model, seed)
-        device = next(model.parameters()).device
-        self.scales.data = self.scales.data.to(device)
+        self._place(to_device(self.scales.detach(), next(model.parameters()), "setup"))
 
     def prepare_losses(self, losses: list[torch.Tensor]) -> list[torch.Tensor]:
         return [torch.exp(self.scales[i]) * loss.float() - self.scales[i] for i, loss in enumerate(losses)]
@@ -45,11 +50,12 @@ class IMTLCombiner(SharedGradientCombiner):
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
         scaled = self.prepare_losses(losses)
         assert self.representation is not None, "the model's heads were not called"
-        alpha = imtl_g_weights(flat_gradients(scaled, [self.representation])).to(scaled[0].dtype)
-        shared_total = (torch.stack(scaled) * alpha.to(scaled[0].device)).sum()
+        products = to_host(imtl_g_products(flat_gradients(scaled, [self.representation])), "step")
+        alpha = to_device(imtl_g_solve(products).to(scaled[0].dtype), scaled[0])
+        shared_total = (torch.stack(scaled) * alpha).sum()
         torch.autograd.backward(shared_total, inputs=self.shared, retain_graph=True)
         torch.autograd.backward(torch.stack(scaled).sum(), inputs=[*self.heads, self.scales])
-        reported = (alpha.detach().cpu() * torch.exp(self.scales.detach().cpu())).tolist()  # this step's scales
+        reported = alpha.detach() * torch.exp(self.scales.detach())  # this step's scales, on the device
         for group in self.optimizer.param_groups:
             group["lr"] = context.lr
         self.optimizer.step()
@@ -61,7 +67,8 @@ class IMTLCombiner(SharedGradientCombiner):
 
     def load_state(self, state: object) -> None:
         restored = state
-        self.scales.data = restored["scales"].to(self.scales.device)
+        with torch.no_grad():
+            self.scales.copy_(restored["scales"])
         self.optimizer.load_state_dict(restored["optimizer"])
 
 

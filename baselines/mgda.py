@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from baselines import trusted
-from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.gradient_base import Direction, SharedGradientCombiner, host_gram
 from baselines.solvers import min_norm_weights
 from harness.api import StepContext
 
@@ -26,8 +26,8 @@ class MGDAUBCombiner(SharedGradientCombiner):
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        weights = min_norm_weights(grads.double() @ grads.double().T).float()
-        return Direction(None, weights, weights.tolist())
+        weights = min_norm_weights(host_gram(grads)).float()
+        return Direction(None, weights, weights)
 
 
 METHOD = trusted(

@@ -17,16 +17,19 @@ from __future__ import annotations
 import torch
 
 from baselines import trusted
-from baselines.gradient_base import Direction, SharedGradientCombiner
+from baselines.gradient_base import Direction, SharedGradientCombiner, host_gram
 from baselines.solvers import nash_weights
-from harness.api import StepContext
+from harness.api import StepContext, to_device
 
 
 class NashMTLCombiner(SharedGradientCombiner):
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        alpha = nash_weights(grads.double() @ grads.double().T).float()
-        return Direction(None, alpha, alpha.tolist())
+        alpha = nash_weights(host_gram(grads)).float()
+        if context.reuse_task_gradients:  # alpha . G from the gradients at hand: no second backward pass
+            on_device = to_device(alpha.to(grads.dtype), grads)
+            return Direction(on_device @ grads, on_device, alpha)
+        return Direction(None, alpha, alpha)
 
 
 METHOD = trusted(

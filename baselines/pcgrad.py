@@ -50,7 +50,7 @@ class PCGradCombiner(SharedGradientCombiner):
         pairs = len(losses) * (len(losses) - 1)
         return Direction(
             torch.stack(projected).sum(0),
-            torch.ones(len(losses)),
+            None,
             [1.0] * len(losses),
             {"conflict_fraction": conflicts / pairs},
         )

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from baselines import trusted
-from harness.api import Combiner, StepContext, StepResult
+from harness.api import Combiner, StepContext, StepResult, to_device
 
 
 def random_weights(tasks: int, generator: torch.Generator) -> torch.Tensor:
@@ -29,12 +29,11 @@ class RLWCombiner(Combiner):
         self.generator.manual_seed(seed)
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
-        weights = random_weights(len(losses), self.generator)
-        torch.autograd.backward(
-            losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)]
-        )
+        weights = random_weights(len(losses), self.generator)  # drawn on the host: one asynchronous copy
+        on_device = to_device(weights, losses[0])
+        torch.autograd.backward(losses, grad_tensors=[w.to(loss.dtype) for w, loss in zip(on_device.unbind(), losses)])
         total = torch.stack([loss.detach() for loss in losses]).sum()
-        return StepResult(total, weights.tolist())
+        return StepResult(total, weights)
 
     def state(self) -> object:
         return self.generator.get_state()

@@ -119,12 +119,22 @@ def imtl_g_weights(grads: torch.Tensor) -> torch.Tensor:
     """IMTL-G (Liu et al. 2021): alpha with sum 1 such that the aggregated gradient has equal
     projections onto every task's unit gradient: alpha_{2:T} = g_1 U^T (D U^T)^{-1},
     D = [g_1 - g_t], U = [u_1 - u_t] (rows), alpha_1 = 1 - sum alpha_{2:T}."""
+    return imtl_g_solve(imtl_g_products(grads))
+
+
+def imtl_g_products(grads: torch.Tensor) -> torch.Tensor:
+    """The (T, T-1) products IMTL-G needs, [g_1 U^T; D U^T], where the gradients live
+    (one small matrix to move to the host instead of the gradients)."""
     grads = grads.double()
     units = grads / grads.norm(dim=1, keepdim=True).clamp_min(EPS)
     d = grads[:1] - grads[1:]
     u = units[:1] - units[1:]
-    rest = grads[:1] @ u.T @ torch.linalg.pinv(d @ u.T)
-    rest = rest.reshape(-1)
+    return torch.cat([grads[:1] @ u.T, d @ u.T])
+
+
+def imtl_g_solve(products: torch.Tensor) -> torch.Tensor:
+    """alpha from `imtl_g_products` (on the host: the pseudo-inverse branches on values)."""
+    rest = (products[:1] @ torch.linalg.pinv(products[1:])).reshape(-1)
     return torch.cat([1 - rest.sum().reshape(1), rest])
 
 

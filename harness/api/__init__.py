@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from harness.api.augment import random_crop_flip, to_model_input
     from harness.api.errors import DataNotFoundError, HarnessError, PluginError, SubmissionError
     from harness.api.method import Combiner, MethodInfo, MethodLevel, StepContext, StepResult
+    from harness.api.precision import autocast
     from harness.api.records import (
         RECORD_SCHEMA_VERSION,
         EntryType,
@@ -37,11 +38,13 @@ if TYPE_CHECKING:
         clean_environment,
     )
     from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Task, TaskData, TaskOption
+    from harness.api.transfer import to_device, to_host
 
 _MODULES = {
     "augment": ("random_crop_flip", "to_model_input"),
     "errors": ("DataNotFoundError", "HarnessError", "PluginError", "SubmissionError"),
     "method": ("Combiner", "MethodInfo", "MethodLevel", "StepContext", "StepResult"),
+    "precision": ("autocast",),
     "records": (
         "RECORD_SCHEMA_VERSION",
         "EntryType",
@@ -64,6 +67,7 @@ _MODULES = {
         "clean_environment",
     ),
     "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
+    "transfer": ("to_device", "to_host"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = [
@@ -98,9 +102,12 @@ __all__ = [
     "TaskOption",
     "TrainConfig",
     "apply_rlimits",
+    "autocast",
     "clean_environment",
     "job_key",
     "random_crop_flip",
+    "to_device",
+    "to_host",
     "to_model_input",
 ]
 assert sorted(__all__) == sorted(_WHERE)

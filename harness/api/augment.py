@@ -44,6 +44,21 @@ def random_crop_flip(images: torch.Tensor, padding: int, generator: torch.Genera
     )
 
 
+def draw_epoch_crops(batch_sizes: list[int], padding: int, generator: torch.Generator) -> torch.Tensor:
+    """(3, N) int64 rows top, left, flip for a whole epoch, drawn batch by batch in the
+    order `random_crop_flip` draws them (so a seed augments exactly as it did per batch).
+    Drawn once at the epoch start, they reach the device in one copy, not three per step."""
+    parts = []
+    for size in batch_sizes:
+        top = torch.randint(0, 2 * padding + 1, (size,), generator=generator)
+        left = torch.randint(0, 2 * padding + 1, (size,), generator=generator)
+        flip = torch.rand(size, generator=generator) < 0.5
+        parts.append(torch.stack([top, left, flip.long()]))
+    if not parts:
+        return torch.zeros(3, 0, dtype=torch.long)
+    return torch.cat(parts, dim=1)
+
+
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 (B, C, H, W) -> float32, per-channel normalised; keeps the memory format."""
     scaled = images.float().div_(255.0)

@@ -28,12 +28,17 @@ class StepContext:
     epoch: int
     total_epochs: int
     lr: float
+    reuse_task_gradients: bool = False  # TrainConfig.reuse_task_gradients
 
 
 @dataclass
 class StepResult:
+    """What a step reports. `weights` (d total / d loss_i, or the method's effective task
+    weights) and tensor `extras` may stay on the device: the trainer sums them there and
+    reads them once per epoch, so reporting never synchronises a step."""
+
     total: float | torch.Tensor
-    weights: list[float]
+    weights: list[float] | torch.Tensor
     extras: dict[str, float | torch.Tensor] = field(default_factory=dict)  # summed per epoch
 
 

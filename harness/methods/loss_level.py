@@ -17,6 +17,7 @@ from torch import nn
 from harness.api.errors import SubmissionError
 from harness.api.method import Combiner, StepContext, StepResult
 from harness.api.records import TrainConfig
+from harness.api.transfer import to_device, to_host
 from harness.oracle.guest.loader import SubmissionFault
 from harness.oracle.guest.runner import LossModuleRunner, SGDSettings
 
@@ -87,12 +88,13 @@ class LossLevelCombiner(Combiner):
         pass
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
-        values = torch.stack([loss.detach().float() for loss in losses]).cpu().tolist()
+        """The step's one wait on the device: the loss values go to the runner; the
+        weights come back in one asynchronous copy."""
+        values = to_host(torch.stack([loss.detach().float() for loss in losses]), "step").tolist()
         result = self.runner(values, context)
-        grad_tensors = [
-            torch.tensor(w, dtype=loss.dtype, device=loss.device) for w, loss in zip(result.weights, losses)
-        ]
-        torch.autograd.backward(losses, grad_tensors=grad_tensors)
+        weights = to_device(torch.tensor(result.weights, dtype=losses[0].dtype), losses[0])
+        grads = [w if w.dtype == loss.dtype else w.to(loss.dtype) for w, loss in zip(weights.unbind(), losses)]
+        torch.autograd.backward(losses, grad_tensors=grads)
         return result
 
     def state(self) -> object:

@@ -13,7 +13,7 @@ import torch
 
 from harness.api.records import EpochLog
 
-FORMAT_VERSION = 2  # 2: the combiner state is encoded by the trainer (harness.oracle.guest.codec)
+FORMAT_VERSION = 3  # 2: the combiner state is encoded by the trainer; 3: the CUDA state of the training device only
 
 
 @dataclass
@@ -24,7 +24,7 @@ class TrainingState:
     scheduler: dict
     data_generator: torch.Tensor
     torch_rng: torch.Tensor
-    cuda_rng: list[torch.Tensor]
+    cuda_rng: list[torch.Tensor]  # the training device's CUDA generator state (empty on the CPU)
     epochs: list[EpochLog]
     combiner: object  # the codec's JSON of the combiner's state, or None
     combiner_tensors: dict[str, torch.Tensor] | None = None  # a trusted combiner's large buffers

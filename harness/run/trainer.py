@@ -12,12 +12,15 @@ import torch
 
 from harness.api.errors import SubmissionError
 from harness.api.method import Combiner, StepContext
+from harness.api.precision import autocast as bf16_autocast
+from harness.api.precision import mixed_precision
 from harness.api.records import EpochLog, TrainConfig
 from harness.api.task import Task
+from harness.api.transfer import to_host
 from harness.oracle.client import StateUnavailable
 from harness.oracle.guest.codec import UnsupportedState, decode, encode
 from harness.run.checkpoint import CheckpointError, TrainingState, load_checkpoint, save_checkpoint
-from harness.run.seeding import seed_everything
+from harness.run.seeding import device_rng_state, restore_device_rng, seed_everything
 
 EpochCallback = Callable[[EpochLog], None]
 StepCallback = Callable[[int, int], None]
@@ -54,8 +57,7 @@ def _restore(
     scheduler.load_state_dict(state.scheduler)
     generator.set_state(state.data_generator)
     torch.set_rng_state(state.torch_rng)
-    if device.type == "cuda" and state.cuda_rng:
-        torch.cuda.set_rng_state_all(state.cuda_rng)
+    restore_device_rng(device, state.cuda_rng)
     if state.combiner is not None:
         combiner.load_state(decode(state.combiner))
     if state.combiner_tensors:
@@ -90,7 +92,7 @@ def _save(
             scheduler=scheduler.state_dict(),
             data_generator=generator.get_state(),
             torch_rng=torch.get_rng_state(),
-            cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+            cuda_rng=device_rng_state(device),
             epochs=outcome.epochs,
             combiner=combiner_state,
             combiner_tensors=combiner.tensor_state(),
@@ -101,6 +103,54 @@ def _save(
 
 def _mean(values: torch.Tensor, steps: int) -> list[float]:
     return (values / max(steps, 1)).tolist()
+
+
+def _as_tensor(weights: list[float] | torch.Tensor) -> torch.Tensor:
+    if isinstance(weights, torch.Tensor):
+        return weights.detach().to(torch.float64)
+    return torch.tensor(weights, dtype=torch.float64)
+
+
+def _compile_trunk(model: torch.nn.Module) -> None:
+    """Compile the children that hold only shared parameters (the trunk or backbone) in
+    place: the heads stay eager, so hooks on them (MGDA-UB's representation) keep working
+    and state_dict keys do not change."""
+    shared = {id(p) for p in model.shared_parameters()}  # type: ignore[operator]
+    for child in model.children():
+        params = list(child.parameters())
+        if params and all(id(p) in shared for p in params):
+            child.compile()
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The protocol's SGD; `fused_sgd` runs it as one kernel (else the foreach default)."""
+    extra = {"fused": True} if config.fused_sgd else {}
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, **extra
+    )
+
+
+def _epoch_sums(
+    loss_sums: torch.Tensor,
+    weight_sums: torch.Tensor | None,
+    extra_sums: dict[str, float | torch.Tensor],
+    task_count: int,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The epoch's loss, weight and extra sums on the host; what is on the device comes
+    over in one transfer."""
+    named = {"losses": loss_sums, "weights": torch.zeros(task_count, dtype=torch.float64)}
+    if weight_sums is not None:
+        named["weights"] = weight_sums
+    tensors = [key for key, value in extra_sums.items() if isinstance(value, torch.Tensor)]
+    named.update({f"extra {key}": torch.as_tensor(extra_sums[key]).detach().double().reshape(1) for key in tensors})
+    host = {key: value for key, value in named.items() if value.device.type == "cpu"}
+    remote = {key: value for key, value in named.items() if value.device.type != "cpu"}
+    if remote:
+        fetched = to_host(torch.cat([value.reshape(-1) for value in remote.values()]), "epoch")
+        host.update(zip(remote, fetched.split([value.numel() for value in remote.values()])))
+    extras = {key: float(value) for key, value in extra_sums.items() if not isinstance(value, torch.Tensor)}
+    extras.update({key: float(host[f"extra {key}"]) for key in tensors})
+    return host["losses"], host["weights"], extras
 
 
 def train(
@@ -123,11 +173,11 @@ def train(
     model = task.build_model(arch, config).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    if config.compile:
+        _compile_trunk(model)
+    optimizer = build_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    autocast = config.amp and device.type == "cuda"
+    mixed = mixed_precision(config.amp, device.type)
     combiner.attach(model, seed)
     steps_per_epoch = -(-data.train_size // config.batch_size)
     outcome = TrainOutcome()
@@ -143,14 +193,14 @@ def train(
     for epoch in range(first_epoch, config.epochs):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        context = StepContext(epoch, config.epochs, lr)
+        context = StepContext(epoch, config.epochs, lr, config.reuse_task_gradients)
         loss_sums = torch.zeros(task_count, dtype=torch.float64, device=device)
-        weight_sums = torch.zeros(task_count, dtype=torch.float64)
+        weight_sums: torch.Tensor | None = None  # on the device the method reports on
         extra_sums: dict[str, float | torch.Tensor] = {}
         steps = 0
         model.train()
         for inputs, targets in data.train_batches(generator):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            with bf16_autocast(device.type, mixed):
                 outputs = model(inputs)
             losses = task.losses(outputs, targets, config)
             optimizer.zero_grad(set_to_none=True)
@@ -161,10 +211,11 @@ def train(
                 return outcome
             optimizer.step()
             if combiner.wants_losses_after_step:
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                with torch.no_grad(), bf16_autocast(device.type, mixed):
                     combiner.after_step(task.losses(model(inputs), targets, config))
             loss_sums += torch.stack([loss.detach().double() for loss in losses])
-            weight_sums += torch.tensor(result.weights, dtype=torch.float64)
+            weights = _as_tensor(result.weights)
+            weight_sums = weights if weight_sums is None else weight_sums + weights
             for key, value in result.extras.items():
                 extra_sums[key] = extra_sums.get(key, 0.0) + value
             steps += 1
@@ -172,13 +223,14 @@ def train(
                 on_step(steps, steps_per_epoch)
         scheduler.step()
         train_seconds = time.perf_counter() - started
-        metrics = task.evaluate(model, data, autocast)
-        metrics.update({key: float(value) / max(steps, 1) for key, value in extra_sums.items()})
+        metrics = task.evaluate(model, data, mixed)
+        losses_sum, weights_sum, extras = _epoch_sums(loss_sums, weight_sums, extra_sums, task_count)
+        metrics.update({key: value / max(steps, 1) for key, value in extras.items()})
         log = EpochLog(
             epoch=epoch,
             lr=lr,
-            train_losses=dict(zip(task.loss_names, _mean(loss_sums.cpu(), steps))),
-            task_weights=dict(zip(task.loss_names, _mean(weight_sums, steps))),
+            train_losses=dict(zip(task.loss_names, _mean(losses_sum, steps))),
+            task_weights=dict(zip(task.loss_names, _mean(weights_sum, steps))),
             test_metrics=metrics,
             seconds=time.perf_counter() - started,
             images_per_second=data.train_size / max(train_seconds, 1e-9),

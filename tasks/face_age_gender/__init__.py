@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.api import Architecture, HarnessError, JobSpec, Task, TaskData, TrainConfig
+from harness.api import Architecture, HarnessError, JobSpec, Task, TaskData, TrainConfig, to_device, to_host
+from harness.api import autocast as bf16_autocast
 from tasks.face_age_gender import metrics, synthetic
 from tasks.face_age_gender.data import (
     FaceSplit,
@@ -85,6 +86,25 @@ def _presets(
     }
 
 
+_CONSTANTS: dict[tuple[tuple[float, ...], torch.device], torch.Tensor] = {}
+
+
+def _constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """A float32 loss constant made on `device` once, not copied there every step."""
+    key = (tuple(values), device)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = to_device(torch.tensor(values, dtype=torch.float32), torch.empty(0, device=device), "setup")
+    return _CONSTANTS[key]
+
+
+def _to_host_together(tensors: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Predictions and targets of a whole pass in one transfer (float64 holds the float32
+    values and the labels exactly), back in their own dtypes: (outputs, targets)."""
+    flat = to_host(torch.cat([t.double().reshape(-1) for t in tensors]), "evaluation")
+    parts = [part.reshape(t.shape).to(t.dtype) for part, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
+    return parts[:2], parts[2:]
+
+
 class _FaceTask(Task):
     architectures = ARCHITECTURES
     loss_names = ("age", "gender")
@@ -150,13 +170,14 @@ class _FaceTask(Task):
             config.channels_last,
             face.balanced_sampling,
             face.tta,
+            config.eval_batch_size or 256,
         )
 
     def _gender_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        pos_weight = torch.tensor(GENDER_POS_WEIGHT, device=logits.device)
+        pos_weight = _constant((GENDER_POS_WEIGHT,), logits.device).reshape(())
         return F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=pos_weight)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predictions(
         self, model: nn.Module, data: TaskData, autocast: bool
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -171,14 +192,14 @@ class _FaceTask(Task):
             views = [images, images.flip(3)] if tta else [images]
             per_view = []
             for view in views:
-                with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=autocast):
+                with bf16_autocast(images.device.type, autocast):
                     age, gender = model(view)
                 per_view.append((self.age_prediction(age.float()), torch.sigmoid(gender.float())))
             for index in range(2):
-                outputs[index].append(torch.stack([p[index] for p in per_view]).mean(0).cpu())
-                targets[index].append(batch_targets[index].cpu())
+                outputs[index].append(torch.stack([p[index] for p in per_view]).mean(0))
+                targets[index].append(batch_targets[index])
         model.train()
-        return [torch.cat(o) for o in outputs], [torch.cat(t) for t in targets]
+        return _to_host_together([torch.cat(o) for o in outputs] + [torch.cat(t) for t in targets])
 
     def age_prediction(self, output: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -294,9 +315,7 @@ class AdienceAgeGender(_FaceTask):
         self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...], config: TrainConfig
     ) -> list[torch.Tensor]:
         logits, gender = outputs
-        weight = torch.tensor(
-            AGE_GROUP_WEIGHTS[self.options(config).age_group_weights], dtype=torch.float32, device=logits.device
-        )
+        weight = _constant(AGE_GROUP_WEIGHTS[self.options(config).age_group_weights], logits.device)
         return [F.cross_entropy(logits.float(), targets[0], weight=weight), self._gender_loss(gender, targets[1])]
 
     def age_prediction(self, output: torch.Tensor) -> torch.Tensor:

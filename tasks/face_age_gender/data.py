@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from harness.api import Batch, TaskData, to_model_input
+from harness.api import Batch, TaskData, to_device, to_model_input
 
 AGE_CENTER, AGE_SCALE = 35.0, 10.0
 AGE_BIN_YEARS = 10  # inverse-frequency sampling bins: 0-9, 10-19, ..., 90+
@@ -96,17 +96,18 @@ class FaceTensorData(TaskData):
         return torch.multinomial(self.sample_weights, len(self.train), replacement=True, generator=generator)
 
     def train_batches(self, generator: torch.Generator) -> Iterator[Batch]:
-        device = self.train.images.device
-        non_blocking = device.type == "cuda"
+        """The epoch's order and flips are drawn first, in the order the per-batch draws
+        had, and reach the device in one copy; the steps only index on the device."""
         order = self.epoch_order(generator)
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            if len(index) < 2:  # batch norm cannot train on a single image
-                break
-            flip = (torch.rand(len(index), generator=generator) < 0.5).to(device, non_blocking=non_blocking)
-            index = index.to(device, non_blocking=non_blocking)
+        starts = [s for s in range(0, len(order), self.batch_size) if len(order) - s >= 2]  # batch norm: 2+ images
+        flips = [torch.rand(min(self.batch_size, len(order) - s), generator=generator) < 0.5 for s in starts]
+        kept = starts[-1] + len(flips[-1]) if starts else 0
+        plan = torch.stack([order[:kept], torch.cat(flips).long() if flips else order[:0]])
+        plan = to_device(plan, self.train.images, "epoch")
+        for start in starts:
+            index, flip = plan[:, start : start + self.batch_size]
             images = self.train.images[index]
-            images = torch.where(flip[:, None, None, None], images.flip(3), images)
+            images = torch.where(flip.bool()[:, None, None, None], images.flip(3), images)
             yield self.finish(images), tuple(t[index] for t in self.train.targets)
 
     def test_batches(self) -> Iterator[Batch]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.api import Combiner, MethodInfo, StepContext, StepResult
+from harness.api import Combiner, MethodInfo, StepContext, StepResult, to_device, to_host
 
 SMOOTHING = 0.9
 
@@ -33,16 +33,16 @@ class InverseLossCombiner(Combiner):
         """Nothing to keep: the weights depend only on the losses."""
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
-        current = torch.stack([loss.detach().float().cpu() for loss in losses])
+        # one wait on the device per step (to_host), and one asynchronous copy back (to_device)
+        current = to_host(torch.stack([loss.detach().float() for loss in losses]), "step")
         if self.averages is None:
             self.averages = current
         else:
             self.averages = SMOOTHING * self.averages + (1 - SMOOTHING) * current
         weights = inverse_weights(self.averages)
-        torch.autograd.backward(
-            losses, grad_tensors=[w.to(loss.device, loss.dtype) for w, loss in zip(weights, losses)]
-        )
-        return StepResult(float((weights * current).sum()), weights.tolist())
+        on_device = to_device(weights, losses[0])
+        torch.autograd.backward(losses, grad_tensors=[w.to(loss.dtype) for w, loss in zip(on_device.unbind(), losses)])
+        return StepResult(float((weights * current).sum()), weights)
 
     def state(self) -> object:
         return None if self.averages is None else self.averages.tolist()

@@ -4,6 +4,7 @@ each head, and the checks that every method's test module runs on its own method
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ from tests.helpers import loss_file
 
 CONFIG = TrainConfig(epochs=10)
 CONTEXT = StepContext(0, 10, 0.1)
+
+
+def weight_list(result: StepResult) -> list[float]:
+    """A step's reported weights as floats (a method may keep them as a tensor on its device)."""
+    weights = result.weights
+    return weights.detach().cpu().tolist() if isinstance(weights, torch.Tensor) else list(weights)
 
 
 # --- hand-computed two-task values -------------------------------------------------------
@@ -83,8 +90,10 @@ def _grad(param: torch.Tensor) -> torch.Tensor | None:
 def combiner_backward(
     combiner: Combiner, model: nn.Module, losses: list[torch.Tensor], context: StepContext = CONTEXT
 ) -> Gradients:
-    """Run `combiner.backward` on the model's losses and collect the gradients it left."""
+    """Run `combiner.backward` on the model's losses and collect the gradients it left (the
+    reported weights as a list, wherever the method kept them)."""
     result = combiner.backward(losses, context)
+    result = dataclasses.replace(result, weights=weight_list(result))
     return Gradients(result, _grad(model.trunk.weight), [_grad(head.weight) for head in model.heads])
 
 

@@ -90,3 +90,47 @@ def test_loss_with_unsaveable_state_trains_without_checkpoints(tmp_path: Path, d
     outcome = train(TASK, "resnet20", 1, CONFIG, combiner, CPU, data_root, checkpoint=checkpoint)
     assert outcome.error is None and len(outcome.epochs) == 3
     assert not checkpoint.exists() and any("no checkpoints" in note for note in outcome.notes)
+
+
+class FakeCudaGenerators:
+    """Per-device CUDA generator states (no GPU here): what get/set touched, and when."""
+
+    def __init__(self, count: int) -> None:
+        self.states = {index: torch.full((4,), index, dtype=torch.uint8) for index in range(count)}
+        self.calls: list[str] = []
+
+    def get_rng_state(self, device: torch.device) -> torch.Tensor:
+        self.calls.append(f"get {device}")
+        return self.states[torch.device(device).index].clone()
+
+    def set_rng_state(self, state: torch.Tensor, device: torch.device) -> None:
+        self.calls.append(f"set {device}")
+        index = torch.device(device).index
+        if index not in self.states:
+            raise RuntimeError(f"invalid device {device}")
+        self.states[index] = state.clone()
+
+    def all_devices(self, *args: object) -> None:
+        raise AssertionError("the job's checkpoint must not touch every GPU's generator")
+
+
+def test_cuda_generator_state_follows_the_job_to_another_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saved on cuda:1 of a 2-GPU machine, restored on cuda:0 of a 1-GPU machine: the job's
+    own stream lands in the generator it now uses (saving all devices' states used to put it
+    in cuda:1's, and fail where there is no cuda:1)."""
+    from harness.run.seeding import device_rng_state, restore_device_rng
+
+    saving = FakeCudaGenerators(2)
+    for name in ("get_rng_state", "set_rng_state"):
+        monkeypatch.setattr(torch.cuda, name, getattr(saving, name))
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", saving.all_devices)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", saving.all_devices)
+    saved = device_rng_state(torch.device("cuda:1"))
+    assert [state.tolist() for state in saved] == [[1, 1, 1, 1]]
+
+    resuming = FakeCudaGenerators(1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", resuming.set_rng_state)
+    restore_device_rng(torch.device("cuda:0"), saved)
+    assert resuming.calls == ["set cuda:0"]
+    assert resuming.states[0].tolist() == [1, 1, 1, 1]
+    assert device_rng_state(CPU) == []  # nothing to save off CUDA
