@@ -24,7 +24,7 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.api.records import TrainConfig  # noqa: E402
-from harness.methods.resolve import baseline_method  # noqa: E402
+from harness.methods.resolve import registered_method  # noqa: E402
 from harness.run.trainer import train  # noqa: E402
 from tasks.cifar100_mtl import SYNTHETIC_FOLDER, Cifar100MultiTask, synthetic  # noqa: E402
 from tasks.cifar100_mtl.data import CIFAR100_MEAN, CIFAR100_STD  # noqa: E402
@@ -78,7 +78,7 @@ def plain_epoch(root: Path, workers: int, limit: int, train_model: bool) -> floa
 def harness_epoch(data_root: Path, limit: int) -> float:
     task = Cifar100MultiTask()
     config = TrainConfig(epochs=1, data="synthetic", train_size=limit, test_size=100)
-    combiner = baseline_method("equal", task.loss_names).make_combiner(config)
+    combiner = registered_method("equal", task.loss_names).make_combiner(config)
     outcome = train(task, "resnet20", 0, config, combiner, torch.device("cpu"), data_root)
     return outcome.epochs[0].images_per_second
 
