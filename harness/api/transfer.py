@@ -100,3 +100,10 @@ def to_device(tensor: torch.Tensor, like: torch.Tensor, why: str = "step") -> to
         return tensor.to(like.device)
     finally:
         _inside -= 1
+
+
+def wait_for_device(device: torch.device) -> None:
+    """Wait until the device has done the work queued so far (once per epoch, so the
+    epoch's clock counts the device's time and not only the host's queueing)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

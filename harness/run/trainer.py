@@ -16,7 +16,7 @@ from harness.api.precision import autocast as bf16_autocast
 from harness.api.precision import mixed_precision
 from harness.api.records import EpochLog, TrainConfig
 from harness.api.task import Task
-from harness.api.transfer import to_host
+from harness.api.transfer import to_host, wait_for_device
 from harness.oracle.client import StateUnavailable
 from harness.oracle.guest.codec import UnsupportedState, decode, encode
 from harness.run.checkpoint import CheckpointError, TrainingState, load_checkpoint, save_checkpoint
@@ -222,6 +222,7 @@ def train(
             if on_step is not None:
                 on_step(steps, steps_per_epoch)
         scheduler.step()
+        wait_for_device(device)  # a method with no wait per step leaves the device behind the host
         train_seconds = time.perf_counter() - started
         metrics = task.evaluate(model, data, mixed)
         losses_sum, weights_sum, extras = _epoch_sums(loss_sums, weight_sums, extra_sums, task_count)
