@@ -107,10 +107,14 @@ class SharedGradientCombiner(Combiner):
     def set_shared_grad(self, flat: torch.Tensor) -> None:
         """The shared parameters' gradients become views of `flat` (a fresh tensor each
         step): no copy per parameter. The optimizer only reads them (SGD's weight decay and
-        momentum make new tensors), and the trainer drops them at the next zero_grad."""
+        momentum make new tensors), and the trainer drops them at the next zero_grad. A
+        parameter laid out otherwise (channels-last convolution weights) gets a copy in its
+        own layout: CUDA's fused SGD requires gradients strided like their parameters."""
         offset = 0
         for param in self.shared:
             size = param.numel()
             piece = flat[offset : offset + size].view_as(param)
-            param.grad = piece if piece.dtype == param.dtype else piece.to(param.dtype)
+            if piece.dtype != param.dtype or piece.stride() != param.stride():
+                piece = torch.empty_like(param).copy_(piece)
+            param.grad = piece
             offset += size

@@ -15,10 +15,11 @@ Cost per step: T backward passes through the shared parameters.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from baselines import trusted
 from baselines.gradient_base import Direction, SharedGradientCombiner
-from harness.api import StepContext
+from harness.api import StepContext, to_device
 
 BETA = 0.01
 
@@ -56,10 +57,16 @@ class GradVacCombiner(SharedGradientCombiner):
     def __init__(self, tasks: int = 2) -> None:
         super().__init__()
         self.targets = torch.zeros(tasks, tasks)
+        self.device_like = self.targets  # a tensor on the training device, once attached
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        super().attach(model, seed)
+        self.device_like = next(model.parameters())
+        self.targets = to_device(self.targets, self.device_like, "setup")  # no copy inside a step
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        update, coefficients, self.targets = vaccinate(grads, self.targets.to(grads), self.generator)
+        update, coefficients, self.targets = vaccinate(grads, self.targets.to(grads.dtype), self.generator)
         return Direction(update, None, coefficients)
 
     def state(self) -> object:
@@ -67,7 +74,7 @@ class GradVacCombiner(SharedGradientCombiner):
 
     def load_state(self, state: object) -> None:
         restored = state
-        self.targets = restored["targets"]
+        self.targets = to_device(restored["targets"], self.device_like, "setup")
         self.generator.set_state(restored["generator"])
 
 

@@ -223,6 +223,7 @@ def trainer_arm(
 # -- arm F: packed workers -------------------------------------------------------------------
 def _packed_worker(device_name: str, images: int, config_json: str, threads: int, barrier: Any, out: Any) -> None:
     torch.set_num_threads(threads)
+    torch.set_float32_matmul_precision("high")  # as the parent, so F trains as B does
     device = resolve_device(device_name, quiet=True)
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -232,6 +233,17 @@ def _packed_worker(device_name: str, images: int, config_json: str, threads: int
     started = time.perf_counter()
     result = trainer_arm(task, "equal", config, device, 1)
     out.put((result.get("images_per_second", 0.0), time.perf_counter() - started))
+
+
+def _answer(out: Any, processes: list[Any]) -> tuple[float, float]:
+    """The next worker's answer; an error as soon as a worker dies without one."""
+    while True:
+        try:
+            return out.get(timeout=5)
+        except Exception:  # queue.Empty
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a packed worker died (exit code {dead[0].exitcode})") from None
 
 
 def packed_arm(device: torch.device, images: int, config: TrainConfig, workers: list[int]) -> dict[str, Any]:
@@ -249,7 +261,7 @@ def packed_arm(device: torch.device, images: int, config: TrainConfig, workers: 
         ]
         for process in processes:
             process.start()
-        answers = [out.get(timeout=3600) for _ in processes]
+        answers = [_answer(out, processes) for _ in processes]
         for process in processes:
             process.join()
         results[str(count)] = {

@@ -134,6 +134,7 @@ def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str
         heartbeat.epoch = log.epoch + 1
         check_lease()
 
+    infrastructure: tuple[str, str] | None = None
     try:
         record = run_job(
             planned,
@@ -150,8 +151,12 @@ def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str
     except JobInterrupted:
         progress.message(f"{progress.label}: lease lost, job left to another worker")
         return "lost"
-    except InfrastructureError as exc:  # the machine's fault (the exception, and its tensors, go here)
-        reason, details = str(exc), exc.details
+    except InfrastructureError as exc:  # the machine's fault
+        infrastructure = (str(exc), exc.details)
+    finally:
+        heartbeat.stop()
+    if infrastructure is not None:  # out of the except block: the exception no longer holds the job's tensors
+        reason, details = infrastructure
         if entry.attempts >= MAX_ATTEMPTS:
             return give_up(entry.attempts, reason, details)
         release_memory(device)  # before the job can be claimed again
@@ -161,8 +166,6 @@ def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str
             + ("; requeued to resume from its checkpoint" if requeued else "; the job is no longer this worker's")
         )
         return "requeued"
-    finally:
-        heartbeat.stop()
     if record.status == "failed":
         progress.message(f"{progress.label} FAILED: {record.error}")
         queue.finish(entry, "failed")

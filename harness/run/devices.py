@@ -160,6 +160,10 @@ BUG_MESSAGES = (
     "misaligned address",
     "illegal instruction",
     "invalid configuration argument",
+    "invalid argument",  # cudaErrorInvalidValue and kin: the same call fails again
+    "_STATUS_NOT_SUPPORTED",  # cuDNN/cuBLAS: no kernel for these shapes or dtypes
+    "_STATUS_INVALID_VALUE",
+    "_STATUS_BAD_PARAM",
 )
 INFRASTRUCTURE_ERRNOS = frozenset({errno.ENOSPC, errno.ENOMEM, errno.EIO, errno.EDQUOT, errno.ESTALE})
 

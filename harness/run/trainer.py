@@ -111,15 +111,21 @@ def _as_tensor(weights: list[float] | torch.Tensor) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float64)
 
 
-def _compile_trunk(model: torch.nn.Module) -> None:
+def _compile_trunk(model: torch.nn.Module, backend: str = "inductor") -> None:
     """Compile the children that hold only shared parameters (the trunk or backbone) in
     place: the heads stay eager, so hooks on them (MGDA-UB's representation) keep working
-    and state_dict keys do not change."""
+    and state_dict keys do not change. Buffer donation is turned off: a backward compiled
+    by a method with one plain backward would otherwise refuse the `retain_graph=True` of
+    the gradient-level methods (per-task gradients), in this process and, through the
+    compile cache, in later ones."""
+    import torch._functorch.config as functorch_config
+
+    functorch_config.donated_buffer = False
     shared = {id(p) for p in model.shared_parameters()}  # type: ignore[operator]
     for child in model.children():
         params = list(child.parameters())
         if params and all(id(p) in shared for p in params):
-            child.compile()
+            child.compile(backend=backend)
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

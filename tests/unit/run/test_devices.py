@@ -120,6 +120,11 @@ def test_infrastructure_errors_are_told_from_bugs() -> None:
         torch.AcceleratorError("CUDA error: device-side assert triggered"),
         torch.AcceleratorError("CUDA error: an illegal memory access was encountered"),
         RuntimeError("CUDA error: misaligned address"),
+        torch.AcceleratorError("CUDA error: invalid argument"),  # the same call fails every time
+        RuntimeError(
+            "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED. This error may appear if you passed in a non-contiguous"
+        ),
+        RuntimeError("CUDA error: CUBLAS_STATUS_INVALID_VALUE when calling `cublasGemmEx( handle, opa, opb, ...)`"),
         _real(lambda: torch.ones(2, 3) @ torch.ones(2, 3)),  # shapes cannot be multiplied
         _real(lambda: {}["weights"]),
         ValueError("bad value"),

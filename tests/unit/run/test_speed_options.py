@@ -16,6 +16,7 @@ from harness.methods.resolve import registered_method
 from harness.run.trainer import _compile_trunk, build_optimizer, train
 from tasks.cifar100_mtl import Cifar100MultiTask
 from tasks.cifar100_mtl.models import build_network
+from tests.unit.baselines.asserts import ToyHeads
 
 CPU = torch.device("cpu")
 TASK = Cifar100MultiTask()
@@ -37,6 +38,39 @@ def test_compile_wraps_the_trunk_and_leaves_the_heads_eager() -> None:
     assert model.trunk._compiled_call_impl is not None
     assert all(head._compiled_call_impl is None for head in model.heads)
     assert list(model.state_dict()) == keys  # checkpoints keep their keys
+
+
+def test_a_compiled_trunk_serves_per_task_gradients_after_a_plain_backward() -> None:
+    """A compiled backward first used by a plain backward (equal) must still give the
+    per-task gradients (retain_graph=True) that gradient-level methods take next; with
+    buffer donation on, torch refuses them. aot_eager compiles the same graphs as
+    inductor, without the minutes inductor needs on a CPU."""
+    model = ToyHeads(2)
+    model.trunk = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))  # intermediates
+    _compile_trunk(model, backend="aot_eager")
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    sum(model(x)).sum().backward()
+    losses = [out.square().mean() for out in model(x)]
+    for loss in losses:
+        torch.autograd.grad(loss, model.shared_parameters(), retain_graph=True)
+
+
+def test_gradient_methods_give_gradients_laid_out_like_their_parameters() -> None:
+    """Channels-last convolution weights get channels-last gradients (CUDA's fused SGD
+    refuses others), while the numbers stay those of the flat direction."""
+    torch.manual_seed(0)
+    model = build_network("resnet20", (100, 20)).to(memory_format=torch.channels_last)
+    combiner = registered_method("pcgrad", TASK.loss_names).make_combiner(CONFIG)
+    combiner.attach(model, 0)
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    images = images.contiguous(memory_format=torch.channels_last)
+    losses = [torch.nn.functional.cross_entropy(out, torch.arange(4)) for out in model(images)]
+    combiner.backward(losses, StepContext(0, 1, 0.1))
+    shared = model.shared_parameters()
+    assert any(p.stride() != p.contiguous().stride() for p in shared)  # the layouts do differ
+    assert all(p.grad.stride() == p.stride() for p in shared)
+    optimizer = build_optimizer(model, CONFIG.model_copy(update={"fused_sgd": True}))
+    optimizer.step()
 
 
 @pytest.mark.slow  # inductor compiles ResNet-20 on the CPU for a minute or more
