@@ -58,6 +58,7 @@ class SharedGradientCombiner(Combiner):
         self.heads: list[nn.Parameter] = []
         self.representation: torch.Tensor | None = None
         self.generator = torch.Generator()
+        self._layout_buffers: dict[int, torch.Tensor] = {}  # shared gradients in their parameter's layout
 
     def attach(self, model: nn.Module, seed: int) -> None:
         self.shared = [p for p in model.shared_parameters() if p.requires_grad]
@@ -108,13 +109,21 @@ class SharedGradientCombiner(Combiner):
         """The shared parameters' gradients become views of `flat` (a fresh tensor each
         step): no copy per parameter. The optimizer only reads them (SGD's weight decay and
         momentum make new tensors), and the trainer drops them at the next zero_grad. A
-        parameter laid out otherwise (channels-last convolution weights) gets a copy in its
-        own layout: CUDA's fused SGD requires gradients strided like their parameters."""
+        parameter laid out otherwise (channels-last convolution weights: CUDA's fused SGD
+        requires gradients strided like their parameters) gets a buffer in its own layout,
+        kept across steps, and all of these are filled by one multi-tensor copy."""
         offset = 0
-        for param in self.shared:
+        targets, sources = [], []
+        for index, param in enumerate(self.shared):
             size = param.numel()
             piece = flat[offset : offset + size].view_as(param)
             if piece.dtype != param.dtype or piece.stride() != param.stride():
-                piece = torch.empty_like(param).copy_(piece)
+                if index not in self._layout_buffers:
+                    self._layout_buffers[index] = torch.empty_like(param)
+                targets.append(self._layout_buffers[index])
+                sources.append(piece)
+                piece = self._layout_buffers[index]
             param.grad = piece
             offset += size
+        if targets:
+            torch._foreach_copy_(targets, sources)
