@@ -16,6 +16,18 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    cancelled = queue_of(args).cancel(args.name)
+    from harness.queue.slurm import cancel_bundles
+
+    queue = queue_of(args)
+    bundles = [
+        entry.slurm_job
+        for state in ("pending", "running")
+        for entry in queue.entries(state)
+        if entry.method.name == args.name and entry.slurm_job
+    ]
+    cancelled = queue.cancel(args.name)
     print(f"cancelled {cancelled} job(s) of {args.name}")
+    stopped = cancel_bundles(queue, [job for job in bundles if job])
+    if stopped:
+        print(f"cancelled Slurm job(s) {', '.join(stopped)}")
     return 0 if cancelled else 1

@@ -132,9 +132,47 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
         "--slots-per-device",
         type=int,
         default=1,
-        help="local worker slots per device (jobs at once); each job is charged its share of the device-hours",
+        help="worker slots per device (jobs at once; with --executor slurm, harness jobs per Slurm job); "
+        "each job is charged its share of the device-hours",
     )
     add_threads_option(parser)
+    add_executor_options(parser)
+
+
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("executor")
+    group.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: workers on this machine (default); slurm: the jobs go to Slurm in bundles of "
+        "--slots-per-device harness jobs per Slurm job (one device each), through submitit",
+    )
+    group.add_argument("--slurm-partition", help="Slurm partition (default: the cluster's)")
+    group.add_argument("--slurm-account", help="Slurm account to charge")
+    group.add_argument("--slurm-time", type=int, default=240, metavar="MINUTES", help="each Slurm job's time limit")
+    group.add_argument(
+        "--slurm-gpus-per-job", type=int, default=0, metavar="N", help="GPUs per Slurm job (default 0: the CPU)"
+    )
+    group.add_argument("--slurm-cpus-per-job", type=int, metavar="N", help="CPUs per Slurm job (default: one per slot)")
+    group.add_argument(
+        "--slurm-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another sbatch option, e.g. --slurm-opt qos=low (repeatable)",
+    )
+
+
+def slurm_extra(options: list[str]) -> dict[str, str]:
+    """--slurm-opt KEY=VALUE ... as a dict; a malformed one is a one-line error."""
+    extra = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"--slurm-opt {option!r}: expected KEY=VALUE")
+        extra[key.strip().lstrip("-")] = value.strip()
+    return extra
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:

@@ -8,9 +8,10 @@ import argparse
 from harness import registry
 from harness.api.errors import HarnessError
 from harness.api.task import Task
-from harness.cli.options import parse_seeds, split_list, task_overrides
+from harness.cli.options import parse_seeds, slurm_extra, split_list, task_overrides
 from harness.methods.resolve import Method
 from harness.queue.local import LocalRun
+from harness.queue.slurm import SlurmOptions
 from harness.report.files import write_reports
 from harness.run.devices import parse_device, resolve_device
 from harness.run.jobs import PlannedJob, expand_jobs, plan
@@ -43,6 +44,8 @@ def job_device_type(args: argparse.Namespace) -> str:
     as the local workers resolve it. With --no-wait an explicit cpu or cuda[:N] is taken as
     named, unchecked: the workers may be on other machines. Quiet: the run says which device
     it trains on once its jobs are ready (queue/local.py)."""
+    if getattr(args, "executor", "local") == "slurm":  # the login node's devices do not matter
+        return "cuda" if args.slurm_gpus_per_job > 0 else "cpu"
     if getattr(args, "no_wait", False) and args.device != "auto":
         return parse_device(args.device).type
     return resolve_device(args.device, quiet=True).type
@@ -88,6 +91,23 @@ def local_run(args: argparse.Namespace) -> LocalRun:
         args.force,
         not args.no_wait,
         args.threads_per_slot,
+        slurm_options(args) if args.executor == "slurm" else None,
+    )
+
+
+def slurm_options(args: argparse.Namespace) -> SlurmOptions:
+    for flag, value in (("--slurm-time", args.slurm_time), ("--slurm-cpus-per-job", args.slurm_cpus_per_job)):
+        if value is not None and value < 1:
+            raise HarnessError(f"{flag} must be at least 1")
+    if args.slurm_gpus_per_job < 0:
+        raise HarnessError("--slurm-gpus-per-job must be 0 or more")
+    return SlurmOptions(
+        partition=args.slurm_partition,
+        account=args.slurm_account,
+        time_minutes=args.slurm_time,
+        gpus_per_job=args.slurm_gpus_per_job,
+        cpus_per_job=args.slurm_cpus_per_job,
+        extra=slurm_extra(args.slurm_opt),
     )
 
 

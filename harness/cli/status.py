@@ -21,10 +21,16 @@ def run(args: argparse.Namespace) -> int:
     queue = queue_of(args)
     counts = queue.counts()
     print(f"queue {queue.root}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    from harness.queue.slurm import slurm_states
+
     rows = []
     now = time.time()
-    for state in ("running", "pending", "failed", "cancelled", "done"):
-        for path, entry in queue.listing(state):
+    listings = {state: queue.listing(state) for state in ("running", "pending", "failed", "cancelled", "done")}
+    slurm_jobs = [e.slurm_job for entries in listings.values() for _, e in entries if e.slurm_job]
+    on_slurm = bool(slurm_jobs)  # the column only where Slurm ran jobs
+    slurm = slurm_states(slurm_jobs)
+    for state, listing in listings.items():
+        for path, entry in listing:
             age = now - path.stat().st_mtime if state == "running" else None
             rows.append(
                 {
@@ -38,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
                     "attempts": entry.attempts,
                     "worker": entry.worker or "",
                     "heartbeat": f"{age:.0f}s ago" if age is not None else "",
+                    **({"slurm job": slurm_cell(entry.slurm_job, slurm)} if on_slurm else {}),
                 }
             )
     if rows:
@@ -45,3 +52,10 @@ def run(args: argparse.Namespace) -> int:
     for problem in queue.problems:
         print(f"warning: unreadable queue file {problem.path} moved to {queue.root / 'unreadable'}: {problem.reason}")
     return 0
+
+
+def slurm_cell(job: str | None, states: dict[str, str]) -> str:
+    """A harness job's Slurm job id and Slurm's state of it (squeue/sacct), if any."""
+    if not job:
+        return ""
+    return f"{job} {states.get(job, '')}".strip()

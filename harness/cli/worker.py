@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from harness.api.errors import HarnessError
 from harness.cli.options import add_results_option, add_threads_option, queue_of, split_list
@@ -40,6 +41,11 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="seconds without a heartbeat after which a job is handed to another worker",
     )
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
+    parser.add_argument(
+        "--keys-file",
+        type=Path,
+        help="serve only the jobs whose keys this file lists, one per line (a Slurm bundle's worker)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -58,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError("--slots-per-device must be at least 1")
     if args.threads_per_slot is not None and args.threads_per_slot < 1:
         raise HarnessError("--threads-per-slot must be at least 1")
+    only = None
+    if args.keys_file is not None:
+        try:
+            only = [line.strip() for line in args.keys_file.read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise HarnessError(f"cannot read --keys-file {args.keys_file}: {exc.strerror}") from None
     slots = len(devices) * args.slots_per_device
     threads = slot_threads(slots, args.threads_per_slot)
     queue = queue_of(args)
@@ -65,5 +77,7 @@ def run(args: argparse.Namespace) -> int:
         f"worker: {slots} slot(s) on {', '.join(devices)}, {threads} CPU thread(s) per slot, serving {queue.root}",
         flush=True,
     )
-    failed = run_workers(queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle, threads=threads)
+    failed = run_workers(
+        queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle, threads=threads, only=only
+    )
     return 1 if failed else 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,11 @@ STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "cancelled"
 DEFAULT_LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # starts of a job the machine keeps failing (lost worker, out of memory, ...)
 DEFAULT_RETRY_SECONDS = 30.0  # a requeued job waits this long (times its attempts) before a retry
+
+
+def _key_in_name(name: str) -> str:
+    """The key prefix in a queue file's name, `<enqueued-ns>-<key16>[-<device>].json`."""
+    return name.split("-")[1].removesuffix(".json")
 
 
 class QueueEntry(BaseModel):
@@ -50,6 +56,7 @@ class QueueEntry(BaseModel):
     epoch: int = 0  # epochs finished, for progress
     device_type: Literal["cpu", "cuda"] | None = None  # as planned (in the key); None: any (older queues)
     last_error: str | None = None  # why the last attempt did not finish (infrastructure error, lost lease)
+    slurm_job: str | None = None  # the Slurm job of its bundle (--executor slurm)
     not_before: float = 0.0  # a requeued job is not claimed before this time
 
 
@@ -120,14 +127,17 @@ class JobQueue:
     def counts(self) -> dict[str, int]:
         return {state: len(self._names(state)) for state in STATES}
 
-    def unfinished(self, device_type: str | None = None) -> int:
+    def unfinished(self, device_type: str | None = None, only: Collection[str] | None = None) -> int:
         """Pending and running jobs (of `device_type`, and those of older queues that any
-        device may run): a worker that stops when idle waits for these."""
+        device may run; with `only`, of those keys): a worker that stops when idle waits
+        for these."""
+        prefixes = None if only is None else {key[:16] for key in only}
         return sum(
             1
             for state in ("pending", "running")
             for name in self._names(state)
-            if device_type is None or self._device_in_name(name) in (None, device_type)
+            if (device_type is None or self._device_in_name(name) in (None, device_type))
+            and (prefixes is None or _key_in_name(name) in prefixes)
         )
 
     def _file_name(self, key: str) -> str | None:
@@ -162,14 +172,20 @@ class JobQueue:
             (self.root / "names" / entry.key[:16]).write_text(name)
             return True
 
-    def claim(self, worker: str, device_type: str | None = None) -> QueueEntry | None:
+    def claim(
+        self, worker: str, device_type: str | None = None, only: Collection[str] | None = None
+    ) -> QueueEntry | None:
         """Take the oldest pending job that may run now and lease it to `worker`. With
-        `device_type`, only a job planned for that type (or for any, from older queues)."""
+        `device_type`, only a job planned for that type (or for any, from older queues);
+        with `only`, only a job whose key it lists (a Slurm bundle's worker)."""
+        prefixes = None if only is None else {key[:16] for key in only}
         with self.lock:
             self._reap_expired()
             pending = self.root / "pending"
             now = time.time()
             for name in self._names("pending"):
+                if prefixes is not None and _key_in_name(name) not in prefixes:
+                    continue
                 named = self._device_in_name(name)
                 if device_type is not None and named is not None and named != device_type:
                     continue
@@ -204,6 +220,19 @@ class JobQueue:
                 atomic_write_text(path, current.model_dump_json())  # type: ignore[arg-type]
             os.utime(path)  # type: ignore[arg-type]
             return True
+
+    def annotate(self, key: str, slurm_job: str) -> bool:
+        """Note the Slurm job that will run a pending or running job; False if it has ended."""
+        with self.lock:
+            for state in ("pending", "running"):
+                name = self._file_name(key)
+                path = self.root / state / name if name else None
+                current = self._read(path) if path is not None and path.exists() else None
+                if path is not None and current is not None:
+                    current.slurm_job = slurm_job
+                    atomic_write_text(path, current.model_dump_json())
+                    return True
+        return False
 
     def requeue(self, entry: QueueEntry, reason: str) -> bool:
         """Give a running job back to `pending/` (after an infrastructure error), keeping its

@@ -6,14 +6,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from harness.api.errors import HarnessError
 from harness.api.records import RunRecord
 from harness.api.task import Task
 from harness.queue.jobqueue import JobQueue
+from harness.queue.slurm import SlurmOptions, check_slurm, submit_bundles
 from harness.queue.worker import entry_for
 from harness.run.devices import resolve_device
 from harness.run.jobs import PlannedJob
@@ -33,6 +37,7 @@ class LocalRun:
     force: bool = False
     wait: bool = True
     threads_per_slot: int | None = None  # None: the available cores shared by the slots
+    slurm: SlurmOptions | None = None  # --executor slurm: the jobs go to Slurm in bundles
 
 
 def local_devices(choice: str) -> list[str]:
@@ -63,8 +68,10 @@ def run_planned(
 ) -> list[RunRecord] | None:
     """Enqueue the jobs that have no record; unless `how.wait` is off, run local workers
     and wait. The records of all planned jobs, or None when not waiting."""
+    if how.slurm is not None:
+        check_slurm()  # before anything is queued
     prepare(planned, tasks, how.data_root)
-    if how.wait or how.device == "auto":  # says "training on the CPU" when auto found no GPU
+    if how.slurm is None and (how.wait or how.device == "auto"):  # says "training on the CPU" when auto found no GPU
         resolve_device(how.device)  # (without waiting, cpu/cuda may name other machines' devices)
     records: dict[str, RunRecord] = {}
     todo: list[PlannedJob] = []
@@ -81,7 +88,21 @@ def run_planned(
         + f", {added} enqueued, {len(todo) - added} already queued, in {queue.root}",
         flush=True,
     )
-    if not how.wait:
+    if how.slurm is not None:
+        waiting = [item.key for item in todo if queue.state_of(item.key) == "pending"]
+        jobs = submit_bundles(queue, waiting, how.results, how.slots_per_device, how.slurm) if waiting else []
+        ids = [str(job.job_id) for job in jobs]
+        print(
+            f"{len(waiting)} jobs in {len(jobs)} Slurm job(s) of up to {how.slots_per_device}"
+            + (f": {', '.join(ids)}" if ids else ""),
+            flush=True,
+        )
+        if not how.wait:
+            print(f"not waiting: watch with `python runner.py status --results {how.results}`")
+            return None
+        if todo:
+            wait_for_slurm(queue, [item.key for item in todo], jobs)
+    elif not how.wait:
         print(
             "not waiting: start workers with `python runner.py worker --results "
             f"{how.results}` and watch with `python runner.py status --results {how.results}`"
@@ -93,13 +114,51 @@ def run_planned(
                 + (" (--device cuda queues them for GPU workers)" if kinds == ["cpu"] else "")
             )
         return None
-    if todo:
+    elif todo:
         wait_with_workers(queue, [item.key for item in todo], how)
     for item in todo:
         record = find_record(how.results, item.job.preset, item.method.spec.name, item.key)
         if record is not None:
             records[item.key] = record
     return list(records.values())
+
+
+def watch(queue: JobQueue, keys: list[str], check: Callable[[], None], pause: float) -> None:
+    """Until every job in `keys` has ended: call `check` (keep the runners alive, or raise)
+    and print the progress line when it changes (every 2 s on a terminal, else 10 s)."""
+    started = time.monotonic()
+    last_line = ""
+    interval = 2.0 if sys.stdout.isatty() else 10.0
+    next_print = time.monotonic() + interval
+    while True:
+        states = {key: queue.state_of(key) for key in keys}
+        if all(state in ENDED for state in states.values()):
+            return
+        check()
+        if time.monotonic() >= next_print:
+            line = progress_line(queue, keys, states, time.monotonic() - started)
+            if line != last_line:
+                print(line, flush=True)
+                last_line = line
+            next_print = time.monotonic() + interval
+        time.sleep(pause)
+
+
+def wait_for_slurm(queue: JobQueue, keys: list[str], jobs: list[Any]) -> None:
+    """Wait until every job in `keys` has ended; an error if every Slurm job is over while
+    harness jobs are left (their logs say why)."""
+
+    def check() -> None:
+        if jobs and all(job.done() for job in jobs):
+            queue.reap_expired()
+            left = sum(1 for key in keys if queue.state_of(key) not in ENDED)
+            if left:
+                raise HarnessError(
+                    f"every Slurm job ended but {left} harness job(s) did not; "
+                    f"logs in {queue.root / 'slurm'} (submit again to resume them)"
+                )
+
+    watch(queue, keys, check, 1.0)
 
 
 def start_workers(how: LocalRun) -> subprocess.Popen:
@@ -128,26 +187,15 @@ def worker_command(how: LocalRun) -> list[str]:
 
 def wait_with_workers(queue: JobQueue, keys: list[str], how: LocalRun) -> None:
     """Run local workers until every job in `keys` has ended, printing progress."""
-    workers = start_workers(how)
-    started = time.monotonic()
-    last_line = ""
-    interval = 2.0 if sys.stdout.isatty() else 10.0
-    next_print = time.monotonic() + interval
-    while True:
-        states = {key: queue.state_of(key) for key in keys}
-        if all(state in ENDED for state in states.values()):
-            break
-        if workers.poll() is not None:
+    workers = [start_workers(how)]
+
+    def check() -> None:
+        if workers[0].poll() is not None:
             queue.reap_expired()
-            workers = start_workers(how)  # e.g. a foreign worker died holding our job
-        if time.monotonic() >= next_print:
-            line = progress_line(queue, keys, states, time.monotonic() - started)
-            if line != last_line:
-                print(line, flush=True)
-                last_line = line
-            next_print = time.monotonic() + interval
-        time.sleep(0.5)
-    workers.wait()
+            workers[0] = start_workers(how)  # e.g. a foreign worker died holding our job
+
+    watch(queue, keys, check, 0.5)
+    workers[0].wait()
 
 
 def progress_line(queue: JobQueue, keys: list[str], states: dict, elapsed: float) -> str:

@@ -183,17 +183,19 @@ def slot_main(
     poll_seconds: float,
     slots_per_device: int = 1,
     threads: int = 1,
+    only: list[str] | None = None,
 ) -> int:
     """The loop of one slot, spawned or in the worker's own process (both set up alike);
-    0 when idle, 1 when its CUDA device became unusable in this process."""
+    0 when idle, 1 when its CUDA device became unusable in this process. With `only`, it
+    serves just those job keys (the harness jobs of one Slurm bundle)."""
     device = resolve_device(device_name)
     configure_process(device, threads)
     queue = JobQueue(Path(queue_root), lease)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{slot}"
     while True:
-        entry = queue.claim(worker_id, device.type)
+        entry = queue.claim(worker_id, device.type, only)
         if entry is None:
-            if exit_when_idle and queue.unfinished(device.type) == 0:
+            if exit_when_idle and queue.unfinished(device.type, only) == 0:
                 return 0
             time.sleep(poll_seconds)
             continue
@@ -216,6 +218,7 @@ def run_workers(
     exit_when_idle: bool,
     poll_seconds: float = 1.0,
     threads: int | None = None,
+    only: list[str] | None = None,
 ) -> int:
     """Start one process per slot and wait for them; the number that failed. A single
     slot runs in this process (it already is one process with its device). Each slot gets
@@ -224,7 +227,8 @@ def run_workers(
     if len(devices) * slots_per_device == 1:
         device = devices[0]
         return int(
-            slot_main(str(queue_root), device, f"{device}#0", lease, exit_when_idle, poll_seconds, 1, threads) != 0
+            slot_main(str(queue_root), device, f"{device}#0", lease, exit_when_idle, poll_seconds, 1, threads, only)
+            != 0
         )
     context = multiprocessing.get_context("spawn")
     processes = []
@@ -233,7 +237,17 @@ def run_workers(
             slot = f"{device}#{index}"
             process = context.Process(
                 target=_slot_process,
-                args=(str(queue_root), device, slot, lease, exit_when_idle, poll_seconds, slots_per_device, threads),
+                args=(
+                    str(queue_root),
+                    device,
+                    slot,
+                    lease,
+                    exit_when_idle,
+                    poll_seconds,
+                    slots_per_device,
+                    threads,
+                    only,
+                ),
                 name=f"slot-{slot}",
             )
             process.start()

@@ -1,0 +1,175 @@
+"""The Slurm executor: the queue's pending jobs go to Slurm in fixed bundles.
+
+A bundle is K harness jobs (K = --slots-per-device) that share one Slurm job and its one
+device; the Slurm job runs `python -m harness worker --keys-file BUNDLE` with K slots, which
+claims only the bundle's jobs from the shared queue. Why bundles fixed at submission, not
+a pool of generic workers: Slurm accounts, limits and cancels per Slurm job, so each
+harness job must belong to one Slurm job (`status` shows it, `cancel` cancels it), and
+packing small CIFAR jobs on one GPU must survive. The shared queue keeps its promises
+unchanged: a job runs once (leases, records by atomic rename), a requeued Slurm job
+(preemption, time limit; submitit resubmits it through `Bundle.checkpoint`) finds its
+harness jobs' leases expired and resumes them from their epoch checkpoints, and a job
+with a record is never run again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.api.errors import HarnessError
+from harness.queue.jobqueue import JobQueue
+from harness.store import atomic_write_text
+
+
+class SlurmOptions(BaseModel):
+    """How the bundles are asked of Slurm (the --slurm-* options)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition: str | None = None
+    account: str | None = None
+    time_minutes: int = Field(default=240, ge=1, description="each Slurm job's time limit")
+    gpus_per_job: int = Field(default=0, ge=0, description="0: the bundle trains on the CPU")
+    cpus_per_job: int | None = Field(default=None, ge=1, description="default: one per slot")
+    extra: dict[str, str] = Field(default_factory=dict, description="more sbatch options, KEY=VALUE")
+
+    @property
+    def device_type(self) -> str:
+        return "cuda" if self.gpus_per_job > 0 else "cpu"
+
+
+def check_slurm() -> None:
+    """A one-line error, before anything is queued, when Slurm cannot take jobs here."""
+    if shutil.which("sbatch") is None:
+        raise HarnessError("--executor slurm: sbatch is not on PATH (run on a Slurm login node)")
+    try:
+        answer = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HarnessError(f"--executor slurm: Slurm does not answer (sinfo: {exc})") from None
+    if answer.returncode != 0:
+        lines = [line for line in answer.stderr.splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"exit code {answer.returncode}"
+        raise HarnessError(f"--executor slurm: Slurm does not answer (sinfo: {reason})")
+
+
+class Bundle:
+    """What one Slurm job runs: a worker serving the bundle's keys (picklable for submitit)."""
+
+    def __init__(self, results: str, keys_file: str, device: str, slots: int, threads: int) -> None:
+        self.results, self.keys_file, self.device = results, keys_file, device
+        self.slots, self.threads = slots, threads
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "harness",
+            "worker",
+            "--devices",
+            self.device,
+            "--slots-per-device",
+            str(self.slots),
+            "--threads-per-slot",
+            str(self.threads),
+            "--results",
+            self.results,
+            "--keys-file",
+            self.keys_file,
+            "--exit-when-idle",
+        ]
+
+    def __call__(self) -> int:
+        code = subprocess.run(self.command()).returncode
+        if code != 0:
+            raise RuntimeError(f"the bundle's worker exited with code {code}")
+        return code
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """Preempted or out of time: submitit requeues the same bundle; its jobs resume from
+        their checkpoints once their leases expire."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self)
+
+
+def bundles_of(keys: Sequence[str], size: int) -> list[list[str]]:
+    return [list(keys[start : start + size]) for start in range(0, len(keys), size)]
+
+
+def submit_bundles(queue: JobQueue, keys: Sequence[str], results: Path, slots: int, options: SlurmOptions) -> list[Any]:
+    """One Slurm job per bundle of `slots` keys; the submitit jobs, in bundle order. Each
+    queue entry records its Slurm job id."""
+    import submitit
+
+    folder = queue.root / "slurm"
+    executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm")
+    cpus = options.cpus_per_job or slots
+    parameters: dict[str, Any] = {
+        "timeout_min": options.time_minutes,
+        "cpus_per_task": cpus,
+        "name": "mtl-bench",
+        "slurm_additional_parameters": dict(options.extra),
+    }
+    if options.partition:
+        parameters["slurm_partition"] = options.partition
+    if options.account:
+        parameters["slurm_account"] = options.account
+    if options.gpus_per_job:
+        parameters["gpus_per_node"] = options.gpus_per_job
+    executor.update_parameters(**parameters)
+    device = "cuda" if options.gpus_per_job else "cpu"
+    jobs = []
+    for number, bundle in enumerate(bundles_of(keys, slots)):
+        keys_file = folder / "bundles" / f"{time.time_ns()}-{number}.keys"
+        atomic_write_text(keys_file, "\n".join(bundle) + "\n")
+        try:
+            job = executor.submit(
+                Bundle(str(results.resolve()), str(keys_file), device, len(bundle), max(1, cpus // len(bundle)))
+            )
+        except Exception as exc:  # submitit wraps sbatch's refusal
+            message = str(exc).strip().splitlines()
+            raise HarnessError(f"sbatch refused the bundle: {message[-1] if message else type(exc).__name__}") from None
+        for key in bundle:
+            queue.annotate(key, slurm_job=str(job.job_id))
+        jobs.append(job)
+    return jobs
+
+
+def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """Slurm's state of each job id (squeue for live jobs, sacct for ended ones); ids it
+    cannot tell are left out (no Slurm here, or no accounting)."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    states: dict[str, str] = {}
+    for command in (
+        ["squeue", "-h", "-o", "%i %T", "-j", ",".join(ids)],
+        ["sacct", "-n", "-X", "-P", "--delimiter", " ", "-o", "JobID,State", "-j", ",".join(ids)],
+    ):
+        try:
+            answer = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        for line in answer.stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] in ids and parts[0] not in states:
+                states[parts[0]] = parts[1]
+    return states
+
+
+def cancel_bundles(queue: JobQueue, job_ids: Sequence[str]) -> list[str]:
+    """scancel the Slurm jobs among `job_ids` that no pending or running harness job needs
+    any more (a bundle may also hold other methods' jobs); the ids cancelled."""
+    live = {entry.slurm_job for state in ("pending", "running") for entry in queue.entries(state)}
+    idle = sorted({job for job in job_ids if job and job not in live})
+    if idle and shutil.which("scancel") is not None:
+        subprocess.run(["scancel", *idle], capture_output=True, timeout=60)
+    return idle
