@@ -52,7 +52,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from harness.queue.local import local_devices
-    from harness.queue.worker import run_workers
+    from harness.queue.worker import release_earlier_runs, run_workers
     from harness.run.devices import resolve_device, slot_threads
 
     devices = split_list(args.devices) or ["auto"]
@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         f"worker: {slots} slot(s) on {', '.join(devices)}, {threads} CPU thread(s) per slot, serving {queue.root}",
         flush=True,
     )
+    released = release_earlier_runs(queue.root)
+    if released:
+        print(f"worker: {released} job(s) of this Slurm job's earlier run resume from their checkpoints", flush=True)
     failed = run_workers(
         queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle, threads=threads, only=only
     )

@@ -299,6 +299,24 @@ class JobQueue:
                 reaped += 1
         return reaped
 
+    def release_stale(self, prefix: str, current: str) -> int:
+        """Send back to `pending/` the running jobs leased to workers named `prefix...` but
+        not `current...`: an earlier run of a requeued Slurm job, dead for sure (Slurm runs
+        one at a time), so its jobs resume now instead of after their leases."""
+        released = 0
+        with self.lock:
+            for path in self._files("running"):
+                entry = self._read(path)
+                worker = entry.worker if entry is not None else None
+                if entry is None or worker is None or not worker.startswith(prefix) or worker.startswith(current):
+                    continue
+                entry.last_error = f"its Slurm job was requeued (preempted, out of time or requeued) under {worker}"
+                entry.worker = None
+                atomic_write_text(path, entry.model_dump_json())
+                os.replace(path, self.root / "pending" / path.name)
+                released += 1
+        return released
+
     def reap_expired(self) -> int:
         with self.lock:
             return self._reap_expired()

@@ -174,6 +174,23 @@ def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str
     return "done"
 
 
+def slurm_incarnation() -> str:
+    """`slurm<job id>.<restart count>:` inside a Slurm job, else nothing: the prefix of its
+    workers' names, by which a requeued Slurm job knows its earlier run's leases."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return ""
+    return f"slurm{job}.{os.environ.get('SLURM_RESTART_COUNT', '0')}:"
+
+
+def release_earlier_runs(queue_root: Path) -> int:
+    """In a requeued Slurm job: give its earlier run's jobs back to the queue at once."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return 0
+    return JobQueue(queue_root).release_stale(f"slurm{job}.", slurm_incarnation())
+
+
 def slot_main(
     queue_root: str,
     device_name: str,
@@ -191,7 +208,7 @@ def slot_main(
     device = resolve_device(device_name)
     configure_process(device, threads)
     queue = JobQueue(Path(queue_root), lease)
-    worker_id = f"{socket.gethostname()}:{os.getpid()}:{slot}"
+    worker_id = f"{slurm_incarnation()}{socket.gethostname()}:{os.getpid()}:{slot}"
     while True:
         entry = queue.claim(worker_id, device.type, only)
         if entry is None:

@@ -5,6 +5,8 @@ error before anything is queued."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,62 @@ def test_status_shows_slurm_jobs_and_cancel_leaves_none_behind(
     assert all(final_state(job).startswith("CANCELLED") for job in slurm_jobs)  # nothing left in Slurm
     assert queue.counts()["cancelled"] == 4
     assert not list((results / "runs").rglob("*.json"))
+
+
+def comparable(record) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [log.model_dump(exclude={"seconds", "images_per_second"}) for log in record.epochs]
+
+
+def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
+    slurm_cluster: Path, tmp_path: Path, data_root: Path
+) -> None:
+    """`scontrol requeue` kills the bundle mid-run and Slurm starts it again: its worker
+    hands the earlier run's job back at once and it resumes from its epoch checkpoint (DWA,
+    whose loss weights depend on the earlier epochs), ending exactly as a run never stopped."""
+    import io
+
+    import torch
+
+    from harness.run.jobs import run_job
+    from harness.run.progress import JobProgress
+
+    config = CONFIG.model_copy(update={"epochs": 10, "train_size": 128})
+    job = JobSpec(task=TASK.name, arch="resnet20", seed=7, preset="slurm-test", config=config)
+    planned = plan(registered_method("dwa", TASK.loss_names), [job], "cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the bundle's one slot on its one CPU: CPU sums depend on the thread count
+    try:
+        reference = run_job(
+            planned[0],
+            TASK,
+            torch.device("cpu"),
+            data_root,
+            tmp_path / "reference",
+            JobProgress("r", 10, io.StringIO()),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    results = tmp_path / "results"
+    queue = JobQueue(results / "queue")
+    how = LocalRun(results, data_root, "cpu", wait=False, slurm=SlurmOptions(cpus_per_job=1))
+    run_planned(planned, {TASK.name: TASK}, queue, how)
+    key = planned[0].key
+    (entry,) = queue.entries("pending") + queue.entries("running")
+    checkpoint = queue.checkpoint_path(key)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert checkpoint.exists(), "no checkpoint appeared"
+    subprocess.run(["scontrol", "requeue", str(entry.slurm_job)], check=True, capture_output=True)
+    deadline = time.monotonic() + 240
+    while queue.state_of(key) != "done" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert queue.state_of(key) == "done"
+    (done,) = queue.entries("done")
+    assert done.attempts == 2 and "requeued" in (done.last_error or "")
+    (record_file,) = list((results / "runs").rglob("*.json"))
+    from harness.api.records import RunRecord
+
+    resumed = RunRecord.model_validate_json(record_file.read_bytes())
+    assert resumed.status == "ok" and comparable(resumed) == comparable(reference)
+    assert reference.epochs[-1].task_weights["fine"] != 1.0  # DWA's history mattered
