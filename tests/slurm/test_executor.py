@@ -18,7 +18,7 @@ from harness.queue.jobqueue import JobQueue
 from harness.queue.local import LocalRun, run_planned
 from harness.queue.slurm import SlurmOptions
 from harness.run.jobs import plan
-from tests.helpers import run_main
+from tests.helpers import run_main, write_submission
 from tests.slurm.test_cluster import final_state
 
 TASK = registry.tasks.get("cifar100-mtl")
@@ -165,3 +165,36 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     resumed = RunRecord.model_validate_json(record_file.read_bytes())
     assert resumed.status == "ok" and comparable(resumed) == comparable(reference)
     assert reference.epochs[-1].task_weights["fine"] != 1.0  # DWA's history mattered
+
+
+def test_a_submission_that_raises_fails_once_without_retries(
+    slurm_cluster: Path, tmp_path: Path, data_root: Path
+) -> None:
+    from harness.api.sandbox import OracleLimits
+    from harness.methods.resolve import submission_method
+    from harness.oracle.choose import choose_sandbox
+
+    path = write_submission(
+        tmp_path,
+        "import torch\n"
+        "class MultiTaskLoss(torch.nn.Module):\n"
+        "    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):\n"
+        "        if total_epochs == 3 and epoch >= 1:  # not in the check's probe\n"
+        "            raise ValueError('broken on purpose')\n"
+        "        return fine_loss + coarse_loss\n",
+    )
+    method = submission_method(
+        path, "raiser", "submission", TASK.loss_names, choose_sandbox("process", warn=print), OracleLimits()
+    )
+    job = JobSpec(
+        task=TASK.name, arch="resnet20", seed=0, preset="slurm-test", config=CONFIG.model_copy(update={"epochs": 3})
+    )
+    planned = plan(method, [job], "cpu")
+    results = tmp_path / "results"
+    queue = JobQueue(results / "queue")
+    records = run_planned(planned, {TASK.name: TASK}, queue, LocalRun(results, data_root, "cpu", slurm=SlurmOptions()))
+    assert records is not None and [r.status for r in records] == ["failed"]
+    assert "broken on purpose" in (records[0].error or "") and len(records[0].epochs) == 1
+    (entry,) = queue.entries("failed")
+    assert entry.attempts == 1  # the submission's own error: no retry
+    assert final_state(str(entry.slurm_job)) == "COMPLETED"  # and Slurm did not run the bundle again
