@@ -225,7 +225,7 @@ def _packed_worker(device_name: str, images: int, config_json: str, threads: int
     torch.set_num_threads(threads)
     torch.set_float32_matmul_precision("high")  # as the parent, so F trains as B does
     device = resolve_device(device_name, quiet=True)
-    if device.type == "cuda":
+    if device.type == "cuda" and device.index is not None:  # plain "cuda" is the current device
         torch.cuda.set_device(device)
     task = BenchTask(DeviceSet(images, device, 1), DeviceSet(max(images // 10, 64), device, 2))
     config = TrainConfig.model_validate_json(config_json)
@@ -286,7 +286,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     device = resolve_device(args.device, quiet=True)
-    if device.type == "cuda":
+    if device.type == "cuda" and device.index is not None:  # plain "cuda" is the current device
         torch.cuda.set_device(device)
     torch.set_float32_matmul_precision("high")
     images = args.images or (50_000 if device.type == "cuda" else 1024)

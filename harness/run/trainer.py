@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -114,10 +115,18 @@ def _as_tensor(weights: list[float] | torch.Tensor) -> torch.Tensor:
 def _compile_trunk(model: torch.nn.Module, backend: str = "inductor") -> None:
     """Compile the children that hold only shared parameters (the trunk or backbone) in
     place: the heads stay eager, so hooks on them (MGDA-UB's representation) keep working
-    and state_dict keys do not change. Buffer donation is turned off: a backward compiled
-    by a method with one plain backward would otherwise refuse the `retain_graph=True` of
-    the gradient-level methods (per-task gradients), in this process and, through the
-    compile cache, in later ones."""
+    and state_dict keys do not change.
+
+    Each child's `forward` is replaced by a compiled function of ours that calls it: dynamo
+    starts tracing in our frame and inlines the whole trunk as one graph. (`Module.compile`
+    starts in torch.nn's own frames, which torch 2.11 skips, compiling each residual block
+    as a frame of its own; ResNet-20's block shapes times the batch sizes then pass dynamo's
+    recompile limit of 8 and the rest runs eagerly, slower than no compile: measured on an
+    H200.) Shapes are static: an epoch's last, smaller batch and the evaluation batches get
+    graphs of their own instead of turning the training graph into a slower dynamic one.
+    Buffer donation is turned off: a backward compiled by a method with one plain backward
+    would otherwise refuse the `retain_graph=True` of the gradient-level methods (per-task
+    gradients), in this process and, through the compile cache, in later ones."""
     import torch._functorch.config as functorch_config
 
     functorch_config.donated_buffer = False
@@ -125,7 +134,14 @@ def _compile_trunk(model: torch.nn.Module, backend: str = "inductor") -> None:
     for child in model.children():
         params = list(child.parameters())
         if params and all(id(p) in shared for p in params):
-            child.compile(backend=backend)
+            child.forward = _compiled(child.forward, backend)
+
+
+def _compiled(forward: Callable[..., Any], backend: str) -> Callable[..., Any]:
+    def trunk_forward(*args: Any, **kwargs: Any) -> Any:
+        return forward(*args, **kwargs)
+
+    return torch.compile(trunk_forward, backend=backend, dynamic=False)
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
