@@ -150,10 +150,15 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--slurm-partition", help="Slurm partition (default: the cluster's)")
     group.add_argument("--slurm-account", help="Slurm account to charge")
-    group.add_argument("--slurm-time", type=int, default=240, metavar="MINUTES", help="each Slurm job's time limit")
     group.add_argument(
-        "--slurm-gpus-per-job", type=int, default=0, metavar="N", help="GPUs per Slurm job (default 0: the CPU)"
+        "--slurm-config",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file of these options (partition, account, time, gpus-per-job, cpus-per-job, [opt]); "
+        "flags given here win over it",
     )
+    group.add_argument("--slurm-time", type=int, metavar="MINUTES", help="each Slurm job's time limit (default 240)")
+    group.add_argument("--slurm-gpus-per-job", type=int, metavar="N", help="GPUs per Slurm job (default 0: the CPU)")
     group.add_argument("--slurm-cpus-per-job", type=int, metavar="N", help="CPUs per Slurm job (default: one per slot)")
     group.add_argument(
         "--slurm-opt",

@@ -12,6 +12,7 @@ from harness.cli.options import parse_seeds, slurm_extra, split_list, task_overr
 from harness.methods.resolve import Method
 from harness.queue.local import LocalRun
 from harness.queue.slurm import SlurmOptions
+from harness.queue.slurm_config import merged_slurm_options, read_slurm_config
 from harness.report.files import write_reports
 from harness.run.devices import parse_device, resolve_device
 from harness.run.jobs import PlannedJob, expand_jobs, plan
@@ -45,7 +46,7 @@ def job_device_type(args: argparse.Namespace) -> str:
     named, unchecked: the workers may be on other machines. Quiet: the run says which device
     it trains on once its jobs are ready (queue/local.py)."""
     if getattr(args, "executor", "local") == "slurm":  # the login node's devices do not matter
-        return "cuda" if args.slurm_gpus_per_job > 0 else "cpu"
+        return slurm_options(args).device_type
     if getattr(args, "no_wait", False) and args.device != "auto":
         return parse_device(args.device).type
     return resolve_device(args.device, quiet=True).type
@@ -96,19 +97,23 @@ def local_run(args: argparse.Namespace) -> LocalRun:
 
 
 def slurm_options(args: argparse.Namespace) -> SlurmOptions:
+    """The --slurm-* flags over the --slurm-config file's values, checked."""
     for flag, value in (("--slurm-time", args.slurm_time), ("--slurm-cpus-per-job", args.slurm_cpus_per_job)):
         if value is not None and value < 1:
             raise HarnessError(f"{flag} must be at least 1")
-    if args.slurm_gpus_per_job < 0:
+    if args.slurm_gpus_per_job is not None and args.slurm_gpus_per_job < 0:
         raise HarnessError("--slurm-gpus-per-job must be 0 or more")
-    return SlurmOptions(
-        partition=args.slurm_partition,
-        account=args.slurm_account,
-        time_minutes=args.slurm_time,
-        gpus_per_job=args.slurm_gpus_per_job,
-        cpus_per_job=args.slurm_cpus_per_job,
-        extra=slurm_extra(args.slurm_opt),
-    )
+    config = args.slurm_config
+    flags = {
+        "partition": args.slurm_partition,
+        "account": args.slurm_account,
+        "time_minutes": args.slurm_time,
+        "gpus_per_job": args.slurm_gpus_per_job,
+        "cpus_per_job": args.slurm_cpus_per_job,
+    }
+    file_values = read_slurm_config(config) if config is not None else {}
+    source = f"--slurm-config {config}" if config is not None else "command line"
+    return merged_slurm_options(file_values, flags, slurm_extra(args.slurm_opt), source)
 
 
 def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:

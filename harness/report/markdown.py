@@ -3,7 +3,7 @@ column and the provenance footer."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -63,4 +63,4 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
 
 
 def rendered_line(board: Board) -> str:
-    return f"Rendered {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {len(board.runs)} run records."
+    return f"Rendered {datetime.now(UTC).isoformat(timespec='seconds')} from {len(board.runs)} run records."

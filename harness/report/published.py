@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
@@ -98,7 +98,7 @@ def parse_published(path: Path, tasks: dict[str, Task], presets: list[str]) -> P
     notes += _check_means(means, columns, values)
     return PublishedSet(
         source=path.name,
-        imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         presets=presets,
         values=values,
         notes=notes,

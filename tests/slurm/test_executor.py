@@ -18,6 +18,7 @@ from harness.queue.jobqueue import JobQueue
 from harness.queue.local import LocalRun, run_planned
 from harness.queue.slurm import SlurmOptions
 from harness.run.jobs import plan
+from tests.helpers import records as written_records
 from tests.helpers import run_main, write_submission
 from tests.slurm.test_cluster import final_state
 
@@ -49,6 +50,31 @@ def test_twenty_jobs_run_through_slurm_bundles_exactly_once(
         bundles.setdefault(entry.slurm_job, []).append(entry.key)
     assert sorted(len(keys) for keys in bundles.values()) == [4] * 5  # five bundles of four
     assert [final_state(job) for job in bundles] == ["COMPLETED"] * 5
+
+
+def test_submit_with_the_slurm_executor_end_to_end_with_a_config_file(
+    slurm_cluster: Path, tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`runner.py submit --executor slurm` as a user runs it: the options come from the
+    config file, a flag overrides one of them, and the submit waits and prints the board."""
+    config = tmp_path / "slurm.toml"
+    config.write_text('partition = "debug"\ntime = 17\ncpus-per-job = 1\n[opt]\nmem = "300M"\n')
+    results = tmp_path / "results"
+    code, out, err = run_main(
+        capsys, monkeypatch, "submit", "submissions/example_loss.py", "--preset", "tiny", "--tasks", TASK.name,
+        "--no-baselines", "--sandbox", "process", "--executor", "slurm", "--slurm-config", config,
+        "--slurm-time", "19", "--results", results, "--data-root", data_root,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "example_loss" in out and "leaderboard" in out.lower()
+    (record,) = written_records(results)
+    assert record["status"] == "ok"
+    (entry,) = JobQueue(results / "queue").entries("done")
+    fields = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", str(entry.slurm_job), "-o", "Partition,Timelimit,ReqMem"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert fields == "debug|00:19:00|300M"  # the file's values, the flag's time
 
 
 def test_sbatch_missing_is_a_one_line_error_before_queueing(
