@@ -68,7 +68,10 @@ def test_the_cli_stops_on_a_bad_file_in_one_line_before_queueing(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = tmp_path / "results"
-    for path, expected in ((tmp_path / "absent.toml", "cannot read it"), (write(tmp_path, "gpus = 1\n"), "unknown key")):
+    for path, expected in (
+        (tmp_path / "absent.toml", "cannot read it"),
+        (write(tmp_path, "gpus = 1\n"), "unknown key"),
+    ):
         code, _, err = run_main(
             capsys, monkeypatch, "baselines", "--preset", "tiny", "--only", "equal", "--executor", "slurm",
             "--slurm-config", path, "--results", results, "--data-root", tmp_path / "data",
