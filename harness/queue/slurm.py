@@ -14,7 +14,9 @@ with a record is never run again.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -87,7 +89,14 @@ class Bundle:
         ]
 
     def __call__(self) -> int:
-        code = subprocess.run(self.command()).returncode
+        """Run the worker in a process group of its own; however this ends (submitit's
+        preemption handler exits from inside the wait), the whole group is stopped, so no
+        slot or oracle of this run outlives it to race the requeued run."""
+        process = subprocess.Popen(self.command(), start_new_session=True)
+        try:
+            code = process.wait()
+        finally:
+            stop_group(process)
         if code != 0:
             raise RuntimeError(f"the bundle's worker exited with code {code}")
         return code
@@ -98,6 +107,21 @@ class Bundle:
         import submitit
 
         return submitit.helpers.DelayedSubmission(self)
+
+
+def stop_group(process: subprocess.Popen[bytes], grace_seconds: float = 10.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left after the grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        if sig == signal.SIGTERM:
+            try:
+                process.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.2)  # the group's other members take their SIGTERM too
 
 
 def bundles_of(keys: Sequence[str], size: int) -> list[list[str]]:

@@ -138,12 +138,15 @@ def comparable(record) -> list[dict]:  # type: ignore[no-untyped-def]
     return [log.model_dump(exclude={"seconds", "images_per_second"}) for log in record.epochs]
 
 
+@pytest.mark.parametrize("interruption", ["scontrol requeue", "preemption signal"])
 def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
-    slurm_cluster: Path, tmp_path: Path, data_root: Path
+    interruption: str, slurm_cluster: Path, tmp_path: Path, data_root: Path
 ) -> None:
-    """`scontrol requeue` kills the bundle mid-run and Slurm starts it again: its worker
-    hands the earlier run's job back at once and it resumes from its epoch checkpoint (DWA,
-    whose loss weights depend on the earlier epochs), ending exactly as a run never stopped."""
+    """Mid-run, Slurm requeues the bundle (`scontrol requeue`), or sends the preemption
+    signal that submitit catches (USR2: it checkpoints the bundle, requeues it itself and
+    exits, stopping the worker's process group); the bundle starts again, its worker hands
+    the earlier run's job back at once and it resumes from its epoch checkpoint (DWA, whose
+    loss weights depend on the earlier epochs), ending exactly as a run never stopped."""
     import io
 
     import torch
@@ -178,7 +181,10 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     while not checkpoint.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert checkpoint.exists(), "no checkpoint appeared"
-    subprocess.run(["scontrol", "requeue", str(entry.slurm_job)], check=True, capture_output=True)
+    if interruption == "scontrol requeue":
+        subprocess.run(["scontrol", "requeue", str(entry.slurm_job)], check=True, capture_output=True)
+    else:
+        subprocess.run(["scancel", "--signal=USR2", str(entry.slurm_job)], check=True, capture_output=True)
     deadline = time.monotonic() + 240
     while queue.state_of(key) != "done" and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -191,6 +197,9 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     resumed = RunRecord.model_validate_json(record_file.read_bytes())
     assert resumed.status == "ok" and comparable(resumed) == comparable(reference)
     assert reference.epochs[-1].task_weights["fine"] != 1.0  # DWA's history mattered
+    if interruption == "preemption signal":  # submitit's own path took it, not a kill
+        log = (results / "queue" / "slurm" / str(entry.slurm_job) / f"{entry.slurm_job}_0_log.err").read_text()
+        assert "Caught signal SIGUSR2" in log and "this job is preempted" in log
 
 
 def test_a_submission_that_raises_fails_once_without_retries(
