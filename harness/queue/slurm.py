@@ -5,11 +5,13 @@ device; the Slurm job runs `python -m harness worker --keys-file BUNDLE` with K 
 claims only the bundle's jobs from the shared queue. Why bundles fixed at submission, not
 a pool of generic workers: Slurm accounts, limits and cancels per Slurm job, so each
 harness job must belong to one Slurm job (`status` shows it, `cancel` cancels it), and
-packing small CIFAR jobs on one GPU must survive. The shared queue keeps its promises
-unchanged: a job runs once (leases, records by atomic rename), a requeued Slurm job
-(preemption, time limit; submitit resubmits it through `Bundle.checkpoint`) finds its
-harness jobs' leases expired and resumes them from their epoch checkpoints, and a job
-with a record is never run again.
+packing small CIFAR jobs on one GPU must survive. The bundles of one submission go as
+job arrays (one sbatch per MaxArraySize bundles: submitit throttles single submissions to
+5 a second), each bundle one array task with its own Slurm job id (`123_4`). The shared
+queue keeps its promises unchanged: a job runs once (leases, records by atomic rename), a
+requeued Slurm job (preemption, time limit; submitit resubmits it through
+`Bundle.checkpoint`) hands its earlier run's harness jobs back and resumes them from
+their epoch checkpoints, and a job with a record is never run again.
 """
 
 from __future__ import annotations
@@ -148,45 +150,106 @@ def submit_bundles(queue: JobQueue, keys: Sequence[str], results: Path, slots: i
         parameters["slurm_account"] = options.account
     if options.gpus_per_job:
         parameters["gpus_per_node"] = options.gpus_per_job
-    executor.update_parameters(**parameters)
     device = "cuda" if options.gpus_per_job else "cpu"
-    jobs = []
-    for number, bundle in enumerate(bundles_of(keys, slots)):
-        keys_file = folder / "bundles" / f"{time.time_ns()}-{number}.keys"
-        atomic_write_text(keys_file, "\n".join(bundle) + "\n")
-        try:
-            job = executor.submit(
+    bundles = bundles_of(keys, slots)
+    jobs: list[Any] = []
+    per_array = max_array_size()
+    for start in range(0, len(bundles), per_array):
+        chunk = bundles[start : start + per_array]
+        calls = []
+        for number, bundle in enumerate(chunk, start):
+            keys_file = folder / "bundles" / f"{time.time_ns()}-{number}.keys"
+            atomic_write_text(keys_file, "\n".join(bundle) + "\n")
+            calls.append(
                 Bundle(str(results.resolve()), str(keys_file), device, len(bundle), max(1, cpus // len(bundle)))
             )
+        # all the chunk's bundles in one sbatch (a job array; Slurm runs as many at once as
+        # it can): submitit sends at most 5 single submissions a second
+        executor.update_parameters(**parameters, slurm_array_parallelism=len(chunk))
+        try:
+            with executor.batch():
+                submitted = [executor.submit(call) for call in calls]
         except Exception as exc:  # submitit wraps sbatch's refusal
             message = str(exc).strip().splitlines()
-            raise HarnessError(f"sbatch refused the bundle: {message[-1] if message else type(exc).__name__}") from None
-        for key in bundle:
-            queue.annotate(key, slurm_job=str(job.job_id))
-        jobs.append(job)
+            raise HarnessError(
+                f"sbatch refused the bundles: {message[-1] if message else type(exc).__name__}"
+            ) from None
+        for bundle, job in zip(chunk, submitted, strict=True):
+            for key in bundle:
+                queue.annotate(key, slurm_job=str(job.job_id))
+        jobs.extend(submitted)
     return jobs
+
+
+def max_array_size() -> int:
+    """The cluster's MaxArraySize (tasks per job array), or Slurm's default of 1001."""
+    try:
+        answer = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 1001
+    for line in answer.stdout.splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "MaxArraySize" and value.strip().isdigit():
+            return max(1, int(value.strip()))
+    return 1001
 
 
 def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
     """Slurm's state of each job id (squeue for live jobs, sacct for ended ones); ids it
-    cannot tell are left out (no Slurm here, or no accounting)."""
+    cannot tell are left out (no Slurm here, or no accounting). An array task that never
+    started has no row of its own in sacct: it is read from its array's row (`4_[2-3]`,
+    or `4` when no task of the array started)."""
     ids = sorted(set(job_ids))
     if not ids:
         return {}
     states: dict[str, str] = {}
-    for command in (
-        ["squeue", "-h", "-o", "%i %T", "-j", ",".join(ids)],
-        ["sacct", "-n", "-X", "-P", "--delimiter", " ", "-o", "JobID,State", "-j", ",".join(ids)],
-    ):
-        try:
-            answer = subprocess.run(command, capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        for line in answer.stdout.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] in ids and parts[0] not in states:
-                states[parts[0]] = parts[1]
+    for command in (["squeue", "-h", "-r", "-o", "%i %T", "-j"], [*SACCT, "-j"]):
+        for job, state in _rows([*command, ",".join(ids)]):
+            if job in ids and job not in states:
+                states[job] = state
+    unresolved = [job for job in ids if job not in states and "_" in job]
+    if unresolved:
+        rows = _rows([*SACCT, "-j", ",".join(sorted({job.partition("_")[0] for job in unresolved}))])
+        for job in unresolved:
+            found = _array_task_state(job, rows)
+            if found is not None:
+                states[job] = found
     return states
+
+
+SACCT = ["sacct", "-n", "-X", "-P", "--delimiter", " ", "-o", "JobID,State"]
+
+
+def _rows(command: list[str]) -> list[tuple[str, str]]:
+    """(job id, state) per line of a squeue or sacct answer; none when it does not answer."""
+    try:
+        answer = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [(parts[0], parts[1]) for parts in (line.split() for line in answer.stdout.splitlines()) if len(parts) >= 2]
+
+
+def _array_task_state(job: str, rows: list[tuple[str, str]]) -> str | None:
+    array, _, task = job.partition("_")
+    if not task.isdigit():
+        return None
+    for row_id, state in rows:
+        if row_id == array:
+            return state
+        if row_id.startswith(f"{array}_[") and row_id.endswith("]") and int(task) in _task_numbers(row_id):
+            return state
+    return None
+
+
+def _task_numbers(row_id: str) -> set[int]:
+    """The task numbers of an array row such as `4_[2-3,7%256]`."""
+    numbers: set[int] = set()
+    inside = row_id[row_id.index("[") + 1 : -1].split("%")[0]
+    for part in inside.split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and (high.isdigit() or not high):
+            numbers.update(range(int(low), int(high or low) + 1))
+    return numbers
 
 
 def cancel_bundles(queue: JobQueue, job_ids: Sequence[str]) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import submitit
 
+from harness.queue.slurm import slurm_states
 from tests.slurm.payloads import where_am_i
 
 
@@ -22,12 +23,13 @@ def sacct_state(job_id: str) -> str:
 
 
 def final_state(job_id: str, seconds: float = 60) -> str:
-    """The job's state once Slurm has finished with it (the result may come back first)."""
+    """The job's state once Slurm has finished with it (the result may come back first), as
+    `status` reads it: an array task that never started has only its array's row in sacct."""
     deadline = time.monotonic() + seconds
-    state = sacct_state(job_id)
+    state = slurm_states([job_id]).get(job_id, "")
     while state in ("", "PENDING", "RUNNING", "COMPLETING") and time.monotonic() < deadline:
         time.sleep(0.5)
-        state = sacct_state(job_id)
+        state = slurm_states([job_id]).get(job_id, "")
     return state
 
 
@@ -40,6 +42,7 @@ def test_a_batch_job_runs_and_is_accounted(slurm_cluster: Path, tmp_path: Path) 
         check=True,
     ).stdout.strip()
     assert final_state(job_id) == "COMPLETED"
+    assert sacct_state(job_id) == "COMPLETED"  # accounted
     assert output.read_text().strip() == f"ran as {job_id}"
 
 

@@ -49,6 +49,7 @@ def test_twenty_jobs_run_through_slurm_bundles_exactly_once(
         assert entry.slurm_job is not None
         bundles.setdefault(entry.slurm_job, []).append(entry.key)
     assert sorted(len(keys) for keys in bundles.values()) == [4] * 5  # five bundles of four
+    assert len({job.partition("_")[0] for job in bundles}) == 1  # the tasks of one job array: one sbatch
     assert [final_state(job) for job in bundles] == ["COMPLETED"] * 5
 
 
