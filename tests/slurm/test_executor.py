@@ -139,7 +139,10 @@ def comparable(record) -> list[dict]:  # type: ignore[no-untyped-def]
     return [log.model_dump(exclude={"seconds", "images_per_second"}) for log in record.epochs]
 
 
-@pytest.mark.parametrize("interruption", ["scontrol requeue", "preemption signal"])
+@pytest.mark.parametrize(
+    "interruption",
+    ["scontrol requeue", "preemption signal", pytest.param("time limit", marks=pytest.mark.slow)],  # 2.5 min
+)
 def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     interruption: str, slurm_cluster: Path, tmp_path: Path, data_root: Path
 ) -> None:
@@ -147,7 +150,9 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     signal that submitit catches (USR2: it checkpoints the bundle, requeues it itself and
     exits, stopping the worker's process group); the bundle starts again, its worker hands
     the earlier run's job back at once and it resumes from its epoch checkpoint (DWA, whose
-    loss weights depend on the earlier epochs), ending exactly as a run never stopped."""
+    loss weights depend on the earlier epochs), ending exactly as a run never stopped. With
+    a 2-minute time limit, submitit's signal comes 90 s before it: the same path, counted as
+    a timeout (`slow`: the job must outlast 30 s)."""
     import io
 
     import torch
@@ -155,7 +160,8 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     from harness.run.jobs import run_job
     from harness.run.progress import JobProgress
 
-    config = CONFIG.model_copy(update={"epochs": 10, "train_size": 128})
+    epochs = 30 if interruption == "time limit" else 10
+    config = CONFIG.model_copy(update={"epochs": epochs, "train_size": 128})
     job = JobSpec(task=TASK.name, arch="resnet20", seed=7, preset="slurm-test", config=config)
     planned = plan(registered_method("dwa", TASK.loss_names), [job], "cpu")
     threads = torch.get_num_threads()
@@ -167,13 +173,14 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
             torch.device("cpu"),
             data_root,
             tmp_path / "reference",
-            JobProgress("r", 10, io.StringIO()),
+            JobProgress("r", epochs, io.StringIO()),
         )
     finally:
         torch.set_num_threads(threads)
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
-    how = LocalRun(results, data_root, "cpu", wait=False, slurm=SlurmOptions(cpus_per_job=1))
+    minutes = 2 if interruption == "time limit" else 240
+    how = LocalRun(results, data_root, "cpu", wait=False, slurm=SlurmOptions(cpus_per_job=1, time_minutes=minutes))
     run_planned(planned, {TASK.name: TASK}, queue, how)
     key = planned[0].key
     (entry,) = queue.entries("pending") + queue.entries("running")
@@ -184,14 +191,15 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     assert checkpoint.exists(), "no checkpoint appeared"
     if interruption == "scontrol requeue":
         subprocess.run(["scontrol", "requeue", str(entry.slurm_job)], check=True, capture_output=True)
-    else:
+    elif interruption == "preemption signal":
         subprocess.run(["scancel", "--signal=USR2", str(entry.slurm_job)], check=True, capture_output=True)
     deadline = time.monotonic() + 240
     while queue.state_of(key) != "done" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert queue.state_of(key) == "done"
     (done,) = queue.entries("done")
-    assert done.attempts == 2 and "requeued" in (done.last_error or "")
+    assert "requeued" in (done.last_error or "")
+    assert done.attempts == 2 or (interruption == "time limit" and done.attempts >= 2)  # one start per run
     (record_file,) = list((results / "runs").rglob("*.json"))
     from harness.api.records import RunRecord
 
@@ -201,6 +209,9 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     if interruption == "preemption signal":  # submitit's own path took it, not a kill
         log = (results / "queue" / "slurm" / str(entry.slurm_job) / f"{entry.slurm_job}_0_log.err").read_text()
         assert "Caught signal SIGUSR2" in log and "this job is preempted" in log
+    if interruption == "time limit":
+        log = (results / "queue" / "slurm" / str(entry.slurm_job) / f"{entry.slurm_job}_0_log.err").read_text()
+        assert "Caught signal SIGUSR2" in log and "this job is timed-out" in log
 
 
 def test_a_submission_that_raises_fails_once_without_retries(
