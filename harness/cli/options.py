@@ -165,18 +165,20 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="another sbatch option, e.g. --slurm-opt qos=low (repeatable)",
+        help="another sbatch option, e.g. --slurm-opt qos=low or --slurm-opt exclusive (repeatable)",
     )
 
 
-def slurm_extra(options: list[str]) -> dict[str, str]:
-    """--slurm-opt KEY=VALUE ... as a dict; a malformed one is a one-line error."""
-    extra = {}
+def slurm_extra(options: list[str]) -> dict[str, str | bool]:
+    """--slurm-opt KEY=VALUE or a bare KEY (a flag such as exclusive) as a dict; a malformed
+    one is a one-line error."""
+    extra: dict[str, str | bool] = {}
     for option in options:
         key, sep, value = option.partition("=")
-        if not sep or not key.strip():
-            raise HarnessError(f"--slurm-opt {option!r}: expected KEY=VALUE")
-        extra[key.strip().lstrip("-")] = value.strip()
+        key = key.strip().lstrip("-")
+        if not key or " " in key:
+            raise HarnessError(f"--slurm-opt {option!r}: expected KEY=VALUE or a bare KEY")
+        extra[key] = value.strip() if sep else True
     return extra
 
 

@@ -111,9 +111,17 @@ def slurm_options(args: argparse.Namespace) -> SlurmOptions:
         "gpus_per_job": args.slurm_gpus_per_job,
         "cpus_per_job": args.slurm_cpus_per_job,
     }
+    if getattr(args, "device", "auto") != "auto":
+        raise HarnessError("--device does not apply with --executor slurm: choose the GPUs with --slurm-gpus-per-job")
     file_values = read_slurm_config(config) if config is not None else {}
     source = f"--slurm-config {config}" if config is not None else "command line"
-    return merged_slurm_options(file_values, flags, slurm_extra(args.slurm_opt), source)
+    options = merged_slurm_options(file_values, flags, slurm_extra(args.slurm_opt), source)
+    if options.gpus_per_job > 1:
+        raise HarnessError(
+            f"gpus-per-job {options.gpus_per_job}: a Slurm job (one bundle) trains on one GPU; "
+            "pack several jobs on it with --slots-per-device"
+        )
+    return options
 
 
 def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:

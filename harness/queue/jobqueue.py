@@ -173,11 +173,16 @@ class JobQueue:
             return True
 
     def claim(
-        self, worker: str, device_type: str | None = None, only: Collection[str] | None = None
+        self,
+        worker: str,
+        device_type: str | None = None,
+        only: Collection[str] | None = None,
+        slurm_job: str | None = None,
     ) -> QueueEntry | None:
         """Take the oldest pending job that may run now and lease it to `worker`. With
         `device_type`, only a job planned for that type (or for any, from older queues);
-        with `only`, only a job whose key it lists (a Slurm bundle's worker)."""
+        with `only`, only a job whose key it lists (a Slurm bundle's worker), which notes
+        its own `slurm_job` on the entry (the one that really runs it)."""
         prefixes = None if only is None else {key[:16] for key in only}
         with self.lock:
             self._reap_expired()
@@ -197,6 +202,8 @@ class JobQueue:
                     continue
                 entry.attempts += 1
                 entry.worker = worker
+                if slurm_job is not None:
+                    entry.slurm_job = slurm_job
                 target = self.root / "running" / path.name
                 atomic_write_text(path, entry.model_dump_json())
                 os.replace(path, target)
@@ -222,17 +229,17 @@ class JobQueue:
             return True
 
     def annotate(self, key: str, slurm_job: str) -> bool:
-        """Note the Slurm job that will run a pending or running job; False if it has ended."""
+        """Note the Slurm job that will run a pending job; False if it is no longer pending
+        (a worker claimed it and noted its own Slurm job, or it ended)."""
         with self.lock:
-            for state in ("pending", "running"):
-                name = self._file_name(key)
-                path = self.root / state / name if name else None
-                current = self._read(path) if path is not None and path.exists() else None
-                if path is not None and current is not None:
-                    current.slurm_job = slurm_job
-                    atomic_write_text(path, current.model_dump_json())
-                    return True
-        return False
+            name = self._file_name(key)
+            path = self.root / "pending" / name if name else None
+            current = self._read(path) if path is not None and path.exists() else None
+            if path is None or current is None:
+                return False
+            current.slurm_job = slurm_job
+            atomic_write_text(path, current.model_dump_json())
+            return True
 
     def requeue(self, entry: QueueEntry, reason: str) -> bool:
         """Give a running job back to `pending/` (after an infrastructure error), keeping its

@@ -17,7 +17,7 @@ from harness.api.errors import HarnessError
 from harness.api.records import RunRecord
 from harness.api.task import Task
 from harness.queue.jobqueue import JobQueue
-from harness.queue.slurm import SlurmOptions, check_slurm, submit_bundles
+from harness.queue.slurm import SLURM_ENDED, SlurmOptions, check_slurm, slurm_states, submit_bundles
 from harness.queue.worker import entry_for
 from harness.run.devices import resolve_device
 from harness.run.jobs import PlannedJob
@@ -89,8 +89,12 @@ def run_planned(
         flush=True,
     )
     if how.slurm is not None:
-        waiting = [item.key for item in todo if queue.state_of(item.key) == "pending"]
-        jobs = submit_bundles(queue, waiting, how.results, how.slots_per_device, how.slurm) if waiting else []
+        waiting = unsubmitted(queue, [item.key for item in todo])
+        jobs = (
+            submit_bundles(queue, waiting, how.results, how.slots_per_device, how.slurm, how.threads_per_slot)
+            if waiting
+            else []
+        )
         ids = [str(job.job_id) for job in jobs]
         print(
             f"{len(waiting)} jobs in {len(jobs)} Slurm job(s) of up to {how.slots_per_device}"
@@ -123,6 +127,20 @@ def run_planned(
     return list(records.values())
 
 
+def unsubmitted(queue: JobQueue, keys: list[str]) -> list[str]:
+    """The pending jobs among `keys` that no live Slurm job will run (a `submit` run again
+    after Ctrl-C must not hand the same jobs to Slurm twice)."""
+    wanted = set(keys)
+    pending = [entry for entry in queue.entries("pending") if entry.key in wanted]
+    states = slurm_states([entry.slurm_job for entry in pending if entry.slurm_job])
+    held = {
+        entry.key
+        for entry in pending
+        if entry.slurm_job and entry.slurm_job in states and states[entry.slurm_job] not in SLURM_ENDED
+    }
+    return [key for key in keys if key in {entry.key for entry in pending} and key not in held]
+
+
 def watch(queue: JobQueue, keys: list[str], check: Callable[[], None], pause: float) -> None:
     """Until every job in `keys` has ended: call `check` (keep the runners alive, or raise)
     and print the progress line when it changes (every 2 s on a terminal, else 10 s)."""
@@ -145,20 +163,49 @@ def watch(queue: JobQueue, keys: list[str], check: Callable[[], None], pause: fl
 
 
 def wait_for_slurm(queue: JobQueue, keys: list[str], jobs: list[Any]) -> None:
-    """Wait until every job in `keys` has ended; an error if every Slurm job is over while
-    harness jobs are left (their logs say why)."""
+    """Wait until every job in `keys` has ended; an error once no Slurm job that holds one
+    of them is alive while harness jobs are left (their logs say why). Slurm's own states
+    decide (read every 10 s), not submitit's `done()`: a bundle killed by `scontrol
+    requeue` leaves an error result behind although Slurm runs it again."""
+    by_id = {str(job.job_id): job for job in jobs}
+    next_look = 0.0
 
     def check() -> None:
-        if jobs and all(job.done() for job in jobs):
-            queue.reap_expired()
-            left = sum(1 for key in keys if queue.state_of(key) not in ENDED)
-            if left:
-                raise HarnessError(
-                    f"every Slurm job ended but {left} harness job(s) did not; "
-                    f"logs in {queue.root / 'slurm'} (submit again to resume them)"
-                )
+        nonlocal next_look
+        if time.monotonic() < next_look:
+            return
+        next_look = time.monotonic() + 10.0
+        ids = sorted(slurm_jobs_of(queue, keys) | set(by_id))
+        states = slurm_states(ids)
+
+        def alive(job_id: str) -> bool:
+            if job_id in states:
+                return states[job_id] not in SLURM_ENDED
+            job = by_id.get(job_id)
+            return job is not None and not job.done()  # no state known (no accounting): ask submitit
+
+        if any(alive(job_id) for job_id in ids):
+            return
+        queue.reap_expired()
+        left = sum(1 for key in keys if queue.state_of(key) not in ENDED)
+        if left:
+            raise HarnessError(
+                f"every Slurm job ended but {left} harness job(s) did not; "
+                f"logs in {queue.root / 'slurm'} (submit again to resume them)"
+            )
 
     watch(queue, keys, check, 1.0)
+
+
+def slurm_jobs_of(queue: JobQueue, keys: list[str]) -> set[str]:
+    """The Slurm jobs noted on the pending and running entries among `keys`."""
+    wanted = set(keys)
+    return {
+        entry.slurm_job
+        for state in ("pending", "running")
+        for entry in queue.entries(state)
+        if entry.key in wanted and entry.slurm_job
+    }
 
 
 def start_workers(how: LocalRun) -> subprocess.Popen:

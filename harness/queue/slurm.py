@@ -43,7 +43,9 @@ class SlurmOptions(BaseModel):
     time_minutes: int = Field(default=240, ge=1, description="each Slurm job's time limit")
     gpus_per_job: int = Field(default=0, ge=0, description="0: the bundle trains on the CPU")
     cpus_per_job: int | None = Field(default=None, ge=1, description="default: one per slot")
-    extra: dict[str, str] = Field(default_factory=dict, description="more sbatch options, KEY=VALUE")
+    extra: dict[str, str | bool] = Field(
+        default_factory=dict, description="more sbatch options, KEY=VALUE (True: a bare --KEY)"
+    )
 
     @property
     def device_type(self) -> str:
@@ -130,12 +132,20 @@ def bundles_of(keys: Sequence[str], size: int) -> list[list[str]]:
     return [list(keys[start : start + size]) for start in range(0, len(keys), size)]
 
 
-def submit_bundles(queue: JobQueue, keys: Sequence[str], results: Path, slots: int, options: SlurmOptions) -> list[Any]:
+def submit_bundles(
+    queue: JobQueue,
+    keys: Sequence[str],
+    results: Path,
+    slots: int,
+    options: SlurmOptions,
+    threads_per_slot: int | None = None,
+) -> list[Any]:
     """One Slurm job per bundle of `slots` keys; the submitit jobs, in bundle order. Each
-    queue entry records its Slurm job id."""
+    pending queue entry records its Slurm job id. Each slot gets `threads_per_slot` CPU
+    threads (default: the Slurm job's CPUs shared by its slots)."""
     import submitit
 
-    folder = queue.root / "slurm"
+    folder = (queue.root / "slurm").resolve()
     executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm")
     cpus = options.cpus_per_job or slots
     parameters: dict[str, Any] = {
@@ -161,7 +171,13 @@ def submit_bundles(queue: JobQueue, keys: Sequence[str], results: Path, slots: i
             keys_file = folder / "bundles" / f"{time.time_ns()}-{number}.keys"
             atomic_write_text(keys_file, "\n".join(bundle) + "\n")
             calls.append(
-                Bundle(str(results.resolve()), str(keys_file), device, len(bundle), max(1, cpus // len(bundle)))
+                Bundle(
+                    str(results.resolve()),
+                    str(keys_file.resolve()),  # the compute node's working folder may differ
+                    device,
+                    len(bundle),
+                    threads_per_slot or max(1, cpus // len(bundle)),
+                )
             )
         # all the chunk's bundles in one sbatch (a job array; Slurm runs as many at once as
         # it can): submitit sends at most 5 single submissions a second
@@ -203,13 +219,14 @@ def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
     if not ids:
         return {}
     states: dict[str, str] = {}
+    wanted = set(ids)
     for command in (["squeue", "-h", "-r", "-o", "%i %T", "-j"], [*SACCT, "-j"]):
-        for job, state in _rows([*command, ",".join(ids)]):
-            if job in ids and job not in states:
+        for job, state in _rows_in_chunks(command, [job for job in ids if job not in states]):
+            if job in wanted and job not in states:
                 states[job] = state
     unresolved = [job for job in ids if job not in states and "_" in job]
     if unresolved:
-        rows = _rows([*SACCT, "-j", ",".join(sorted({job.partition("_")[0] for job in unresolved}))])
+        rows = _rows_in_chunks(SACCT + ["-j"], sorted({job.partition("_")[0] for job in unresolved}))
         for job in unresolved:
             found = _array_task_state(job, rows)
             if found is not None:
@@ -217,7 +234,30 @@ def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
     return states
 
 
+# Slurm states after which a job will not run again (a requeued job is PENDING or REQUEUED)
+SLURM_ENDED = frozenset(
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "REVOKED",
+    }
+)
 SACCT = ["sacct", "-n", "-X", "-P", "--delimiter", " ", "-o", "JobID,State"]
+
+
+def _rows_in_chunks(command: list[str], ids: list[str], chunk: int = 500) -> list[tuple[str, str]]:
+    """`command` with the ids appended, 500 at a time (one argument is capped at 128 KiB)."""
+    rows: list[tuple[str, str]] = []
+    for start in range(0, len(ids), chunk):
+        rows.extend(_rows([*command, ",".join(ids[start : start + chunk])]))
+    return rows
 
 
 def _rows(command: list[str]) -> list[tuple[str, str]]:
@@ -258,5 +298,9 @@ def cancel_bundles(queue: JobQueue, job_ids: Sequence[str]) -> list[str]:
     live = {entry.slurm_job for state in ("pending", "running") for entry in queue.entries(state)}
     idle = sorted({job for job in job_ids if job and job not in live})
     if idle and shutil.which("scancel") is not None:
-        subprocess.run(["scancel", *idle], capture_output=True, timeout=60)
+        for start in range(0, len(idle), 500):
+            try:
+                subprocess.run(["scancel", *idle[start : start + 500]], capture_output=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                raise HarnessError("scancel did not answer within 60 s; run it again or scancel by hand") from None
     return idle

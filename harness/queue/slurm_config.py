@@ -41,7 +41,9 @@ FIELDS = {
 def read_slurm_config(path: Path) -> dict[str, Any]:
     """The file's values as SlurmOptions fields (`extra` for its [opt] table)."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise HarnessError(f"--slurm-config {path}: not a UTF-8 text file") from None
     except OSError as exc:
         raise HarnessError(f"--slurm-config {path}: cannot read it ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -51,7 +53,10 @@ def read_slurm_config(path: Path) -> dict[str, Any]:
         if key == "opt":
             if not isinstance(value, dict):
                 raise HarnessError(f"--slurm-config {path}: [opt] must be a table of sbatch options")
-            values["extra"] = {str(k).lstrip("-"): str(v) for k, v in value.items()}
+            # true: a flag without a value (exclusive = true -> --exclusive); false: left out
+            values["extra"] = {
+                str(k).lstrip("-"): v if v is True else str(v) for k, v in value.items() if v is not False
+            }
         elif key in FIELDS:
             values[FIELDS[key]] = value
         else:
@@ -61,7 +66,7 @@ def read_slurm_config(path: Path) -> dict[str, Any]:
 
 
 def merged_slurm_options(
-    file_values: Mapping[str, Any], flag_values: Mapping[str, Any], flag_extra: Mapping[str, str], source: str
+    file_values: Mapping[str, Any], flag_values: Mapping[str, Any], flag_extra: Mapping[str, str | bool], source: str
 ) -> SlurmOptions:
     """File values under the flags given (None: not given); `source` names the file in errors."""
     values = dict(file_values)

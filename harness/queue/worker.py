@@ -183,6 +183,14 @@ def slurm_incarnation() -> str:
     return f"slurm{job}.{os.environ.get('SLURM_RESTART_COUNT', '0')}:"
 
 
+def slurm_job_name() -> str | None:
+    """This process's Slurm job as `status` names it (`123_4` for an array task), or None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
 def release_earlier_runs(queue_root: Path) -> int:
     """In a requeued Slurm job: give its earlier run's jobs back to the queue at once."""
     job = os.environ.get("SLURM_JOB_ID")
@@ -210,7 +218,7 @@ def slot_main(
     queue = JobQueue(Path(queue_root), lease)
     worker_id = f"{slurm_incarnation()}{socket.gethostname()}:{os.getpid()}:{slot}"
     while True:
-        entry = queue.claim(worker_id, device.type, only)
+        entry = queue.claim(worker_id, device.type, only, slurm_job_name() if only is not None else None)
         if entry is None:
             if exit_when_idle and queue.unfinished(device.type, only) == 0:
                 return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +77,36 @@ def test_submit_with_the_slurm_executor_end_to_end_with_a_config_file(
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert fields == "debug|00:19:00|300M"  # the file's values, the flag's time
+
+
+def test_arrays_split_at_max_array_size_and_a_second_submit_adds_no_slurm_job(
+    slurm_cluster: Path, tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five bundles with MaxArraySize 2: arrays of 2, 2 and a plain job; submitting again
+    (after Ctrl-C, say) hands none of the held jobs to Slurm a second time."""
+    from harness.queue.slurm import cancel_bundles
+
+    monkeypatch.setattr("harness.queue.slurm.max_array_size", lambda: 2)
+    jobs = [
+        JobSpec(task=TASK.name, arch="resnet20", seed=seed, preset="slurm-test", config=CONFIG) for seed in range(5)
+    ]
+    planned = plan(registered_method("equal", TASK.loss_names), jobs, "cpu")
+    results = tmp_path / "results"
+    queue = JobQueue(results / "queue")
+    held = SlurmOptions(cpus_per_job=1, extra={"begin": "now+3600"})  # none starts: only the hand-over
+    how = LocalRun(results, data_root, "cpu", wait=False, slurm=held)
+    run_planned(planned, {TASK.name: TASK}, queue, how)
+    ids = [entry.slurm_job for entry in sorted(queue.entries("pending"), key=lambda e: e.job.seed)]
+    assert all(ids) and len(set(ids)) == 5
+    arrays = [job.partition("_")[0] for job in ids]  # type: ignore[union-attr]
+    assert arrays[0] == arrays[1] != arrays[2] == arrays[3] != arrays[4] and "_" not in str(ids[4])
+    run_planned(planned, {TASK.name: TASK}, queue, how)  # again
+    assert [entry.slurm_job for entry in sorted(queue.entries("pending"), key=lambda e: e.job.seed)] == ids
+    live = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(live) == sorted(ids)  # five Slurm jobs, not ten
+    queue.cancel("equal")
+    cancel_bundles(queue, [str(job) for job in ids])
+    assert all(final_state(str(job)).startswith("CANCELLED") for job in ids)
 
 
 def test_sbatch_missing_is_a_one_line_error_before_queueing(
@@ -177,41 +208,49 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
         )
     finally:
         torch.set_num_threads(threads)
+    other = JobSpec(task=TASK.name, arch="resnet20", seed=8, preset="slurm-test", config=CONFIG)
+    planned += plan(registered_method("equal", TASK.loss_names), [other], "cpu")  # two bundles: an array
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
     minutes = 2 if interruption == "time limit" else 240
-    how = LocalRun(results, data_root, "cpu", wait=False, slurm=SlurmOptions(cpus_per_job=1, time_minutes=minutes))
-    run_planned(planned, {TASK.name: TASK}, queue, how)
+    how = LocalRun(results, data_root, "cpu", slurm=SlurmOptions(cpus_per_job=1, time_minutes=minutes))
+    outcome: dict[str, object] = {}
+
+    def submit_and_wait() -> None:  # as `submit` does: it must keep waiting through the requeue
+        try:
+            outcome["records"] = run_planned(planned, {TASK.name: TASK}, queue, how)
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            outcome["error"] = exc
+
+    waiting = threading.Thread(target=submit_and_wait)
+    waiting.start()
     key = planned[0].key
-    (entry,) = queue.entries("pending") + queue.entries("running")
     checkpoint = queue.checkpoint_path(key)
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert checkpoint.exists(), "no checkpoint appeared"
+    (entry,) = [e for e in queue.entries("running") if e.key == key]
+    assert entry.slurm_job is not None and "_" in entry.slurm_job  # an array task, named by its worker
     if interruption == "scontrol requeue":
-        subprocess.run(["scontrol", "requeue", str(entry.slurm_job)], check=True, capture_output=True)
+        subprocess.run(["scontrol", "requeue", entry.slurm_job], check=True, capture_output=True)
     elif interruption == "preemption signal":
-        subprocess.run(["scancel", "--signal=USR2", str(entry.slurm_job)], check=True, capture_output=True)
-    deadline = time.monotonic() + 240
-    while queue.state_of(key) != "done" and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert queue.state_of(key) == "done"
-    (done,) = queue.entries("done")
+        subprocess.run(["scancel", "--signal=USR2", entry.slurm_job], check=True, capture_output=True)
+    waiting.join(timeout=300)
+    assert not waiting.is_alive() and "error" not in outcome, outcome.get("error")
+    records = {record.key: record for record in outcome["records"]}  # type: ignore[attr-defined]
+    assert sorted(records) == sorted(item.key for item in planned)
+    (done,) = [e for e in queue.entries("done") if e.key == key]
     assert "requeued" in (done.last_error or "")
     assert done.attempts == 2 or (interruption == "time limit" and done.attempts >= 2)  # one start per run
-    (record_file,) = list((results / "runs").rglob("*.json"))
-    from harness.api.records import RunRecord
-
-    resumed = RunRecord.model_validate_json(record_file.read_bytes())
+    assert done.slurm_job == entry.slurm_job  # the same array task, run again
+    resumed = records[key]
     assert resumed.status == "ok" and comparable(resumed) == comparable(reference)
     assert reference.epochs[-1].task_weights["fine"] != 1.0  # DWA's history mattered
-    if interruption == "preemption signal":  # submitit's own path took it, not a kill
-        log = (results / "queue" / "slurm" / str(entry.slurm_job) / f"{entry.slurm_job}_0_log.err").read_text()
-        assert "Caught signal SIGUSR2" in log and "this job is preempted" in log
-    if interruption == "time limit":
-        log = (results / "queue" / "slurm" / str(entry.slurm_job) / f"{entry.slurm_job}_0_log.err").read_text()
-        assert "Caught signal SIGUSR2" in log and "this job is timed-out" in log
+    if interruption != "scontrol requeue":  # submitit's own path took it, not a kill
+        logs = "".join(path.read_text() for path in (results / "queue" / "slurm").rglob(f"{entry.slurm_job}_*log.err"))
+        case = "preempted" if interruption == "preemption signal" else "timed-out"
+        assert "Caught signal SIGUSR2" in logs and f"this job is {case}" in logs
 
 
 def test_a_submission_that_raises_fails_once_without_retries(

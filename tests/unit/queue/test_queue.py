@@ -159,3 +159,17 @@ def test_an_expired_lease_says_why_the_job_came_back(tmp_path: Path) -> None:
     time.sleep(0.2)
     again = queue.claim("new-worker", "cpu")
     assert again.attempts == 2 and again.last_error.startswith("worker dead-worker stopped renewing its lease")
+
+
+def test_the_slurm_job_that_runs_a_job_is_the_one_noted(tmp_path: Path) -> None:
+    """submit notes the Slurm job on a pending entry; a bundle's worker that claims it notes
+    its own (an older bundle may win the race), and a claimed job is not annotated over."""
+    queue = JobQueue(tmp_path)
+    queue.enqueue(entry(1))
+    key = queue.entries("pending")[0].key
+    assert queue.annotate(key, slurm_job="200_0")
+    assert queue.entries("pending")[0].slurm_job == "200_0"
+    claimed = queue.claim("w", only=[key], slurm_job="100_3")
+    assert claimed is not None and claimed.slurm_job == "100_3"
+    assert not queue.annotate(key, slurm_job="200_0")  # running now: its worker's note stays
+    assert queue.entries("running")[0].slurm_job == "100_3"

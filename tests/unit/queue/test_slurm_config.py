@@ -78,3 +78,39 @@ def test_the_cli_stops_on_a_bad_file_in_one_line_before_queueing(
         )  # fmt: skip
         assert code == 2 and err.strip().count("\n") == 0 and expected in err, err
         assert not (results / "queue" / "pending").exists() or not any((results / "queue" / "pending").iterdir())
+
+
+def test_a_flag_without_a_value_passes_as_a_bare_flag(tmp_path: Path) -> None:
+    from harness.cli.options import slurm_extra
+
+    path = write(tmp_path, "[opt]\nexclusive = true\nrequeue = false\nqos = 'low'\n")
+    assert read_slurm_config(path)["extra"] == {"exclusive": True, "qos": "low"}  # false: left out
+    assert slurm_extra(["exclusive", "qos=low"]) == {"exclusive": True, "qos": "low"}
+    with pytest.raises(HarnessError, match="expected KEY=VALUE or a bare KEY"):
+        slurm_extra(["=low"])
+
+
+def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "slurm.toml"
+    path.write_bytes(b"partition = '\xff\xfe'\n")
+    with pytest.raises(HarnessError, match="not a UTF-8 text file"):
+        read_slurm_config(path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--device", "cuda"], "--device does not apply with --executor slurm"),
+        (["--slurm-gpus-per-job", "2"], "trains on one GPU"),
+    ],
+)
+def test_options_slurm_cannot_honour_are_refused_before_queueing(
+    flags: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "results"
+    code, _, err = run_main(
+        capsys, monkeypatch, "baselines", "--preset", "tiny", "--only", "equal", "--executor", "slurm", *flags,
+        "--results", results, "--data-root", tmp_path / "data",
+    )  # fmt: skip
+    assert code == 2 and err.strip().count("\n") == 0 and expected in err, err
+    assert not (results / "queue" / "pending").exists() or not any((results / "queue" / "pending").iterdir())
