@@ -12,7 +12,7 @@ from harness.api import Combiner, MethodInfo, MethodLevel, TrainConfig
 
 HERE = Path(__file__).resolve().parent
 # code every trusted combiner depends on: part of their cache keys
-SUPPORT_FILES = (HERE / "gradient_base.py", HERE / "solvers.py")
+SUPPORT_FILES = (HERE / "gradient_base.py", HERE / "solvers.py", HERE.parent / "harness" / "api" / "gradients.py")
 
 
 def trusted(

@@ -12,7 +12,7 @@ from harness.api.precision import precision_name
 
 RECORD_SCHEMA_VERSION = 1
 
-MethodKind = Literal["loss_module", "gradient"]
+MethodKind = Literal["loss_module", "gradient", "gradient_module", "gram_module"]
 EntryType = Literal["baseline", "submission", "agent", "vanilla", "human"]
 
 

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.steps < 1:
         raise HarnessError("--epochs and --steps must be at least 1")
     sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
+    level = file_format(args.file)
+    if level != "loss":
+        return run_gradient(args, task.loss_names, sandbox, level)
     started = time.perf_counter()
     report = validate(args.file, task.loss_names, sandbox, OracleLimits(), args.epochs, args.steps)
     print(
@@ -54,13 +57,52 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             plot_weights(report, args.plot)
             print(f"weights plotted to {args.plot}")
-    for warning in report.warnings:
+    return verdict(report.warnings, report.problems, report.error_details, bool(report.steps))
+
+
+def file_format(path: Path) -> str:
+    """The format the file states by its class; unreadable files go the loss path, which
+    reports why."""
+    from harness.oracle.guest.gradient import declared_format
+    from harness.oracle.guest.loader import SubmissionFault
+
+    try:
+        return declared_format(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return "loss"
+    except SubmissionFault as exc:
+        raise HarnessError(str(exc)) from None
+
+
+def run_gradient(args: argparse.Namespace, loss_names: tuple[str, ...], sandbox: object, level: str) -> int:
+    from harness.api.sandbox import OracleLimits
+    from harness.methods.validate_gradient import validate_gradient
+
+    started = time.perf_counter()
+    report = validate_gradient(args.file, loss_names, sandbox, OracleLimits(), level, args.epochs, args.steps)  # type: ignore[arg-type]
+    kind = "GradientCombiner: per-task gradients" if level == "gradient" else "GramCombiner: the Gram matrix"
+    print(
+        f"validated {args.file} ({kind}) in the {getattr(sandbox, 'name', sandbox)} sandbox in "
+        f"{time.perf_counter() - started:.1f}s ({len(report.steps)} calls)"
+    )
+    if report.steps:
+        print(
+            "\nper epoch of synthetic conflicting gradients: the cosine between the task gradients (before), "
+            "of the combined gradient with each task's (after), each task's effective coefficient, ms per call:"
+        )
+        print(report.table().to_markdown(floatfmt=".4f"))
+    return verdict(report.warnings, report.problems, report.error_details, bool(report.steps))
+
+
+def verdict(warnings: list[str], problems: list[str], details: str, ran: bool) -> int:
+    """Print the findings; the exit code: 0 none, 1 problems, 2 the file could not run."""
+    for warning in warnings:
         print(f"warning: {warning}")
-    for problem in report.problems:
+    for problem in problems:
         print(f"PROBLEM: {problem}")
-    if report.error_details:
-        print(indent(report.error_details))
-    if not report.problems:
+    if details:
+        print(indent(details))
+    if not problems:
         print("no problems found")
         return 0
-    return 1 if report.steps else 2
+    return 1 if ran else 2

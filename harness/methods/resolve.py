@@ -9,11 +9,17 @@ from pathlib import Path
 from harness import registry
 from harness.api.errors import HarnessError, PluginError
 from harness.api.method import Combiner, MethodInfo
-from harness.api.records import EntryType, MethodSpec, TrainConfig
+from harness.api.records import EntryType, MethodKind, MethodSpec, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
+from harness.methods.gradient_level import GradientLevelCombiner
 from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner, submission_errors
 from harness.oracle.client import OracleLossRunner
+from harness.oracle.gradient_client import OracleGradientRunner
+from harness.oracle.guest.gradient import Format, declared_format
 from harness.oracle.guest.loader import LoadedSubmission, check_syntax, load_submission, read_source
+
+KINDS: dict[Format, MethodKind] = {"loss": "loss_module", "gradient": "gradient_module", "gram": "gram_module"}
+LEVELS: dict[MethodKind, Format] = {kind: level for level, kind in KINDS.items()}
 
 # the seed's baselines: `submit` runs these beside a submission; `baselines` runs all
 SUBMIT_BASELINES = ("equal", "uncertainty", "dwa", "pcgrad")
@@ -30,6 +36,7 @@ class Method:
     loss_names: tuple[str, ...] = ()
     sandbox: Sandbox | None = None
     limits: OracleLimits | None = None
+    level: Format = "loss"  # a submission's format: loss, gradient or gram
 
     @property
     def sandbox_name(self) -> str:
@@ -38,6 +45,12 @@ class Method:
     def make_combiner(self, config: TrainConfig) -> Combiner:
         if self.info is not None and self.info.combiner is not None:
             return self.info.combiner(config, len(self.loss_names))
+        if self.untrusted_path is not None and self.level != "loss":
+            assert self.sandbox is not None and self.limits is not None
+            runner = OracleGradientRunner(
+                self.untrusted_path, self.loss_names, config, self.sandbox, self.limits, self.level
+            )
+            return GradientLevelCombiner(runner)
         if self.untrusted_path is not None:
             assert self.sandbox is not None and self.limits is not None
             return LossLevelCombiner(
@@ -47,9 +60,11 @@ class Method:
         return LossLevelCombiner(InProcessLossRunner(self.loaded.loss_class, self.loaded.path, config))
 
 
-def check_in_sandbox(path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits) -> None:
+def check_in_sandbox(
+    path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits, level: Format = "loss"
+) -> None:
     """Load and probe the submission inside the sandbox; SubmissionError if unusable."""
-    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits).close()
+    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits, level).close()
 
 
 def submission_method(
@@ -69,16 +84,19 @@ def submission_method(
         source, sha256 = read_source(path)
         if check:
             check_syntax(path, source)
+        level = declared_format(path, source)
     if check:
-        check_in_sandbox(path, loss_names, sandbox, limits)
+        check_in_sandbox(path, loss_names, sandbox, limits, level)
     spec = MethodSpec(
         name=name,
         entry_type=entry_type,
-        kind="loss_module",
+        kind=KINDS[level],
         source_path=str(path),
         source_sha256=sha256,
     )
-    return Method(spec, untrusted_path=path.resolve(), loss_names=loss_names, sandbox=sandbox, limits=limits)
+    return Method(
+        spec, untrusted_path=path.resolve(), loss_names=loss_names, sandbox=sandbox, limits=limits, level=level
+    )
 
 
 def check_method(name: str, task_name: str, task_count: int) -> MethodInfo:

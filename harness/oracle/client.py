@@ -66,7 +66,9 @@ class OracleLossRunner:
         config: TrainConfig,
         sandbox: Sandbox,
         limits: OracleLimits,
+        level: str = "loss",
     ) -> None:
+        self.level = level  # the submission's format: loss, gradient or gram
         self.sandbox = sandbox.name
         self.limits = limits
         self.task_count = len(loss_names)
@@ -118,6 +120,7 @@ class OracleLossRunner:
         send_message(
             self._conn,
             {
+                "format": self.level,
                 "loss_names": list(loss_names),
                 "lr": config.lr,
                 "momentum": config.momentum,
@@ -134,25 +137,20 @@ class OracleLossRunner:
 
     # -- steps ------------------------------------------------------------------------
     def __call__(self, values: list[float], context: StepContext) -> StepResult:
+        message = {"op": "step", "values": values, "epoch": context.epoch, "total_epochs": context.total_epochs}
+        reply = self._call({**message, "lr": context.lr}, context.epoch, f"forward at epoch {context.epoch}")
+        return self._parse(reply, context)
+
+    def _call(self, message: dict, epoch: int, doing: str) -> dict:
+        """One timed step call: the answer, checked against the time limits and for an error."""
         assert self._conn is not None
         self._next_id += 1
-        request_id = self._next_id
+        message["id"] = self._next_id
         started = time.monotonic()
         try:
-            send_message(
-                self._conn,
-                {
-                    "op": "step",
-                    "id": request_id,
-                    "values": values,
-                    "epoch": context.epoch,
-                    "total_epochs": context.total_epochs,
-                    "lr": context.lr,
-                },
-            )
+            send_message(self._conn, message)
         except OSError:
-            raise self._died(f"at epoch {context.epoch}") from None
-        doing = f"forward at epoch {context.epoch}"
+            raise self._died(f"at epoch {epoch}") from None
         reply = self._receive(*self._call_timeout(doing))
         elapsed = time.monotonic() - started
         self.budget_left -= elapsed
@@ -164,7 +162,10 @@ class OracleLossRunner:
             self._check_budget(doing)
         if self.call_seconds > self.limits.job_wall_budget_s:
             raise self._fail(self._backstop_message(doing))
-        return self._parse(reply, request_id, context)
+        if reply.get("id") != message["id"]:
+            answer = clean_text(reply.get("id"), 20)
+            raise self._fail(f"protocol violation at epoch {epoch}: answer id {answer}, expected {message['id']}")
+        return reply
 
     def _call_timeout(self, doing: str) -> tuple[float, str, str]:
         """This call's time-out, `doing` and the failure the time-out means: the least of
@@ -238,10 +239,8 @@ class OracleLossRunner:
         if reply.get("ok") is not True:
             raise self._fail("the oracle could not restore the loss state")
 
-    def _parse(self, reply: dict, request_id: int, context: StepContext) -> StepResult:
+    def _parse(self, reply: dict, context: StepContext) -> StepResult:
         try:
-            if reply.get("id") != request_id:
-                raise ProtocolError(f"answer id {reply.get('id')!r}, expected {request_id}")
             weights = reply.get("weights")
             if not isinstance(weights, list) or len(weights) != self.task_count:
                 raise ProtocolError(f"expected {self.task_count} weights, got {clean_text(weights, 80)}")

@@ -28,7 +28,7 @@ from harness import registry
 from harness.api.errors import InfrastructureError
 from harness.api.records import EpochLog
 from harness.api.sandbox import OracleLimits
-from harness.methods.resolve import Method, registered_method
+from harness.methods.resolve import LEVELS, Method, registered_method
 from harness.oracle.choose import choose_sandbox
 from harness.queue.jobqueue import MAX_ATTEMPTS, JobQueue, QueueEntry
 from harness.run.devices import configure_process, release_memory, resolve_device, slot_threads
@@ -74,6 +74,7 @@ def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
         loss_names=loss_names,
         sandbox=sandbox,
         limits=OracleLimits(),
+        level=LEVELS.get(entry.method.kind, "loss"),
     )
 
 

@@ -3,7 +3,7 @@
 Used to checkpoint a MultiTaskLoss that lives in the oracle: the state crosses the
 protocol as JSON and is stored in the checkpoint as a string, so restoring it never
 unpickles anything. Supported values: None, bool, int, float (NaN/inf too), str,
-tensors, and lists, tuples and str-keyed dicts of these.
+tensors, CPU random generators, and lists, tuples and str-keyed dicts of these.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def encode(value: Any, where: str = "state") -> Any:
             "data": [_float(v) if isinstance(v, float) else v for v in tensor.reshape(-1).tolist()],
             "requires_grad": bool(value.requires_grad),
         }
+    if isinstance(value, torch.Generator) and value.device.type == "cpu":
+        return {"__generator__": encode(value.get_state(), where)}
     if isinstance(value, (list, tuple)):
         items = [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return items if isinstance(value, list) else {"__tuple__": items}
@@ -77,6 +79,10 @@ def decode(value: Any) -> Any:
             return tuple(decode(v) for v in value["__tuple__"])
         if "__dict__" in value:
             return {k: decode(v) for k, v in value["__dict__"]}
+        if "__generator__" in value:
+            generator = torch.Generator()
+            generator.set_state(decode(value["__generator__"]))
+            return generator
         if "__tensor__" in value:
             dtype = getattr(torch, value["__tensor__"])
             data = [decode(v) for v in value["data"]]

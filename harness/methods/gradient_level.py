@@ -1,0 +1,92 @@
+"""Gradient-level submissions on the trainer's side: the per-task gradients of the shared
+parameters go to the sandboxed oracle, its answer comes back and is checked before it
+touches a parameter.
+
+The answer sets only the shared parameters' gradient (coefficients c: sum_i c_i g_i); each
+head keeps its own task's gradient, unscaled (LibMTL's convention for gradient methods).
+Checks (beyond the protocol's: shape, finite): the shared gradient's norm may be at most
+MAX_GAIN times the sum of the task gradients' norms (a coefficient answer: sum_i |c_i|
+||g_i|| at most that). The effective per-task coefficients are recorded in the same units
+as every other method: the answer's coefficients, or for a (P,) direction d the
+least-squares c with G^T c ~ d.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.api.errors import SubmissionError
+from harness.api.gradients import Direction, SharedGradientCombiner
+from harness.api.method import StepContext
+from harness.api.transfer import to_device, to_host
+from harness.oracle.gradient_client import OracleGradientRunner
+
+MAX_GAIN = 100.0
+
+
+def check_direction(shared_norm: float, task_norms: torch.Tensor, epoch: int) -> None:
+    bound = MAX_GAIN * float(task_norms.sum()) + 1e-12
+    if shared_norm > bound:
+        raise SubmissionError(
+            f"the combined gradient's norm {shared_norm:.4g} at epoch {epoch} exceeds {MAX_GAIN:g} times the sum "
+            f"of the task gradients' norms ({bound:.4g})"
+        )
+
+
+def check_coefficients(coefficients: torch.Tensor, task_norms: torch.Tensor, epoch: int) -> None:
+    check_direction(float((coefficients.abs() * task_norms).sum()), task_norms, epoch)
+
+
+class GradientLevelCombiner(SharedGradientCombiner):
+    """A GradientCombiner or GramCombiner submission running in the oracle."""
+
+    def __init__(self, runner: OracleGradientRunner) -> None:
+        super().__init__()
+        self.runner = runner
+        self.steps = 0
+
+    def attach(self, model: nn.Module, seed: int) -> None:
+        super().attach(model, seed)
+        self.runner.attach(sum(p.numel() for p in self.shared), seed)
+
+    def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
+        assert grads is not None
+        # the step's wait: loss values and task-gradient norms in one copy
+        host = to_host(torch.cat([torch.stack([loss.detach().float() for loss in losses]), grads.norm(dim=1)]), "step")
+        values, norms = host[: len(losses)], host[len(losses) :].double()
+        inputs = grads if self.runner.level == "gradient" else grads.double() @ grads.double().T
+        kind, answer = self.runner.combine(inputs, values.tolist(), context, self.steps)
+        self.steps += 1
+        if kind == "coefficients":
+            check_coefficients(answer.double(), norms, context.epoch)
+            coefficients = to_device(answer.to(grads.dtype), grads)
+            return Direction(coefficients @ grads, None, coefficients)
+        check_direction(float(answer.double().norm()), norms, context.epoch)
+        shared = to_device(answer.to(grads.dtype), grads)
+        return Direction(shared, None, effective_coefficients(grads, shared))
+
+    def state(self) -> object:
+        return {"steps": self.steps, "combiner": self.runner.get_state()}
+
+    def load_state(self, state: object) -> None:
+        assert isinstance(state, dict)
+        self.steps = int(state["steps"])
+        self.runner.set_state(state["combiner"])
+
+    def close(self) -> None:
+        self.runner.close()
+
+    @property
+    def sandbox(self) -> str:
+        return self.runner.sandbox
+
+
+def effective_coefficients(grads: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+    """The c with G^T c closest to `shared` (least squares through the Gram matrix), on the
+    device without a wait: what a (P,) answer amounts to per task, for the record."""
+    gram = grads.double() @ grads.double().T
+    ridge = 1e-12 * gram.diagonal().sum().clamp_min(1e-30)
+    eye = torch.eye(len(grads), dtype=gram.dtype, device=gram.device)
+    solution, _ = torch.linalg.solve_ex(gram + ridge * eye, grads.double() @ shared.double())
+    return solution.float()

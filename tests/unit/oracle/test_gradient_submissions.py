@@ -1,0 +1,150 @@
+"""Gradient-level submissions through the sandbox: the ported PCGrad and CAGrad files
+follow the trusted baselines' trajectories, and the trainer checks every answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from baselines.cagrad import CAGradCombiner
+from baselines.pcgrad import PCGradCombiner
+from harness.api.errors import SubmissionError
+from harness.api.method import Combiner, StepContext
+from harness.api.records import TrainConfig
+from harness.api.sandbox import OracleLimits, Sandbox
+from harness.methods.gradient_level import GradientLevelCombiner, check_coefficients, check_direction
+from harness.oracle.backends.bwrap import BwrapSandbox
+from harness.oracle.backends.process import ProcessSandbox
+from harness.oracle.gradient_client import OracleGradientRunner
+from harness.oracle.guest.gradient import declared_format
+from harness.oracle.guest.loader import SubmissionFault
+from tasks.cifar100_mtl.models import MultiHeadNet
+
+FILES = Path(__file__).resolve().parents[3] / "baselines" / "gradient_files"
+LOSSES = ("fine", "coarse")
+CONFIG = TrainConfig(epochs=5)
+STEPS = 50
+
+
+def tiny_model() -> MultiHeadNet:
+    trunk = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return MultiHeadNet(trunk, 8, (10, 4))
+
+
+def trajectory(make: Callable[[], Combiner]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """50 SGD steps on random batches: the final parameters and each step's weights."""
+    torch.manual_seed(0)
+    model = tiny_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    combiner = make()
+    reported = []
+    try:
+        combiner.attach(model, seed=3)
+        data = torch.Generator().manual_seed(1)
+        for step in range(STEPS):
+            images = torch.randn(16, 3, 8, 8, generator=data)
+            fine, coarse = torch.randint(0, 10, (16,), generator=data), torch.randint(0, 4, (16,), generator=data)
+            outputs = model(images)
+            losses = [nn.functional.cross_entropy(outputs[0], fine), nn.functional.cross_entropy(outputs[1], coarse)]
+            optimizer.zero_grad(set_to_none=True)
+            result = combiner.backward(losses, StepContext(epoch=step // 10, total_epochs=5, lr=0.1))
+            optimizer.step()
+            reported.append(torch.as_tensor(result.weights, dtype=torch.float32))
+    finally:
+        combiner.close()
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]), reported
+
+
+def sandboxed(name: str, sandbox: Sandbox) -> Callable[[], Combiner]:
+    path = FILES / f"{name}.py"
+    level = declared_format(path, path.read_text())
+    return lambda: GradientLevelCombiner(OracleGradientRunner(path, LOSSES, CONFIG, sandbox, OracleLimits(), level))
+
+
+@pytest.mark.parametrize("sandbox", [ProcessSandbox(), BwrapSandbox()], ids=["process", "bwrap"])
+def test_pcgrad_file_through_the_sandbox_follows_the_trusted_baseline(sandbox: Sandbox) -> None:
+    reason = BwrapSandbox.available() if isinstance(sandbox, BwrapSandbox) else None
+    if reason:
+        pytest.skip(reason)
+    trusted, _ = trajectory(PCGradCombiner)
+    through, reported = trajectory(sandboxed("pcgrad", sandbox))
+    assert torch.allclose(through, trusted, atol=1e-5, rtol=0)
+    assert not torch.equal(through, trajectory(GradientLevelCombinerOfEqual)[0])  # the surgery mattered
+    assert all(r.shape == (2,) and torch.isfinite(r).all() for r in reported)  # effective coefficients
+
+
+def test_cagrad_gram_file_through_the_sandbox_follows_the_trusted_baseline() -> None:
+    trusted, trusted_weights = trajectory(CAGradCombiner)
+    through, weights = trajectory(sandboxed("cagrad", ProcessSandbox()))
+    assert torch.allclose(through, trusted, atol=1e-5, rtol=0)
+    assert torch.allclose(torch.stack(weights), torch.stack(trusted_weights), atol=1e-5)
+
+
+class GradientLevelCombinerOfEqual(PCGradCombiner):
+    """The plain sum of the task gradients: what PCGrad's projections change."""
+
+    def direction(self, losses, grads, context):  # type: ignore[no-untyped-def]
+        from harness.api.gradients import Direction
+
+        return Direction(grads.sum(0), None, [1.0, 1.0])
+
+
+def test_the_file_states_its_format_by_its_class(tmp_path: Path) -> None:
+    assert declared_format(FILES / "pcgrad.py", (FILES / "pcgrad.py").read_text()) == "gradient"
+    assert declared_format(FILES / "cagrad.py", (FILES / "cagrad.py").read_text()) == "gram"
+    assert declared_format(tmp_path / "l.py", "class MultiTaskLoss: pass\n") == "loss"
+    with pytest.raises(SubmissionFault, match="defines GradientCombiner and MultiTaskLoss"):
+        declared_format(tmp_path / "b.py", "class MultiTaskLoss: pass\nclass GradientCombiner: pass\n")
+
+
+def test_answers_past_the_norm_bound_are_refused() -> None:
+    norms = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    check_direction(299.0, norms, 0)  # within 100 x (1 + 2)
+    with pytest.raises(SubmissionError, match="exceeds 100 times"):
+        check_direction(301.0, norms, 3)
+    check_coefficients(torch.tensor([100.0, 100.0], dtype=torch.float64), norms, 0)
+    with pytest.raises(SubmissionError, match="exceeds 100 times"):
+        check_coefficients(torch.tensor([1.0, 200.0], dtype=torch.float64), norms, 0)
+
+
+def test_validate_reports_cosines_before_and_after_and_coefficients(tmp_path: Path) -> None:
+    from harness.methods.validate_gradient import validate_gradient
+
+    surgery = validate_gradient(FILES / "pcgrad.py", LOSSES, ProcessSandbox(), OracleLimits(), "gradient", 3, 4)
+    assert not surgery.problems and len(surgery.steps) == 12
+    assert all(s["before"] < 0 for s in surgery.steps)  # the synthetic gradients conflict
+    assert all(min(s["after"]) >= -1e-6 for s in surgery.steps)  # PCGrad's sum conflicts with neither task
+    assert list(surgery.table().columns)[:3] == ["cos before", "cos after fine", "cos after coarse"]
+
+    plain = tmp_path / "plain.py"
+    plain.write_text("class GradientCombiner:\n    def combine(self, grads, losses, epoch, total_epochs, step):\n"
+                     "        return grads.sum(0)\n")  # fmt: skip
+    summed = validate_gradient(plain, LOSSES, ProcessSandbox(), OracleLimits(), "gradient", 3, 4)
+    assert any("points against task fine" in warning for warning in summed.warnings)
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nclass GramCombiner:\n    def combine(self, gram, losses, epoch, total_epochs, step):\n"
+                      "        return torch.tensor([float('nan'), 1.0]) if epoch == 1 else torch.ones(2)\n")  # fmt: skip
+    failed = validate_gradient(broken, LOSSES, ProcessSandbox(), OracleLimits(), "gram", 3, 4)
+    assert len(failed.steps) == 4 and "non-finite value at epoch 1" in failed.problems[0]
+
+
+def test_submit_runs_a_gradient_file_end_to_end(
+    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import records, run_main
+
+    results = tmp_path / "results"
+    code, out, err = run_main(
+        capsys, monkeypatch, "submit", FILES / "cagrad.py", "--name", "cagrad-file", "--preset", "tiny",
+        "--tasks", "cifar100-mtl", "--no-baselines", "--sandbox", "process", "--results", results,
+        "--data-root", data_root,
+    )  # fmt: skip
+    assert code == 0, err
+    (record,) = records(results)
+    assert record["status"] == "ok" and record["method"]["kind"] == "gram_module"
+    assert all(0.0 < w < 1.0 for w in record["epochs"][-1]["task_weights"].values())  # CAGrad's coefficients
