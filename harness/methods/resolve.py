@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import registry
-from harness.api.errors import HarnessError, PluginError
+from harness.api.errors import HarnessError, PluginError, SubmissionError
 from harness.api.method import Combiner, MethodInfo
 from harness.api.records import EntryType, MethodKind, MethodSpec, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
@@ -15,7 +15,7 @@ from harness.methods.gradient_level import GradientLevelCombiner
 from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner, submission_errors
 from harness.oracle.client import OracleLossRunner
 from harness.oracle.gradient_client import OracleGradientRunner
-from harness.oracle.guest.gradient import Format, declared_format
+from harness.oracle.guest.gradient import Format, declared_format, graph_walking, graph_walking_message
 from harness.oracle.guest.loader import LoadedSubmission, check_syntax, load_submission, read_source
 
 KINDS: dict[Format, MethodKind] = {"loss": "loss_module", "gradient": "gradient_module", "gram": "gram_module"}
@@ -85,6 +85,9 @@ def submission_method(
         if check:
             check_syntax(path, source)
         level = declared_format(path, source)
+    walking = graph_walking(source) if level == "loss" else None
+    if walking is not None:
+        raise SubmissionError(graph_walking_message(path.name, *walking))
     if check:
         check_in_sandbox(path, loss_names, sandbox, limits, level)
     spec = MethodSpec(

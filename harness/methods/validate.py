@@ -18,6 +18,7 @@ from harness.api.records import TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.loss_level import submission_errors
 from harness.oracle.client import OracleLossRunner
+from harness.oracle.guest.gradient import graph_walking, graph_walking_message
 from harness.oracle.guest.loader import CLASS_NAME, check_syntax, read_source
 
 SLOW_CALL_MS = 5.0
@@ -87,6 +88,10 @@ def validate(
 ) -> ValidationReport:
     report = ValidationReport(loss_names)
     report.warnings += _static_checks(path)
+    walking = graph_walking(path.read_text(encoding="utf-8", errors="replace"))
+    if walking is not None:
+        report.problems.append(graph_walking_message(path.name, *walking))
+        return report
     config = TrainConfig(epochs=epochs)
     try:
         runner = OracleLossRunner(path, loss_names, config, sandbox, limits)

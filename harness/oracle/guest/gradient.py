@@ -45,6 +45,42 @@ def declared_format(path: Path, source: str) -> Format:
     return CLASSES[names[0]] if names else "loss"
 
 
+GRAPH_WALKING = ("grad_fn", "next_functions", "register_hook")
+
+
+def graph_walking(source: str) -> tuple[str, int] | None:
+    """The first construct by which a MultiTaskLoss reaches for gradients (the seed's PCGrad
+    walks `fine_loss.grad_fn` to the model's parameters; `torch.autograd.grad`), and its line.
+    In the oracle a loss only has detached values, so such a file cannot work there."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in GRAPH_WALKING:
+            found.append((node.lineno, f".{node.attr}"))
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr == "grad"
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "autograd"
+        ):
+            found.append((node.lineno, "torch.autograd.grad"))
+    if not found:
+        return None
+    line, what = min(found)
+    return what, line
+
+
+def graph_walking_message(name: str, what: str, line: int) -> str:
+    return (
+        f"{name} reaches for gradients ({what}, line {line}), but a MultiTaskLoss only sees loss values in the "
+        "sandbox: write it as a GradientCombiner (per-task gradients of the shared parameters in, the shared "
+        "gradient or per-task coefficients out); see submissions/example_gradient.py"
+    )
+
+
 def load_combiner_class(path: Path, level: Format) -> tuple[type, str]:
     """The file's GradientCombiner or GramCombiner class and the file's sha256."""
     source, sha256 = read_source(path)

@@ -148,3 +148,39 @@ def test_submit_runs_a_gradient_file_end_to_end(
     (record,) = records(results)
     assert record["status"] == "ok" and record["method"]["kind"] == "gram_module"
     assert all(0.0 < w < 1.0 for w in record["epochs"][-1]["task_weights"].values())  # CAGrad's coefficients
+
+
+SEED_STYLE_PCGRAD = '''import torch
+from torch import nn
+
+
+class MultiTaskLoss(nn.Module):
+    """The seed's pattern: find the shared parameters by walking the loss's graph."""
+
+    def forward(self, fine_loss, coarse_loss, epoch, total_epochs):
+        stack, params = [fine_loss.grad_fn], []
+        while stack:
+            node = stack.pop()
+            for child, _ in getattr(node, "next_functions", ()):
+                if child is not None:
+                    stack.append(child)
+        grads = [torch.autograd.grad(loss, params, retain_graph=True) for loss in (fine_loss, coarse_loss)]
+        return fine_loss + coarse_loss
+'''
+
+
+def test_a_seed_style_graph_walking_loss_is_pointed_to_the_gradient_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import run_main
+
+    path = tmp_path / "seed_pcgrad.py"
+    path.write_text(SEED_STYLE_PCGRAD)
+    for command in (["validate", path], ["submit", path, "--preset", "tiny", "--tasks", "cifar100-mtl",
+                                         "--no-baselines", "--results", tmp_path / "results"]):  # fmt: skip
+        code, out, err = run_main(capsys, monkeypatch, *command)
+        message = out + err
+        assert code == 2, message
+        assert "GradientCombiner" in message and "submissions/example_gradient.py" in message
+        assert ".grad_fn, line 9" in message  # the first construct found
+    assert not (tmp_path / "results" / "runs").exists()  # nothing trained
