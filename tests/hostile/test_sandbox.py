@@ -294,3 +294,52 @@ def test_import_error_is_reported_before_training(arena: dict, tmp_path: Path, s
     attack = launch(arena, "import_error", sandbox, tmp_path)
     assert_failed(attack, "ImportError: this submission needs a package that does not exist")
     assert_survived(arena)
+
+
+# -- gradient-level submissions: the shared-memory channel ---------------------------------
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("nan", "the answer in the shared segment is not finite"),
+        ("inf", "the answer in the shared segment is not finite"),
+        ("huge", "exceeds 100 times the sum of the task gradients' norms"),
+        ("wrong_shape", "protocol violation"),
+    ],
+)
+def test_bad_gradient_answers_fail_the_run(arena: dict, tmp_path: Path, kind: str, reason: str) -> None:
+    """The guest's own checks are switched off by the attack: the trainer's decide."""
+    attack = launch(arena, "grad_bad_answer", DEFAULT_BACKEND[0].values[0], tmp_path, __KIND__=kind)
+    assert_failed(attack, reason)
+    assert_survived(arena)
+
+
+@pytest.mark.parametrize("sandbox", BACKENDS)
+def test_the_segment_cannot_be_resized_and_writing_past_it_fails_the_oracle(
+    arena: dict, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    attack = launch(arena, "grad_write_past_segment", sandbox, tmp_path)
+    error = assert_failed(attack)
+    assert "resized" not in error  # the seals held
+    assert_survived(arena)
+
+
+def test_views_kept_and_written_after_answering_never_reach_a_parameter(arena: dict, tmp_path: Path) -> None:
+    """The answer is copied out before it is checked: NaN written afterwards is either
+    caught in the copy (a clear failure) or too late to matter; never trained on."""
+    attack = launch(arena, "grad_keep_reference", DEFAULT_BACKEND[0].values[0], tmp_path)
+    assert attack.record is not None
+    if attack.record.status == "failed":
+        assert_failed(attack, "not finite")
+    else:
+        assert all(torch.isfinite(torch.tensor(list(e.train_losses.values()))).all() for e in attack.record.epochs)
+    assert_survived(arena)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("grad_close_segment", "the loss oracle"), ("grad_slow", "time-out: combine at epoch 0 took longer than 3s")],
+)
+def test_a_closed_channel_or_a_slow_call_fails_the_run(arena: dict, tmp_path: Path, name: str, reason: str) -> None:
+    attack = launch(arena, name, DEFAULT_BACKEND[0].values[0], tmp_path)
+    assert_failed(attack, reason)
+    assert_survived(arena)

@@ -9,7 +9,6 @@ import gc
 import torch
 import torch.nn as nn
 
-
 GRAD_FN, NEXT = "grad" + "_fn", "next" + "_functions"
 
 

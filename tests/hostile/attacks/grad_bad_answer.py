@@ -1,0 +1,26 @@
+"""Attack: a gradient-level answer the trainer must refuse (__KIND__: nan, inf, huge,
+wrong_shape), with the guest's own checks switched off first, as hostile code in the
+oracle's process can do."""
+
+import sys
+
+import torch
+
+guest = sys.modules.get("guest.gradient")
+if guest is not None:
+    guest.check_answer_shape = lambda answer, *args: answer.detach().float()  # the guest's checks are not the guard
+
+KIND = __KIND__
+
+
+class GradientCombiner:
+    def combine(self, grads, losses, epoch, total_epochs, step):
+        if grads.shape[1] == 64 or step == 0:
+            return grads.sum(0)  # behave while probed (64 wide) and at the first step
+        if KIND == "nan":
+            return torch.full((grads.shape[1],), float("nan"))
+        if KIND == "inf":
+            return torch.full((grads.shape[1],), float("inf"))
+        if KIND == "huge":
+            return grads.sum(0) * 1e6
+        return torch.ones(grads.shape[1] + 5)  # wrong_shape
