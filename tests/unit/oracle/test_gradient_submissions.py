@@ -184,3 +184,63 @@ def test_a_seed_style_graph_walking_loss_is_pointed_to_the_gradient_format(
         assert "GradientCombiner" in message and "submissions/example_gradient.py" in message
         assert ".grad_fn, line 9" in message  # the first construct found
     assert not (tmp_path / "results" / "runs").exists()  # nothing trained
+
+
+STATEFUL = """import torch
+
+
+class GradientCombiner:
+    def __init__(self, seed):
+        self.generator = torch.Generator().manual_seed(seed)
+        self.average = None
+
+    def combine(self, grads, losses, epoch, total_epochs, step):
+        scale = 0.5 + torch.rand(2, generator=self.generator)
+        self.average = grads.norm(dim=1) if self.average is None else 0.9 * self.average + 0.1 * grads.norm(dim=1)
+        return scale * (1 + 0.01 * (step % 7)) * self.average.mean() / grads.norm(dim=1).clamp_min(1e-12)
+"""
+
+
+def test_an_interrupted_gradient_level_run_resumes_to_the_same_numbers(tmp_path: Path, data_root: Path) -> None:
+    """The combiner's state (a generator and a running average, through the state codec)
+    and the step count are checkpointed with the job: a resumed run ends as one never
+    stopped (each of the three changes the answers, so a lost one changes the numbers)."""
+    from harness.methods.resolve import submission_method
+    from harness.run.trainer import train
+    from tasks.cifar100_mtl import Cifar100MultiTask
+
+    task = Cifar100MultiTask()
+    config = TrainConfig(epochs=3, batch_size=64, data="synthetic", train_size=192, test_size=100)
+    path = tmp_path / "stateful.py"
+    path.write_text(STATEFUL)
+    method = submission_method(path, "stateful", "submission", task.loss_names, ProcessSandbox(), OracleLimits())
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(log) -> None:  # type: ignore[no-untyped-def]
+        if log.epoch == 0:
+            raise Stop()
+
+    def numbers(outcome) -> list[dict]:  # type: ignore[no-untyped-def]
+        return [e.model_dump(exclude={"seconds", "images_per_second"}) for e in outcome.epochs]
+
+    cpu = torch.device("cpu")
+    full = train(task, "resnet20", 1, config, method.make_combiner(config), cpu, data_root)
+    checkpoint = tmp_path / "ck.pt"
+    with pytest.raises(Stop):
+        train(
+            task,
+            "resnet20",
+            1,
+            config,
+            method.make_combiner(config),
+            cpu,
+            data_root,
+            stop_after_first,
+            None,
+            checkpoint,
+        )
+    resumed = train(task, "resnet20", 1, config, method.make_combiner(config), cpu, data_root, checkpoint=checkpoint)
+    assert resumed.resumed_from == 1 and full.error is None
+    assert numbers(resumed) == numbers(full)
