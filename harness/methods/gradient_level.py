@@ -6,7 +6,8 @@ The answer sets only the shared parameters' gradient (coefficients c: sum_i c_i 
 head keeps its own task's gradient, unscaled (LibMTL's convention for gradient methods).
 Checks (beyond the protocol's: shape, finite): the shared gradient's norm may be at most
 MAX_GAIN times the sum of the task gradients' norms (a coefficient answer: sum_i |c_i|
-||g_i|| at most that). The effective per-task coefficients are recorded in the same units
+||g_i|| at most that, and no |c_i| above MAX_COEFFICIENT, so a coefficient on a zero
+gradient cannot overflow float32). Comparisons are made so that NaN fails. The effective per-task coefficients are recorded in the same units
 as every other method: the answer's coefficients, or for a (P,) direction d the
 least-squares c with G^T c ~ d.
 """
@@ -23,11 +24,12 @@ from harness.api.transfer import to_device, to_host
 from harness.oracle.gradient_client import OracleGradientRunner
 
 MAX_GAIN = 100.0
+MAX_COEFFICIENT = 1e6
 
 
 def check_direction(shared_norm: float, task_norms: torch.Tensor, epoch: int) -> None:
     bound = MAX_GAIN * float(task_norms.sum()) + 1e-12
-    if shared_norm > bound:
+    if not shared_norm <= bound:  # NaN fails too
         raise SubmissionError(
             f"the combined gradient's norm {shared_norm:.4g} at epoch {epoch} exceeds {MAX_GAIN:g} times the sum "
             f"of the task gradients' norms ({bound:.4g})"
@@ -35,6 +37,9 @@ def check_direction(shared_norm: float, task_norms: torch.Tensor, epoch: int) ->
 
 
 def check_coefficients(coefficients: torch.Tensor, task_norms: torch.Tensor, epoch: int) -> None:
+    largest = float(coefficients.abs().max())
+    if not largest <= MAX_COEFFICIENT:
+        raise SubmissionError(f"a coefficient of {largest:.4g} at epoch {epoch} exceeds the bound {MAX_COEFFICIENT:g}")
     check_direction(float((coefficients.abs() * task_norms).sum()), task_norms, epoch)
 
 
@@ -52,14 +57,22 @@ class GradientLevelCombiner(SharedGradientCombiner):
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        # the step's wait: loss values and task-gradient norms in one copy
-        host = to_host(torch.cat([torch.stack([loss.detach().float() for loss in losses]), grads.norm(dim=1)]), "step")
-        values, norms = host[: len(losses)], host[len(losses) :].double()
-        inputs = grads if self.runner.level == "gradient" else grads.double() @ grads.double().T
+        count = len(losses)
+        # the step's one wait: loss values, task-gradient norms (taken in float64: no
+        # underflow) and the gradients (float32) or their Gram matrix (float64)
+        dtype = torch.float32 if self.runner.level == "gradient" else torch.float64
+        if self.runner.level == "gradient":
+            table = grads.reshape(-1)
+        else:
+            table = (grads.double() @ grads.double().T).reshape(-1)
+        losses_and_norms = torch.cat([torch.stack([loss.detach() for loss in losses]), grads.double().norm(dim=1)])
+        host = to_host(torch.cat([losses_and_norms.to(dtype), table.to(dtype)]), "step")
+        values, norms = host[:count], host[count : 2 * count].double()
+        inputs = host[2 * count :].reshape(count, -1)
         kind, answer = self.runner.combine(inputs, values.tolist(), context, self.steps)
         self.steps += 1
         if kind == "coefficients":
-            check_coefficients(answer.double(), norms, context.epoch)
+            check_coefficients(answer, norms, context.epoch)
             coefficients = to_device(answer.to(grads.dtype), grads)
             return Direction(coefficients @ grads, None, coefficients)
         check_direction(float(answer.double().norm()), norms, context.epoch)
@@ -86,7 +99,7 @@ def effective_coefficients(grads: torch.Tensor, shared: torch.Tensor) -> torch.T
     """The c with G^T c closest to `shared` (least squares through the Gram matrix), on the
     device without a wait: what a (P,) answer amounts to per task, for the record."""
     gram = grads.double() @ grads.double().T
-    ridge = 1e-12 * gram.diagonal().sum().clamp_min(1e-30)
+    ridge = 1e-8 * gram.diagonal().sum().clamp_min(1e-30)  # nearly collinear gradients: no 1e12 coefficients
     eye = torch.eye(len(grads), dtype=gram.dtype, device=gram.device)
     solution, _ = torch.linalg.solve_ex(gram + ridge * eye, grads.double() @ shared.double())
     return solution.float()

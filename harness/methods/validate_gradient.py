@@ -97,7 +97,7 @@ def validate_gradient(
             norms = grads.norm(dim=1).double()
             if kind == "coefficients":
                 check_coefficients(answer.double(), norms, epoch)
-                direction, coefficients = answer @ grads, answer
+                direction, coefficients = answer.to(grads.dtype) @ grads, answer
             else:
                 check_direction(float(answer.double().norm()), norms, epoch)
                 direction, coefficients = answer, effective_coefficients(grads, answer)

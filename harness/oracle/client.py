@@ -52,6 +52,21 @@ _SIGNAL_REASONS: dict[int, str] = {
 }
 
 
+MAX_STATE_NESTING = 64  # the trainer's codec recurses through a saved state
+
+
+def nesting(value: object) -> int:
+    """How deeply lists and dicts nest in `value` (iteratively: untrusted input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_STATE_NESTING:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class StateUnavailable(Exception):
     """The loss class keeps state a checkpoint cannot hold; the job runs without resume."""
 
@@ -107,6 +122,8 @@ class OracleLossRunner:
             if ready:
                 conn, _ = self._listener.accept()
                 self._listener.close()
+                # a guest that stops reading must not block a send for ever
+                conn.settimeout(self.limits.call_timeout_s)
                 return conn
             if self._process.poll() is not None:
                 lines = [line for line in self._process.output_tail().splitlines() if line.strip()]
@@ -149,6 +166,8 @@ class OracleLossRunner:
         started = time.monotonic()
         try:
             send_message(self._conn, message)
+        except TimeoutError:
+            raise self._fail(f"the loss oracle stopped reading its requests (at epoch {epoch})") from None
         except OSError:
             raise self._died(f"at epoch {epoch}") from None
         reply = self._receive(*self._call_timeout(doing))
@@ -219,6 +238,8 @@ class OracleLossRunner:
         message["id"] = self._next_id
         try:
             send_message(self._conn, message)
+        except TimeoutError:
+            raise self._fail(f"the loss oracle stopped reading its requests (during {what})") from None
         except OSError:
             raise self._died(f"during {what}") from None
         timeout = self.limits.call_timeout_s
@@ -232,7 +253,10 @@ class OracleLossRunner:
         reply = self._request({"op": "get_state"}, "saving the loss state")
         if "error" in reply:
             raise StateUnavailable(clean_text(reply["error"], 300))
-        return reply.get("state")
+        state = reply.get("state")
+        if nesting(state) > MAX_STATE_NESTING:
+            raise StateUnavailable(f"the loss state nests more than {MAX_STATE_NESTING} levels")
+        return state
 
     def set_state(self, state: object) -> None:
         reply = self._request({"op": "set_state", "state": state}, "restoring the loss state")

@@ -37,6 +37,8 @@ class OracleGradientRunner(OracleLossRunner):
     def attach(self, width: int, seed: int) -> None:
         """Send the shape, the seed and (gradient level) the segment; wait for `ok`."""
         assert self._conn is not None
+        if width <= self.task_count:  # a (P,) answer could not be told from (T,) coefficients
+            raise ValueError(f"{width} shared parameters for {self.task_count} tasks: too few for a gradient method")
         if self.level == "gradient":
             self.segment = Segment.create(self.task_count, width)
         self._next_id += 1
@@ -45,9 +47,11 @@ class OracleGradientRunner(OracleLossRunner):
             send_message(self._conn, message)
             if self.segment is not None:
                 self.segment.send(self._conn)
+        except TimeoutError:
+            raise self._fail("the loss oracle stopped reading its requests (while starting the combiner)") from None
         except OSError:
             raise self._died("while starting the combiner") from None
-        timeout = self.limits.call_timeout_s
+        timeout = self.limits.init_timeout_s  # the combiner's __init__ runs now
         doing = "starting the combiner"
         reply = self._receive(timeout, doing, f"time-out: {doing} took longer than {timeout:.0f}s")
         if "error" in reply:
@@ -56,10 +60,11 @@ class OracleGradientRunner(OracleLossRunner):
             raise self._fail(f"protocol violation while {doing}")
 
     def combine(
-        self, grads: torch.Tensor, losses: list[float], context: StepContext, step: int
+        self, inputs: torch.Tensor, losses: list[float], context: StepContext, step: int
     ) -> tuple[str, torch.Tensor]:
-        """("direction", (P,)) or ("coefficients", (T,)), float32 on the host, finite; the
-        trainer checks the norm bound."""
+        """`inputs` on the host: the (T, P) gradients or the (T, T) Gram matrix. The answer:
+        ("direction", (P,) float32) or ("coefficients", (T,) float64), finite; the trainer
+        checks the norm bound."""
         message: dict = {
             "op": "combine",
             "losses": losses,
@@ -68,9 +73,9 @@ class OracleGradientRunner(OracleLossRunner):
             "step": step,
         }
         if self.segment is not None:
-            self.segment.gradients.copy_(grads)
+            self.segment.gradients.copy_(inputs)
         else:
-            message["gram"] = grads.tolist()  # the (T, T) Gram matrix
+            message["gram"] = inputs.tolist()
         reply = self._call(message, context.epoch, f"combine at epoch {context.epoch}")
         try:
             if reply.get("kind") == "direction" and self.segment is not None:
@@ -83,7 +88,8 @@ class OracleGradientRunner(OracleLossRunner):
             values = reply.get("coefficients")
             if not isinstance(values, list) or len(values) != self.task_count:
                 raise ProtocolError(f"expected {self.task_count} coefficients, got {clean_text(values, 80)}")
-            return "coefficients", torch.tensor([finite_float(v, "a coefficient") for v in values])
+            coefficients = [finite_float(v, "a coefficient") for v in values]
+            return "coefficients", torch.tensor(coefficients, dtype=torch.float64)
         except ProtocolError as exc:
             raise self._fail(f"protocol violation at epoch {context.epoch}: {exc}") from None
 

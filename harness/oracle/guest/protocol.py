@@ -60,6 +60,8 @@ def recv_message(sock: socket.socket, timeout: float | None = None) -> dict:
     body = _recv_exact(sock, size, deadline)
     try:
         message = json.loads(body)
+    except RecursionError:
+        raise ProtocolError("message nests too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"message is not JSON: {exc}") from None
     if not isinstance(message, dict):

@@ -1,5 +1,5 @@
-"""Attack: a gradient-level answer the trainer must refuse (__KIND__: nan, inf, huge,
-wrong_shape), with the guest's own checks switched off first, as hostile code in the
+"""Attack: a gradient-level answer the trainer must refuse (nan, inf, huge, wrong_shape;
+coefficients coef_nan, coef_huge), with the guest's own checks switched off first, as hostile code in the
 oracle's process can do."""
 
 import sys
@@ -23,4 +23,8 @@ class GradientCombiner:
             return torch.full((grads.shape[1],), float("inf"))
         if KIND == "huge":
             return grads.sum(0) * 1e6
+        if KIND == "coef_nan":
+            return torch.tensor([float("nan"), 1.0])
+        if KIND == "coef_huge":
+            return torch.tensor([1e30, 1.0])
         return torch.ones(grads.shape[1] + 5)  # wrong_shape

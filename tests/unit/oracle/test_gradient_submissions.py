@@ -109,6 +109,32 @@ def test_answers_past_the_norm_bound_are_refused() -> None:
     check_coefficients(torch.tensor([100.0, 100.0], dtype=torch.float64), norms, 0)
     with pytest.raises(SubmissionError, match="exceeds 100 times"):
         check_coefficients(torch.tensor([1.0, 200.0], dtype=torch.float64), norms, 0)
+    with pytest.raises(SubmissionError, match="exceeds 100 times"):
+        check_direction(float("nan"), norms, 0)  # NaN fails the comparison
+    zero = torch.tensor([0.0, 2.0], dtype=torch.float64)  # a task with no gradient at all
+    with pytest.raises(SubmissionError, match="exceeds the bound"):
+        check_coefficients(torch.tensor([1e39, 1.0], dtype=torch.float64), zero, 0)  # inf in float32
+    with pytest.raises(SubmissionError, match="exceeds the bound"):
+        check_coefficients(torch.tensor([float("inf"), 1.0], dtype=torch.float64), zero, 0)
+
+
+def test_untrusted_messages_and_states_cannot_recurse_the_trainer_to_death() -> None:
+    import socket as sockets
+
+    from harness.oracle.client import MAX_STATE_NESTING, nesting
+    from harness.oracle.guest.protocol import ProtocolError, recv_message, send_message
+
+    deep: object = 1
+    for _ in range(5000):
+        deep = [deep]
+    left, right = sockets.socketpair()
+    with left, right:
+        right.sendall(__import__("struct").pack(">I", 10001) + b"[" * 5000 + b"1" + b"]" * 5000)
+        with pytest.raises(ProtocolError, match="nests too deeply"):
+            recv_message(left, timeout=5)
+        send_message(right, {"ok": [[1]]})
+        assert recv_message(left, timeout=5) == {"ok": [[1]]}
+    assert nesting(deep) > MAX_STATE_NESTING and nesting({"a": [1, {"b": 2}]}) == 3
 
 
 def test_validate_reports_cosines_before_and_after_and_coefficients(tmp_path: Path) -> None:
@@ -226,21 +252,15 @@ def test_an_interrupted_gradient_level_run_resumes_to_the_same_numbers(tmp_path:
         return [e.model_dump(exclude={"seconds", "images_per_second"}) for e in outcome.epochs]
 
     cpu = torch.device("cpu")
-    full = train(task, "resnet20", 1, config, method.make_combiner(config), cpu, data_root)
+    combiners = [method.make_combiner(config) for _ in range(3)]
     checkpoint = tmp_path / "ck.pt"
-    with pytest.raises(Stop):
-        train(
-            task,
-            "resnet20",
-            1,
-            config,
-            method.make_combiner(config),
-            cpu,
-            data_root,
-            stop_after_first,
-            None,
-            checkpoint,
-        )
-    resumed = train(task, "resnet20", 1, config, method.make_combiner(config), cpu, data_root, checkpoint=checkpoint)
+    try:
+        full = train(task, "resnet20", 1, config, combiners[0], cpu, data_root)
+        with pytest.raises(Stop):
+            train(task, "resnet20", 1, config, combiners[1], cpu, data_root, stop_after_first, None, checkpoint)
+        resumed = train(task, "resnet20", 1, config, combiners[2], cpu, data_root, checkpoint=checkpoint)
+    finally:
+        for combiner in combiners:  # train() leaves closing to its caller (run_job)
+            combiner.close()
     assert resumed.resumed_from == 1 and full.error is None
     assert numbers(resumed) == numbers(full)
