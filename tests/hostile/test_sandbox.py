@@ -327,11 +327,13 @@ def test_the_segment_cannot_be_resized_and_writing_past_it_fails_the_oracle(
 
 def test_views_kept_and_written_after_answering_never_reach_a_parameter(arena: dict, tmp_path: Path) -> None:
     """The answer is copied out before it is checked: NaN written afterwards is either
-    caught in the copy (a clear failure) or too late to matter; never trained on."""
+    caught in the copy (a clear failure), read back by the attack's own combine (the
+    guest's check fails it), or too late to matter; never trained on."""
     attack = launch(arena, "grad_keep_reference", DEFAULT_BACKEND[0].values[0], tmp_path)
     assert attack.record is not None
-    if attack.record.status == "failed":
-        assert_failed(attack, "not finite")
+    if attack.record.status == "failed":  # caught in the trainer's copy, or by the guest's own check
+        error = assert_failed(attack)
+        assert "not finite" in error or "non-finite" in error, error
     else:
         assert all(torch.isfinite(torch.tensor(list(e.train_losses.values()))).all() for e in attack.record.epochs)
     assert_survived(arena)
