@@ -18,6 +18,7 @@ from harness.api.records import TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.gradient_level import GradientLevelCombiner, check_coefficients, check_direction
 from harness.oracle.backends.bwrap import BwrapSandbox
+from harness.oracle.backends.docker import DockerSandbox
 from harness.oracle.backends.process import ProcessSandbox
 from harness.oracle.gradient_client import OracleGradientRunner
 from harness.oracle.guest.gradient import declared_format
@@ -65,9 +66,13 @@ def sandboxed(name: str, sandbox: Sandbox) -> Callable[[], Combiner]:
     return lambda: GradientLevelCombiner(OracleGradientRunner(path, LOSSES, CONFIG, sandbox, OracleLimits(), level))
 
 
-@pytest.mark.parametrize("sandbox", [ProcessSandbox(), BwrapSandbox()], ids=["process", "bwrap"])
+@pytest.mark.parametrize(
+    "sandbox", [ProcessSandbox(), BwrapSandbox(), DockerSandbox()], ids=["process", "bwrap", "docker"]
+)
 def test_pcgrad_file_through_the_sandbox_follows_the_trusted_baseline(sandbox: Sandbox) -> None:
-    reason = BwrapSandbox.available() if isinstance(sandbox, BwrapSandbox) else None
+    """Through docker the segment's descriptor crosses into the container over the
+    bind-mounted socket (SCM_RIGHTS works across the mount: one kernel)."""
+    reason = type(sandbox).available()
     if reason:
         pytest.skip(reason)
     trusted, _ = trajectory(PCGradCombiner)
@@ -264,3 +269,24 @@ def test_an_interrupted_gradient_level_run_resumes_to_the_same_numbers(tmp_path:
             combiner.close()
     assert resumed.resumed_from == 1 and full.error is None
     assert numbers(resumed) == numbers(full)
+
+
+def test_a_vgg_sized_payload_fits_the_default_limits_through_bwrap() -> None:
+    """VGG-16-BN has about 15M shared parameters: two tasks' gradients are 120 MB in the
+    segment, and PCGrad's copies must fit the oracle's default memory limit and per-call
+    time. Fails if the shared mapping or the guest's working copies hit RLIMIT_DATA."""
+    reason = BwrapSandbox.available()
+    if reason:
+        pytest.skip(reason)
+    width = 15_000_000
+    runner = OracleGradientRunner(FILES / "pcgrad.py", LOSSES, CONFIG, BwrapSandbox(), OracleLimits(), "gradient")
+    try:
+        runner.attach(width, seed=0)
+        grads = torch.zeros(2, width)
+        grads[0, 0], grads[0, 1], grads[1, 0] = 1.0, 1.0, -1.0  # conflicting: g0 = (1, 1), g1 = (-1, 0)
+        kind, answer = runner.combine(grads, [1.0, 1.0], StepContext(epoch=0, total_epochs=5, lr=0.1), 0)
+    finally:
+        runner.close()
+    # g0 - (g0.g1/|g1|^2) g1 = (0, 1); g1 - (g1.g0/|g0|^2) g0 = (-0.5, 0.5): sum (-0.5, 1.5)
+    assert kind == "direction" and answer.shape == (width,)
+    assert answer[:2].tolist() == [-0.5, 1.5] and not answer[2:].any()
