@@ -3,9 +3,12 @@ Learning", NeurIPS 2021), c = 0.4.
 
 Rule, with g_0 the average of the task gradients of the shared parameters and
 phi = c^2 |g_0|^2: w = argmin over the simplex of w^T G g_0 + sqrt(phi) |g_w|
-(g_w = sum_i w_i g_i), then d = (g_0 + sqrt(phi) / |g_w| * g_w) / (1 + c^2) (the official
-code's rescale=1). Heads get their own losses' gradients unscaled (as the official code).
-Scale: d is an average (sum_i coefficient_i = 1 when c = 0), divided by 1 + c^2.
+(g_w = sum_i w_i g_i), then d = T (g_0 + sqrt(phi) / |g_w| * g_w) / (1 + c^2): the
+authors' `cagrad` with rescale=1, and their `overwrite_grad`, which multiplies the update by
+the number of tasks "to match the sum loss" (Cranial-XIX/CAGrad, nyuv2/utils.py and
+cityscapes/utils.py). LibMTL's CAGrad.py leaves out the factor T (an average); we follow
+the authors. Heads get their own losses' gradients unscaled (as the authors' code).
+Scale: a sum, like `equal` (sum_i coefficient_i = T when c = 0), divided by 1 + c^2.
 Reported weights: the coefficient of each g_i in d.
 Cost per step: T backward passes through the shared parameters and a (T, T) Gram matrix.
 """
@@ -23,13 +26,13 @@ C = 0.4
 
 
 def cagrad_coefficients(gram: torch.Tensor, c: float = C) -> torch.Tensor:
-    """The coefficients of the task gradients in CAGrad's update."""
+    """The coefficients of the task gradients in CAGrad's update (times T, as the authors)."""
     gram = gram.double()
     count = gram.shape[0]
     w = cagrad_weights(gram, c)
     root_phi = c * torch.sqrt(gram.mean() + 1e-8)
     gw_norm = torch.sqrt(w @ gram @ w + 1e-8)
-    return (torch.full((count,), 1.0 / count, dtype=torch.float64) + root_phi / gw_norm * w) / (1 + c**2)
+    return count * (torch.full((count,), 1.0 / count, dtype=torch.float64) + root_phi / gw_norm * w) / (1 + c**2)
 
 
 class CAGradCombiner(SharedGradientCombiner):

@@ -1,9 +1,10 @@
 """Geometric loss strategy (Chennupati, Sistu, Yogamani and Rawashdeh, "MultiNet++",
 CVPR Workshops 2019).
 
-total = (prod_i L_i)^(1/T), computed as exp(mean_i log L_i).
-Scale: d total / d L_i = total / (T L_i): each task is weighted by the geometric mean over
-T times its own loss, so a task's gradient is normalised by its loss level.
+total = (prod_i (L_i + 1e-8))^(1/T), computed as exp(mean_i log(L_i + 1e-8)): the 1e-8
+(DB-MTL's and LibMTL's guard on a log of a loss) keeps a batch loss of exactly 0 finite.
+Scale: d total / d L_i = total / (T (L_i + 1e-8)): each task is weighted by the geometric
+mean over T times its own loss, so a task's gradient is normalised by its loss level.
 Cost per step: none beyond `equal`.
 """
 
@@ -14,4 +15,4 @@ import torch.nn as nn
 class MultiTaskLoss(nn.Module):
     def forward(self, *args):  # loss_1, ..., loss_T, epoch, total_epochs
         losses = torch.stack(args[:-2])
-        return torch.exp(torch.log(losses).mean())
+        return torch.exp(torch.log(losses + 1e-8).mean())

@@ -5,6 +5,9 @@ random order, onto the normal plane of that task's original gradient whenever th
 conflict (negative inner product); the projected gradients are summed. Task heads get
 their own task's gradient. A trusted, gradient-level combiner.
 Scale: a sum, like `equal`. Cost per step: T backward passes through the shared parameters.
+Reported weights: the coefficient of each original g_j in the update. Every projection
+subtracts a multiple k_ij of an original gradient, so the update is exactly
+sum_j (1 - sum_i k_ij) g_j: 1 for a task nobody conflicts with, more where it was projected on.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from harness.api import StepContext
 
 def project_conflicting(
     grads: list[torch.Tensor], generator: torch.Generator
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """PCGrad projection of flat per-task gradients; returns them and the conflict count.
-    Written without data-dependent branches, so it does not synchronise a GPU."""
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """PCGrad projection of flat per-task gradients; returns them, the conflict count and
+    the coefficient of each original gradient in their sum. Written without data-dependent
+    branches, so it does not synchronise a GPU."""
     projected = []
     conflicts = torch.zeros((), device=grads[0].device)
+    coefficients = [torch.ones((), device=grads[0].device) for _ in grads]
     for i, grad in enumerate(grads):
         result = grad.clone()
         for j in torch.randperm(len(grads), generator=generator).tolist():
@@ -32,9 +37,10 @@ def project_conflicting(
             dot = torch.dot(result, other)
             coefficient = torch.clamp(dot, max=0.0) / torch.dot(other, other).clamp_min(1e-20)
             result = result - coefficient * other
+            coefficients[j] = coefficients[j] - coefficient
             conflicts = conflicts + (dot < 0).float()
         projected.append(result)
-    return projected, conflicts
+    return projected, conflicts, torch.stack(coefficients)
 
 
 class PCGradCombiner(SharedGradientCombiner):
@@ -46,12 +52,12 @@ class PCGradCombiner(SharedGradientCombiner):
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        projected, conflicts = project_conflicting(list(grads), self.generator)
+        projected, conflicts, coefficients = project_conflicting(list(grads), self.generator)
         pairs = len(losses) * (len(losses) - 1)
         return Direction(
             torch.stack(projected).sum(0),
             None,
-            [1.0] * len(losses),
+            coefficients,
             {"conflict_fraction": conflicts / pairs},
         )
 

@@ -2,8 +2,10 @@
 Weighting: A Litmus Test for Multi-Task Learning", TMLR 2022).
 
 Rule: at every step, w = softmax(e) with e ~ N(0, I_T) drawn afresh, and the model is
-trained on sum_i w_i L_i. The draws come from a generator seeded with the job's seed (and
-checkpointed), so a run is reproducible and independent of the model's own randomness.
+trained on sum_i w_i L_i. The draws come from a generator of their own, seeded from the
+job's seed through `stream_seed(seed, "rlw")` (and checkpointed): a run is reproducible, and
+the weights are independent of the data order and the model's initialisation, which the
+trainer draws from generators seeded with the job's seed itself.
 Scale: sum_i w_i = 1 (a random convex combination: about half of `equal`'s sum for T = 2).
 Cost per step: none beyond `equal`.
 """
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 
 from baselines import trusted
-from harness.api import Combiner, StepContext, StepResult, to_device
+from harness.api import Combiner, StepContext, StepResult, stream_seed, to_device
 
 
 def random_weights(tasks: int, generator: torch.Generator) -> torch.Tensor:
@@ -26,7 +28,7 @@ class RLWCombiner(Combiner):
         self.generator = torch.Generator()
 
     def attach(self, model: nn.Module, seed: int) -> None:
-        self.generator.manual_seed(seed)
+        self.generator.manual_seed(stream_seed(seed, "rlw"))
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
         weights = random_weights(len(losses), self.generator)  # drawn on the host: one asynchronous copy

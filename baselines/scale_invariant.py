@@ -1,8 +1,9 @@
-"""Scale-invariant loss: total = sum_i log L_i (the loss-scale part of DB-MTL, Lin et al.
-2023; also "log loss" balancing).
+"""Scale-invariant loss: total = sum_i log(L_i + 1e-8) (the loss-scale part of DB-MTL, Lin
+et al. 2023, with its guard: LibMTL's DB_MTL.py takes log(L + 1e-8); also "log loss"
+balancing). A batch loss of exactly 0 gives a large but finite weight, not a failed run.
 
-Multiplying any L_i by a constant leaves the gradient unchanged.
-Scale: d total / d L_i = 1 / L_i: each task's gradient is divided by its own loss.
+Multiplying any L_i by a constant leaves the gradient unchanged (up to the guard).
+Scale: d total / d L_i = 1 / (L_i + 1e-8): each task's gradient is divided by its own loss.
 Cost per step: none beyond `equal`.
 """
 
@@ -12,4 +13,4 @@ import torch.nn as nn
 
 class MultiTaskLoss(nn.Module):
     def forward(self, *args):  # loss_1, ..., loss_T, epoch, total_epochs
-        return torch.log(torch.stack(args[:-2])).sum()
+        return torch.log(torch.stack(args[:-2]) + 1e-8).sum()

@@ -2,7 +2,8 @@
 
 The same rule as the trusted `cagrad` baseline (baselines/cagrad.py, baselines/solvers.py):
 w = argmin over the simplex of w^T G g_0 + sqrt(phi) |g_w|, phi = c^2 |g_0|^2, and the
-shared gradient d = (g_0 + sqrt(phi) / |g_w| g_w) / (1 + c^2), returned as the coefficient
+shared gradient d = T (g_0 + sqrt(phi) / |g_w| g_w) / (1 + c^2) (the authors' code multiplies
+by the number of tasks to match the sum loss), returned as the coefficient
 of each task gradient in d. It needs only the (T, T) Gram matrix.
 """
 
@@ -50,4 +51,4 @@ class GramCombiner:
         w = cagrad_weights(gram, C)
         root_phi = C * torch.sqrt(gram.mean() + 1e-8)
         gw_norm = torch.sqrt(w @ gram @ w + 1e-8)
-        return (torch.full((count,), 1.0 / count, dtype=torch.float64) + root_phi / gw_norm * w) / (1 + C**2)
+        return count * (torch.full((count,), 1.0 / count, dtype=torch.float64) + root_phi / gw_norm * w) / (1 + C**2)

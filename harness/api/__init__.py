@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         apply_rlimits,
         clean_environment,
     )
+    from harness.api.seeds import stream_seed
     from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Task, TaskData, TaskOption
     from harness.api.transfer import to_device, to_host
 
@@ -66,6 +67,7 @@ _MODULES = {
         "apply_rlimits",
         "clean_environment",
     ),
+    "seeds": ("stream_seed",),
     "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
     "transfer": ("to_device", "to_host"),
 }
@@ -106,6 +108,7 @@ __all__ = [
     "clean_environment",
     "job_key",
     "random_crop_flip",
+    "stream_seed",
     "to_device",
     "to_host",
     "to_model_input",

@@ -54,6 +54,7 @@ class SharedGradientCombiner(Combiner):
 
     uses_representation = False  # True: gradients w.r.t. the heads' input z instead of parameters
     needs_shared_gradients = True
+    max_shared_norm: float | None = None  # clip the shared gradient to this total norm (Nash-MTL)
 
     def __init__(self) -> None:
         self.shared: list[nn.Parameter] = []
@@ -100,8 +101,19 @@ class SharedGradientCombiner(Combiner):
         else:
             self.set_shared_grad(result.shared)
             torch.autograd.backward(weighted, inputs=[*self.heads, *self.extra_parameters()])
+        reported = result.reported
+        if self.max_shared_norm is not None:
+            clip = self.clip_shared(self.max_shared_norm)
+            reported = to_device(torch.as_tensor(reported, dtype=torch.float32), clip) * clip
         total = torch.stack([loss.detach() for loss in losses]).sum()
-        return StepResult(total, result.reported, result.extras)
+        return StepResult(total, reported, result.extras)
+
+    def clip_shared(self, max_norm: float) -> torch.Tensor:
+        """Clip the shared parameters' gradient to total norm `max_norm` with torch's
+        `clip_grad_norm_` (as the reference code does); return the factor it applied,
+        min(1, max_norm / (norm + 1e-6)), torch's formula, as a tensor: no device wait."""
+        total = torch.nn.utils.clip_grad_norm_(self.shared, max_norm)
+        return torch.clamp(max_norm / (total + 1e-6), max=1.0)
 
     def extra_parameters(self) -> list[torch.Tensor]:
         """The method's own trainable tensors that get gradients from the weighted loss."""

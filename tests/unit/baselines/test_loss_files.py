@@ -57,6 +57,15 @@ def test_scale_invariant_divides_each_gradient_by_its_loss() -> None:
     assert invariant.total == pytest.approx(math.log(2.0)) and invariant.weights == pytest.approx([0.25, 2.0])
 
 
+@pytest.mark.parametrize("name", ["geometric", "scale-invariant"])
+def test_log_based_files_survive_a_batch_loss_of_exactly_zero(name: str) -> None:
+    # log(0) = -inf made the weights NaN (0 / 0 for geometric, inf for scale-invariant): the run failed
+    result = loss_runner(name)([0.0, 1.0], CONTEXT)
+    assert math.isfinite(float(result.total)) and all(math.isfinite(w) for w in result.weights), result
+    if name == "scale-invariant":
+        assert result.weights == pytest.approx([1e8, 1.0], rel=1e-3)  # 1 / (L + 1e-8)
+
+
 def test_uncertainty_paper_halves_weights_and_log_variance_gradient() -> None:
     paper = loss_runner("uncertainty-paper")
     first = paper([2.0, 0.5], CONTEXT)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from baselines.nash_mtl import nash_alpha
 from baselines.solvers import nash_weights
 
 from .asserts import assert_stateless, gram, orthogonal_toy, toy_step
@@ -21,10 +22,31 @@ def test_nash_weights_solve_the_bargaining_equation() -> None:
         assert (g @ alpha).tolist() == pytest.approx((1 / alpha).tolist(), rel=1e-8)
 
 
-def test_nash_on_the_toy_model() -> None:
-    # parameter gradients: L_1 -> [[1, 1], [0, 0]], L_2 -> [[0, 0], [2, 2]]: |g|^2 = 2 and 8, orthogonal
-    weights, trunk_grad = toy_step("nash-mtl", orthogonal_toy())
-    assert weights == pytest.approx([1 / math.sqrt(2), 1 / math.sqrt(8)])
+def test_nash_on_the_toy_model_normalises_the_gram_matrix_and_clips_the_shared_gradient() -> None:
+    # parameter gradients: L_1 -> [[1, 1], [0, 0]], L_2 -> [[0, 0], [2, 2]]: |g|^2 = 2 and 8, orthogonal;
+    # G G^T = diag(2, 8), Frobenius norm sqrt(68): alpha = 68^(1/4) (1/sqrt(2), 1/sqrt(8)) (the authors'
+    # normalisation), the update alpha . G = 68^(1/4) [[1, 1], [1, 1]] / sqrt(2) has norm 68^(1/4) sqrt(2)
+    # > 1, so it is clipped to norm 1 (factor 1 / (norm + 1e-6), torch's clip_grad_norm_)
+    model = orthogonal_toy()
+    weights, trunk_grad = toy_step("nash-mtl", model)
+    root = 68**0.25
+    clip = 1 / (root * math.sqrt(2) + 1e-6)
+    assert trunk_grad.reshape(-1).tolist() == pytest.approx([0.5] * 4, rel=1e-6)  # norm 1, equal shares
+    assert float(trunk_grad.norm()) == pytest.approx(1.0, rel=1e-5)
+    assert weights == pytest.approx([root / math.sqrt(2) * clip, root / math.sqrt(8) * clip], rel=1e-6)
+    # heads: alpha_i times their own loss gradient, unclipped: d L_i / d h_i = W x = (1, 1)
+    assert model.heads[0].weight.grad.reshape(-1).tolist() == pytest.approx([root / math.sqrt(2)] * 2, rel=1e-6)
+    assert model.heads[1].weight.grad.reshape(-1).tolist() == pytest.approx([root / math.sqrt(8)] * 2, rel=1e-6)
+
+
+def test_a_small_update_is_not_clipped() -> None:
+    # |g_1|^2 = 1e-6, |g_2|^2 = 4e-6, orthogonal: |G G^T|_F = 1e-6 sqrt(17), alpha = |G G^T|_F^(1/2) / |g_i|,
+    # and the update's squared norm alpha^T G G^T alpha = T |G G^T|_F is far below 1: no clipping
+    _, g = gram([1e-3, 0.0], [0.0, 2e-3])
+    frobenius = 1e-6 * math.sqrt(17)
+    alpha = nash_alpha(g)
+    assert alpha.tolist() == pytest.approx([math.sqrt(frobenius) / 1e-3, math.sqrt(frobenius) / 2e-3], rel=1e-9)
+    assert float(alpha @ g @ alpha) == pytest.approx(2 * frobenius, rel=1e-9)
 
 
 def test_has_no_state_to_resume() -> None:

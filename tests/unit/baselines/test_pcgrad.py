@@ -14,19 +14,24 @@ from .asserts import TwoHeads, assert_resume_is_exact
 
 def test_pcgrad_projects_only_conflicting_gradients() -> None:
     g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
-    projected, conflicts = project_conflicting([g1, g2], torch.Generator().manual_seed(0))
+    projected, conflicts, coefficients = project_conflicting([g1, g2], torch.Generator().manual_seed(0))
     # g1 . g2 = -1: g1 - (-1/2) g2 = (0.5, 0.5); g2 - (-1/1) g1 = (0, 1)
     assert torch.allclose(projected[0], torch.tensor([0.5, 0.5]))
     assert torch.allclose(projected[1], torch.tensor([0.0, 1.0]))
     assert float(conflicts) == 2
+    # the sum (0.5, 1.5) = 2 g1 + 1.5 g2: g1 was added once to g2 (k = -1), g2 half to g1 (k = -1/2)
+    assert coefficients.tolist() == [2.0, 1.5]
+    assert torch.allclose(coefficients @ torch.stack([g1, g2]), projected[0] + projected[1])
     h1, h2 = torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])
-    unchanged, none = project_conflicting([h1, h2], torch.Generator().manual_seed(0))
+    unchanged, none, ones = project_conflicting([h1, h2], torch.Generator().manual_seed(0))
     assert torch.equal(unchanged[0], h1) and torch.equal(unchanged[1], h2) and float(none) == 0
+    assert ones.tolist() == [1.0, 1.0]
 
 
 def test_pcgrad_uses_a_random_order_and_the_original_gradients_with_three_tasks() -> None:
     grads = [torch.tensor([1.0, 0.0, 0.0]), torch.tensor([-1.0, 1.0, 0.0]), torch.tensor([-1.0, -1.0, 1.0])]
-    projected, _ = project_conflicting(grads, torch.Generator().manual_seed(5))
+    projected, _, coefficients = project_conflicting(grads, torch.Generator().manual_seed(5))
+    assert torch.allclose(coefficients @ torch.stack(grads), sum(projected), atol=1e-6)  # exact coefficients
     orders = torch.Generator().manual_seed(5)
     for i, result in enumerate(projected):  # the paper's Algorithm 1, step by step
         expected = grads[i].clone()

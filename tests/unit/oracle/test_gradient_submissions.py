@@ -178,7 +178,7 @@ def test_submit_runs_a_gradient_file_end_to_end(
     assert code == 0, err
     (record,) = records(results)
     assert record["status"] == "ok" and record["method"]["kind"] == "gram_module"
-    assert all(0.0 < w < 1.0 for w in record["epochs"][-1]["task_weights"].values())  # CAGrad's coefficients
+    assert all(0.0 < w < 2.0 for w in record["epochs"][-1]["task_weights"].values())  # CAGrad: T times a convex mix
 
 
 SEED_STYLE_PCGRAD = '''import torch
