@@ -22,13 +22,15 @@ def trusted(
     description: str,
     level: MethodLevel,
     max_tasks: int | None = None,
+    helpers: tuple[str, ...] = (),
 ) -> MethodInfo:
-    """A trusted combiner whose cache key hashes its module and the shared gradient code."""
+    """A trusted combiner whose cache key hashes its module, the modules in `helpers` (a
+    solver of its own) and the shared gradient code."""
     return MethodInfo(
         name=name,
         description=description,
         level=level,
         combiner=make,
-        source_files=(Path(module_file).resolve(), *SUPPORT_FILES),
+        source_files=(Path(module_file).resolve(), *(Path(f).resolve() for f in helpers), *SUPPORT_FILES),
         max_tasks=max_tasks,
     )

@@ -8,6 +8,13 @@ with equal norms (the smallest singular value); the shared update is sum_i alpha
 alpha = B^T 1 (pre-defined task weights 1). Heads get their own losses' gradients unscaled.
 Scale: for orthogonal gradients of equal norm B = I, so alpha = 1: a sum, like `equal`.
 Cost per step: T backward passes through the shared parameters and a (T, T) eigensolve.
+Source: the authors' code, SamsungLabs/MTL, code/optim/aligned/solver.py `ProcrustesSolver` (scale_mode 'min') and
+code/optim/aligned/balancer.py (`amtl`, heads unscaled: scale_decoder_grad False); LibMTL/weighting/Aligned_MTL.py
+computes the same (sqrt of the smallest kept eigenvalue, alpha = column sums of B).
+Rank cut-off as both references: lambda > max(lambda) * T * torch.finfo().eps (float32's 1.19e-7, their
+default dtype), so near-degenerate directions are dropped as there.
+Deviations: the eigensolve is in float64 (the references: float32); if no eigenvalue passes (all gradients
+0), alpha = 1 (the references would fail).
 """
 
 from __future__ import annotations

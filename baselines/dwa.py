@@ -3,6 +3,9 @@
 w_k(t) = K * softmax_k(r(t-1) / T), r_k(t-1) = L_k(t-1) / L_k(t-2), T = 2, where L_k(t) is
 the mean unweighted loss of task k over epoch t. The first two epochs use w_k = 1.
 The class keeps its own per-epoch loss history from the values it is called with.
+Source: the authors' code, lorenmt/mtan, im2im_pred/utils.py `multi_task_trainer` (`--weight dwa`, `--temp 2.0` in
+im2im_pred/model_segnet_mtan.py; epoch means of the training batches' losses); LibMTL/weighting/DWA.py.
+Deviations: none (the authors' code is written for 3 tasks; this is its T-task form, as LibMTL's).
 """
 
 import torch

@@ -1,17 +1,24 @@
 """FAMO (Liu, Liu, Stone and Liu, "FAMO: Fast Adaptive Multitask Optimization", NeurIPS
-2023), weight lr 0.025, weight decay (gamma) 0.001.
+2023), weight lr 0.025, weight decay (gamma) 0.01.
 
 Rule: task logits xi (starting at 0), z = softmax(xi). The model is trained on
 sum_i z_i log(L_i) / c with c = sum_i z_i / L_i (held constant), i.e. a gradient of
 sum_i (z_i / (c L_i)) grad L_i (loss-level, no per-task backward). After the model's step
 the same batch's losses are computed again (one extra forward pass, the official code's
 `update`), delta_i = log L_i(before) - log L_i(after), and xi takes one Adam step (lr 0.025,
-weight decay 0.001) along the gradient of z . delta with respect to xi, i.e. the tasks whose
+weight decay 0.01) along the gradient of z . delta with respect to xi, i.e. the tasks whose
 loss fell least gain weight. (min losses are taken as 0.)
 Scale: the update is sum_i z_i grad log L_i / c, a softmax-weighted average of log-loss
 gradients brought back to loss units by 1/c (a weighted harmonic mean of the losses).
 Reported weights: w_i = z_i / (c L_i) = d total / d L_i.
 Cost per step: one extra forward pass of the batch.
+Source: the authors' code, Cranial-XIX/FAMO, famo.py (`get_weighted_loss`, `update`; defaults
+w_lr 0.025, gamma 0.01, followed; also methods/weight_methods.py) and LibMTL/weighting/FAMO.py
+(gamma 0.001). Min losses are 0 and D_i = L_i + 1e-8, as the authors' default.
+Deviations: no clipping. famo.py's `backward` clips the shared gradient to norm 1.0, but the
+authors' experiments run methods/weight_methods.py, which calls clip_grad_norm_ before
+loss.backward() and so clips nothing (LibMTL does not clip either); their run.sh files pass
+gamma 0.01 (CelebA) and 0.001 (QM9).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from torch import nn
 from baselines import trusted
 from harness.api import Combiner, StepContext, StepResult, to_device
 
-WEIGHT_LR, GAMMA = 0.025, 0.001
+WEIGHT_LR, GAMMA = 0.025, 0.01  # the authors' famo.py defaults (LibMTL: gamma 0.001)
 
 
 class FAMOCombiner(Combiner):
@@ -46,15 +53,16 @@ class FAMOCombiner(Combiner):
         return z / (c * values)
 
     def backward(self, losses: list[torch.Tensor], context: StepContext) -> StepResult:
-        values = torch.stack([loss.detach().float() for loss in losses]).clamp_min(1e-8)
+        raw = torch.stack([loss.detach().float() for loss in losses])
+        values = raw + 1e-8  # the authors' D = L - min L + 1e-8, min L = 0
         weights = self.effective_weights(values)
         self.previous = values
         torch.autograd.backward(losses, grad_tensors=[w.to(loss.dtype) for w, loss in zip(weights, losses)])
-        return StepResult(values.sum(), weights)
+        return StepResult(raw.sum(), weights)
 
     def after_step(self, losses: list[torch.Tensor]) -> None:
         assert self.previous is not None
-        after = torch.stack([loss.detach().float() for loss in losses]).clamp_min(1e-8)
+        after = torch.stack([loss.detach().float() for loss in losses]) + 1e-8
         delta = torch.log(self.previous) - torch.log(after)
         with torch.enable_grad():  # the trainer calls this under no_grad
             (gradient,) = torch.autograd.grad(torch.softmax(self.logits, dim=0), self.logits, grad_outputs=delta)

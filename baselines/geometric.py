@@ -6,6 +6,10 @@ total = (prod_i (L_i + 1e-8))^(1/T), computed as exp(mean_i log(L_i + 1e-8)): th
 Scale: d total / d L_i = total / (T (L_i + 1e-8)): each task is weighted by the geometric
 mean over T times its own loss, so a task's gradient is normalised by its loss level.
 Cost per step: none beyond `equal`.
+Source: the paper's geometric loss strategy (the T-th root of the product of the task losses); code:
+LibMTL/weighting/GLS.py, `torch.pow(losses.prod(), 1./T)` (no authors' code found).
+Deviations: the 1e-8 inside the log (LibMTL has no guard: a batch loss of 0 makes its gradient non-finite); computed
+as exp(mean log) rather than a power of the product, the same value otherwise.
 """
 
 import torch

@@ -10,6 +10,11 @@ protocol's learning rate and schedule and momentum (no weight decay); weights ar
 above 1e-3 before renormalising (the paper leaves their sign unconstrained).
 Scale: sum_i w_i = T: the combined gradient is a weighted sum like `equal`'s.
 Cost per step: T extra backward passes to the last shared layer (through the heads).
+Source: the paper's algorithm (no authors' code found); LibMTL/weighting/GradNorm.py (alpha 1.5) for comparison.
+Deviations: the weights' optimiser and the 1e-3 floor are ours (neither paper nor LibMTL prescribes them). Otherwise
+the paper's form, not LibMTL's: LibMTL sets w = T softmax(l) (no floor or renormalisation), l an nn.Parameter of the
+model trained by the model's optimizer (default Adam, lr 1e-4, weight decay 1e-5), keeps w = 1 for epoch 0, takes
+L_i(0) as epoch 0's mean loss and G_i on all shared parameters, and leaves the heads' gradients unweighted.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ Heads get their own losses' gradients unscaled.
 Scale: a sum, like `equal` (PCGrad is the special case of a fixed target 0).
 Reported weights: the coefficient of each original g_j in the update (1 + what was added).
 Cost per step: T backward passes through the shared parameters.
+Source: the paper's update rule (no authors' code found) and LibMTL/weighting/GradVac.py with GradVac_group_type 0
+("whole_model"), which this follows otherwise.
+Deviations: beta 0.01 is the paper's; LibMTL's default GradVac_beta is 0.5. The target phi^_ij is updated for every
+pair at every step (the paper), where LibMTL updates it only when phi_ij < phi^_ij (inside its adjust branch).
+Order: torch.randperm from the method's generator (stream_seed(seed, "gradient-method")) where LibMTL calls
+random.shuffle; the cosine's and the weight's denominators are floored at 1e-20 where LibMTL adds 1e-8.
 """
 
 from __future__ import annotations

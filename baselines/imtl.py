@@ -11,6 +11,11 @@ trained on sum_i alpha_i L_i', each head on its own L_i'.
 Scale: sum_i alpha_i = 1 (a combination like an average, alpha may leave [0, 1]).
 Reported weights: alpha_i exp(s_i), the weight on the raw loss L_i in the shared update.
 Cost per step: T backward passes through the heads, a (T-1)-square solve.
+Source: the paper (IMTL-L and IMTL-G; no authors' code found) and LibMTL/weighting/IMTL.py.
+Deviations: IMTL-G on z's gradients (the paper's cheaper variant) flattened over the batch, (T, B*D), where LibMTL's
+default (rep_grad False) uses the shared parameters and its rep_grad mode sums z's gradient over the batch first,
+(T, D); (D U^T)^-1 by pseudo-inverse where LibMTL calls torch.inverse; s takes the protocol's SGD where LibMTL trains
+its loss_scale with the model's optimizer (default Adam, lr 1e-4, weight decay 1e-5).
 """
 
 from __future__ import annotations

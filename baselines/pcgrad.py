@@ -8,6 +8,13 @@ Scale: a sum, like `equal`. Cost per step: T backward passes through the shared 
 Reported weights: the coefficient of each original g_j in the update. Every projection
 subtracts a multiple k_ij of an original gradient, so the update is exactly
 sum_j (1 - sum_i k_ij) g_j: 1 for a task nobody conflicts with, more where it was projected on.
+Source: the authors' code, tianheyu927/PCGrad, PCGrad_tf.py (TensorFlow only), and LibMTL/weighting/PCGrad.py,
+which this follows: surgery on the shared parameters only, projected gradients summed.
+Deviations: the order is torch.randperm from the method's generator, seeded by stream_seed(seed, "gradient-method"),
+where LibMTL and the PyTorch port (WeiChengTseng/Pytorch-PCGrad) call Python's random.shuffle; PCGrad_tf.py discards
+`tf.random.shuffle(loss)`'s result, so it projects in a fixed order (for T = 2 the order does not matter).
+PCGrad_tf.py projects whole-model gradients (heads included, so |g_j|^2 counts task j's head) and the PyTorch port
+averages; here, as in LibMTL, shared parameters only, summed. |g_j|^2 is floored at 1e-20 (none in the references).
 """
 
 from __future__ import annotations

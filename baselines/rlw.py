@@ -8,6 +8,10 @@ the weights are independent of the data order and the model's initialisation, wh
 trainer draws from generators seeded with the job's seed itself.
 Scale: sum_i w_i = 1 (a random convex combination: about half of `equal`'s sum for T = 2).
 Cost per step: none beyond `equal`.
+Source: the authors' library, LibMTL/weighting/RLW.py: `F.softmax(torch.randn(T))` drawn afresh at every step
+(standard normal; one version of that file also offers uniform, Dirichlet and Bernoulli draws, normal by default).
+Deviations: the draws come from the generator above, seeded by stream_seed(seed, "rlw"), where LibMTL draws from
+torch's global generator (shared there with everything else that draws from it).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ balancing). A batch loss of exactly 0 gives a large but finite weight, not a fai
 Multiplying any L_i by a constant leaves the gradient unchanged (up to the guard).
 Scale: d total / d L_i = 1 / (L_i + 1e-8): each task's gradient is divided by its own loss.
 Cost per step: none beyond `equal`.
+Source: the scale-invariant baseline of Navon et al. 2022 (Nash-MTL): AvivNavon/nash-mtl, methods/weight_methods.py
+`ScaleInvariantLinearScalarization`, sum_i log(L_i) with unit weights (the same class in Cranial-XIX/FAMO).
+Deviations: log(L_i + 1e-8), DB-MTL's guard, where that code takes log(L_i) (a batch loss of 0 gives -inf there).
 """
 
 import torch

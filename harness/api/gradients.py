@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from harness.api.method import Combiner, StepContext, StepResult
+from harness.api.seeds import stream_seed
 from harness.api.transfer import to_device, to_host
 
 
@@ -49,6 +50,11 @@ def flat_gradients(losses: list[torch.Tensor], params: Sequence[torch.Tensor]) -
     return torch.stack(rows)
 
 
+# the random stream of a gradient-level method (PCGrad's order, GradDrop's draws), trusted or
+# sandboxed alike: derived from the job's seed, apart from the data order's stream
+METHOD_STREAM = "gradient-method"
+
+
 class SharedGradientCombiner(Combiner):
     """Base class: subclasses implement `direction`; this class wires the gradients."""
 
@@ -67,7 +73,7 @@ class SharedGradientCombiner(Combiner):
         self.shared = [p for p in model.shared_parameters() if p.requires_grad]  # type: ignore[operator]
         shared_ids = {id(p) for p in self.shared}
         self.heads = [p for p in model.parameters() if p.requires_grad and id(p) not in shared_ids]
-        self.generator.manual_seed(seed)
+        self.generator.manual_seed(stream_seed(seed, METHOD_STREAM))
         if self.uses_representation:
             model.heads[0].register_forward_pre_hook(self._keep_representation)  # type: ignore[index,union-attr]
 

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from harness.api.errors import SubmissionError
-from harness.api.gradients import Direction, SharedGradientCombiner
+from harness.api.gradients import METHOD_STREAM, Direction, SharedGradientCombiner
 from harness.api.method import StepContext
+from harness.api.seeds import stream_seed
 from harness.api.transfer import to_device, to_host
 from harness.oracle.gradient_client import OracleGradientRunner
 
@@ -53,7 +54,7 @@ class GradientLevelCombiner(SharedGradientCombiner):
 
     def attach(self, model: nn.Module, seed: int) -> None:
         super().attach(model, seed)
-        self.runner.attach(sum(p.numel() for p in self.shared), seed)
+        self.runner.attach(sum(p.numel() for p in self.shared), stream_seed(seed, METHOD_STREAM))
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None

@@ -8,7 +8,8 @@
   CAGrad's weights) and returns coefficients (T,).
 
 Coefficients c give the shared parameters sum_i c_i g_i; a (P,) answer is their gradient
-itself. Each head always gets its own task's gradient, unscaled. `__init__` may take `seed` (the job's seed) and `task_count`. This module is
+itself. Each head always gets its own task's gradient, unscaled. `__init__` may take `seed` (the job's seed for the method's
+own random stream, derived apart from the data order's) and `task_count`. This module is
 part of the guest package: it runs in the sandbox for a submission, in the trainer's
 process only for the harness's own trusted files, and its errors are SubmissionFault.
 """

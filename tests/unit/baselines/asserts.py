@@ -248,10 +248,10 @@ def save_toy(run: ToyRun, path: Path, epoch: int) -> None:
     )
 
 
-def restore_toy(name: str, tasks: int, path: Path, combiner_state: bool = True) -> ToyRun:
+def restore_toy(name: str, tasks: int, path: Path, combiner_state: bool = True, seed: int = 0) -> ToyRun:
     """A fresh run (new model, optimizer and combiner, attached) loaded from `path` as the
     trainer restores one; without `combiner_state`, the combiner starts afresh."""
-    run = start_toy(name, tasks)
+    run = start_toy(name, tasks, seed)
     state = load_checkpoint(path)
     run.model.load_state_dict(state.model)
     run.optimizer.load_state_dict(state.optimizer)
@@ -268,22 +268,22 @@ def _same(first: ToyRun, second: ToyRun, steps: slice) -> bool:
     )
 
 
-def assert_resume_is_exact(name: str, path: Path, tasks: int = 2, state_matters: bool = True) -> None:
+def assert_resume_is_exact(name: str, path: Path, tasks: int = 2, state_matters: bool = True, seed: int = 0) -> None:
     """Interrupted after epoch 2 of 4 and restored from a real checkpoint file, the toy run
     reports the same weights and ends with the same parameters, bit for bit. With
     `state_matters`, a resume that drops the combiner's state must differ (so the check
     sees the state); without, the method is stateless and that resume is exact too."""
     half = TOY_RESUME
-    full = start_toy(name, tasks)
+    full = start_toy(name, tasks, seed)
     train_toy(full, range(TOY_EPOCHS))
-    first = start_toy(name, tasks)
+    first = start_toy(name, tasks, seed)
     train_toy(first, range(half))
     save_toy(first, path, half)
-    resumed = restore_toy(name, tasks, path)
+    resumed = restore_toy(name, tasks, path, seed=seed)
     train_toy(resumed, range(half, TOY_EPOCHS))
     resumed_steps = slice(half * TOY_BATCHES, None)
     assert _same(full, resumed, resumed_steps), name
-    forgetful = restore_toy(name, tasks, path, combiner_state=False)
+    forgetful = restore_toy(name, tasks, path, combiner_state=False, seed=seed)
     train_toy(forgetful, range(half, TOY_EPOCHS))
     assert _same(full, forgetful, resumed_steps) is not state_matters, name
 

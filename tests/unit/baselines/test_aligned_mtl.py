@@ -30,3 +30,11 @@ def test_aligned_on_the_toy_model() -> None:
 
 def test_has_no_state_to_resume() -> None:
     assert_stateless("aligned-mtl")
+
+
+def test_a_near_degenerate_direction_is_cut_as_the_authors_do() -> None:
+    # lambda_min / lambda_max ~ 2e-10 is below T * float32 eps (the authors' cut-off): rank 1 is kept and the
+    # balance matrix is v v^T, v ~ (1, 1) / sqrt(2), so alpha ~ (1, 1); keeping lambda_min (a float64 cut-off)
+    # scaled the whole update by sqrt(lambda_min / lambda_max) ~ 1e-5
+    grads = torch.tensor([[1.0, 0.0], [1.0, 3e-5]], dtype=torch.float64)
+    assert aligned_weights(grads @ grads.T).tolist() == pytest.approx([1.0, 1.0], abs=1e-4)

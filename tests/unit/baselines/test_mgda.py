@@ -10,14 +10,17 @@ from baselines.solvers import min_norm_weights
 from .asserts import assert_stateless, gram, orthogonal_toy, toy_step
 
 
-def test_min_norm_two_tasks_and_frank_wolfe() -> None:
+def test_min_norm_two_tasks_in_closed_form_and_three_exactly() -> None:
     _, g = gram([1.0, 0.0], [0.0, 2.0])
     assert min_norm_weights(g).tolist() == pytest.approx([0.8, 0.2])  # (4 - 0) / (1 + 4)
     _, same_direction = gram([1.0, 0.0], [3.0, 0.0])
     assert min_norm_weights(same_direction).tolist() == pytest.approx([1.0, 0.0])  # clipped
     grads, g3 = gram([1.0, 0.0], [0.0, 1.0], [1.0, 1.0])
     weights = min_norm_weights(g3)
-    assert (weights @ grads).tolist() == pytest.approx([0.5, 0.5], abs=3e-3)  # Frank-Wolfe: sublinear
+    # the minimum norm point of the hull is (0.5, 0.5), on the edge between g_1 and g_2; Frank-Wolfe
+    # stopped 3e-3 away from it
+    assert (weights @ grads).tolist() == pytest.approx([0.5, 0.5], abs=1e-12)
+    assert weights.tolist() == pytest.approx([0.5, 0.5, 0.0], abs=1e-12)
     assert float(weights.sum()) == pytest.approx(1.0)
 
 
