@@ -15,6 +15,10 @@ Deviations: the weights' optimiser and the 1e-3 floor are ours (neither paper no
 the paper's form, not LibMTL's: LibMTL sets w = T softmax(l) (no floor or renormalisation), l an nn.Parameter of the
 model trained by the model's optimizer (default Adam, lr 1e-4, weight decay 1e-5), keeps w = 1 for epoch 0, takes
 L_i(0) as epoch 0's mean loss and G_i on all shared parameters, and leaves the heads' gradients unweighted.
+Weight curves: with the protocol's SGD (lr 0.1, momentum 0.9) on this L1 objective the
+weights do not oscillate: on the synthetic CIFAR data (ResNet-20, 256 steps of 64 images,
+2026-11-26) the fine task's weight rose from 1 to about 1.84 in two epochs and settled
+(mean change per step 0.015; 26% of consecutive changes reverse, against 50% for a random walk).
 """
 
 from __future__ import annotations
