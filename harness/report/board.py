@@ -3,7 +3,9 @@
 Rows are `method | type`, columns one per task and architecture (the seed's shape:
 `test acc resnet20-cifar100mt ↑`). A cell aggregates the seeds (and Adience folds) of its
 runs: mean ± sample std, a 95% Student-t interval, n, and Welch's t-test against equal
-weighting and against the best baseline. Hidden architectures appear only when asked
+weighting and against the best baseline; where two rows ran the same seeds (and folds),
+the paired difference too (its t-interval, the paired t-test, a bootstrap interval), and
+the ▲/▼ marks then use the paired test: the methods share data order and initialisation. Hidden architectures appear only when asked
 for (`include_hidden`, the final evaluation).
 """
 
@@ -18,7 +20,7 @@ import pandas as pd
 from harness.api.records import RunRecord
 from harness.api.task import Task
 from harness.report.published import PublishedSet
-from harness.report.stats import Comparison, Summary, summarize, welch_test
+from harness.report.stats import Comparison, PairedComparison, Summary, paired_test, summarize, welch_test
 
 ALPHA = 0.05
 REFERENCE = "equal"
@@ -50,10 +52,20 @@ class RowKey:
         return f"{self.entry_type} (published)" if self.published else self.entry_type
 
 
+Unit = tuple[int, "str | None"]  # (seed, variant): what pairs two methods' runs
+
+
 @dataclass
 class Cell:
     values: list[float] = field(default_factory=list)
     failed: int = 0
+    units: list[Unit | None] = field(default_factory=list)  # per value; None: a published number
+
+    def by_unit(self) -> dict[Unit, float] | None:
+        """value per (seed, variant), or None if a value has no unit or a unit repeats."""
+        if any(u is None for u in self.units) or len(set(self.units)) != len(self.units):
+            return None
+        return {u: v for u, v in zip(self.units, self.values) if u is not None}
 
     @property
     def summary(self) -> Summary | None:
@@ -120,6 +132,32 @@ class Board:
             return None
         return welch_test(mine, theirs)
 
+    def paired(self, row: RowKey, other: RowKey | None, column: Column) -> PairedComparison | None:
+        """The paired comparison over the seeds (and folds) both rows ran, or None."""
+        mine, theirs = self.cell(row, column), self.cell(other, column) if other else None
+        if other is None or other == row or mine is None or theirs is None:
+            return None
+        a, b = mine.by_unit(), theirs.by_unit()
+        if not a or not b:
+            return None
+        return paired_test(a, b)
+
+    def fully_paired(self, row: RowKey, other: RowKey | None, column: Column) -> bool:
+        """Every run of both rows has its partner (same seeds and folds), two or more."""
+        mine, theirs = self.cell(row, column), self.cell(other, column) if other else None
+        if other == row or mine is None or theirs is None:
+            return False
+        a, b = mine.by_unit(), theirs.by_unit()
+        return a is not None and b is not None and len(a) >= 2 and set(a) == set(b)
+
+    def significance(self, row: RowKey, other: RowKey | None, column: Column) -> Comparison | None:
+        """What the marks use: the paired test where every seed is paired, else Welch's."""
+        if self.fully_paired(row, other, column):
+            paired = self.paired(row, other, column)
+            assert paired is not None
+            return Comparison(paired.difference, None, paired.n - 1, paired.p)
+        return self.versus(row, other, column)
+
     def mark(self, comparison: Comparison | None, column: Column) -> str:
         if comparison is None or comparison.p is None or comparison.p >= ALPHA:
             return ""
@@ -161,7 +199,7 @@ class Board:
             text = f"{summary.mean:.3f}"
         else:
             text = f"{summary.mean:.2f} ± {summary.std:.2f}"
-        mark = self.mark(self.versus(row, self.reference(), column), column)
+        mark = self.mark(self.significance(row, self.reference(), column), column)
         text += f" {mark}" if mark else ""
         if summary.n < self.max_n():
             text += f" (n={summary.n})"
@@ -182,14 +220,29 @@ class Board:
         names = ["method", "type", *(c.name for c in self.columns), "avg rank"]
         return pd.DataFrame(data, columns=names)
 
-    def _delta_text(self, comparison: Comparison | None, column: Column) -> str:
+    def _delta_text(self, comparison: Comparison | None, column: Column, marked: bool = True) -> str:
         if comparison is None:
             return "—"
         text = f"{comparison.difference:+.2f}"
         if comparison.p is None:
             return text + " (n<2)"
-        mark = self.mark(comparison, column)
+        mark = self.mark(comparison, column) if marked else ""
         return text + f" (p={comparison.p:.3f})" + (f" {mark}" if mark else "")
+
+    def _paired_text(self, row: RowKey, other: RowKey | None, column: Column) -> str:
+        paired = self.paired(row, other, column)
+        if paired is None:
+            return "—"
+        text = f"{paired.difference:+.2f}"
+        if paired.p is None:
+            return text + " (1 pair)"
+        mark = self.mark(Comparison(paired.difference, None, None, paired.p), column)
+        mark = f" {mark}" if mark and self.fully_paired(row, other, column) else ""
+        return (
+            text
+            + f" [{paired.ci_low:.2f}, {paired.ci_high:.2f}] (p={paired.p:.3f}, n={paired.n}){mark}"
+            + f"; bootstrap [{paired.bootstrap_low:.2f}, {paired.bootstrap_high:.2f}]"
+        )
 
     def detail_table(self, column: Column) -> pd.DataFrame:
         best = self.best_baseline(column)
@@ -213,8 +266,14 @@ class Board:
                     f" ± {summary.std:.3f}" if summary.std is not None else ""
                 )
                 line["95% CI"] = "—" if summary.ci_low is None else f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
-            line[f"Δ vs {REFERENCE}"] = self._delta_text(self.versus(row, reference, column), column)
-            best_text = self._delta_text(self.versus(row, best, column), column)
+            paired_to_reference = self.fully_paired(row, reference, column)
+            line[f"Δ vs {REFERENCE}"] = self._delta_text(
+                self.versus(row, reference, column), column, marked=not paired_to_reference
+            )
+            line[f"paired Δ vs {REFERENCE} [95% CI]"] = self._paired_text(row, reference, column)
+            best_text = self._delta_text(
+                self.versus(row, best, column), column, marked=not self.fully_paired(row, best, column)
+            )
             line["Δ vs best baseline"] = f"{best.method}: {best_text}" if best and best_text != "—" else "—"
             data.append(line)
         return pd.DataFrame(data)
@@ -232,6 +291,7 @@ class Board:
                     continue
                 summary = cell.summary
                 vs_ref, vs_best = self.versus(row, reference, column), self.versus(row, best, column)
+                paired_ref, paired_best = self.paired(row, reference, column), self.paired(row, best, column)
                 out.append(
                     {
                         "preset": self.preset,
@@ -253,6 +313,15 @@ class Board:
                         "best_baseline": best.method if best else None,
                         "delta_vs_best_baseline": vs_best.difference if vs_best else None,
                         "p_vs_best_baseline": vs_best.p if vs_best else None,
+                        f"paired_n_vs_{REFERENCE}": paired_ref.n if paired_ref else None,
+                        f"paired_delta_vs_{REFERENCE}": paired_ref.difference if paired_ref else None,
+                        f"paired_ci95_low_vs_{REFERENCE}": paired_ref.ci_low if paired_ref else None,
+                        f"paired_ci95_high_vs_{REFERENCE}": paired_ref.ci_high if paired_ref else None,
+                        f"paired_p_vs_{REFERENCE}": paired_ref.p if paired_ref else None,
+                        f"bootstrap_low_vs_{REFERENCE}": paired_ref.bootstrap_low if paired_ref else None,
+                        f"bootstrap_high_vs_{REFERENCE}": paired_ref.bootstrap_high if paired_ref else None,
+                        "paired_p_vs_best_baseline": paired_best.p if paired_best else None,
+                        f"marks_use_paired_test_vs_{REFERENCE}": self.fully_paired(row, reference, column),
                         "avg_rank": ranks.get(row),
                     }
                 )
@@ -284,11 +353,14 @@ def build_board(
         cell = cells.setdefault(RowKey(record.method.name, record.method.entry_type), {}).setdefault(column, Cell())
         if record.status == "ok" and record.best_primary is not None:
             cell.values.append(record.best_primary)
+            cell.units.append((record.job.seed, record.job.variant))
         else:
             cell.failed += 1
     for value in published_values:
         if (value.task, value.arch) in shown:
             row = RowKey(value.method, value.entry_type, published=True)
-            cells.setdefault(row, {}).setdefault((value.task, value.arch), Cell()).values.append(value.value)
+            published_cell = cells.setdefault(row, {}).setdefault((value.task, value.arch), Cell())
+            published_cell.values.append(value.value)
+            published_cell.units.append(None)
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
     return Board(preset, columns, cells, visible_runs, include_hidden)

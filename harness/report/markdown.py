@@ -25,9 +25,13 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
     lines += [
         "A cell is the mean ± sample std over seeds (and Adience folds); a single run shows its value. "
         f"n = runs per cell (largest n: {board.max_n()}); `(n=k)` marks a cell with fewer.",
-        f"{BETTER} / {WORSE}: better / worse than `{REFERENCE}` weighting at p < {ALPHA}, Welch's two-sided "
-        "t-test over the cell's runs (no mark with fewer than 2 runs a side). The per-column tables give the "
-        "95% Student-t interval of the mean and the difference to `equal` and to the best baseline run here.",
+        f"{BETTER} / {WORSE}: better / worse than `{REFERENCE}` weighting at p < {ALPHA}: the paired two-sided "
+        "t-test over seeds (and folds) where every run of both rows has its partner (same seed, same data order "
+        "and initialisation), else Welch's two-sided t-test over the cell's runs (no mark with fewer than 2 runs "
+        "a side). The per-column tables give the 95% Student-t interval of the mean, the difference to `equal` "
+        "(Welch's p) and to the best baseline run here, and the paired difference to `equal` over the shared "
+        "seeds with its 95% t-interval, paired p and a bootstrap percentile interval (every resample up to 6 "
+        "pairs).",
         "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
         "`failed`: every run of that cell failed; `—`: no run.",
     ]

@@ -1,4 +1,5 @@
-"""Small-sample statistics for leaderboards: Student-t intervals and Welch's t-test.
+"""Small-sample statistics for leaderboards: Student-t intervals, Welch's t-test, and the
+paired t-test with a bootstrap interval for methods run on the same seeds and folds.
 
 The t distribution's CDF comes from the regularised incomplete beta function, evaluated
 with its continued fraction (modified Lentz); no SciPy needed.
@@ -8,7 +9,11 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 
 def _beta_continued_fraction(a: float, b: float, x: float) -> float:
@@ -101,3 +106,61 @@ def welch_test(a: list[float], b: list[float]) -> Comparison:
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     p = 2.0 * (1.0 - t_cdf(abs(t), df))
     return Comparison(difference, t, df, min(1.0, max(0.0, p)))
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """mean over shared units (seed, fold) of a - b, with its 95% Student-t interval, the
+    paired t-test's two-sided p and a bootstrap percentile interval over the units."""
+
+    n: int
+    difference: float
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None  # None with fewer than 2 pairs
+    bootstrap_low: float | None
+    bootstrap_high: float | None
+
+
+BOOTSTRAP_DRAWS = 10_000
+Unit = TypeVar("Unit", bound=Hashable)  # what pairs two values: (seed, fold) on a board
+EXACT_BOOTSTRAP_MAX = 6  # n^n resamples enumerated up to n = 6 (46,656): exact, no randomness
+
+
+def bootstrap_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean under resampling with replacement: every one of the
+    n^n resamples for small n (seeds are few), else 10,000 draws from a fixed-seed generator,
+    so a board is the same each time it is rendered."""
+    n = len(values)
+    data = np.asarray(values, dtype=np.float64)
+    if n <= EXACT_BOOTSTRAP_MAX:  # every index tuple, as rows of an (n^n, n) array
+        picks = np.stack(np.meshgrid(*[np.arange(n)] * n, indexing="ij"), axis=-1).reshape(-1, n)
+    else:
+        picks = np.random.default_rng(0).integers(0, n, size=(BOOTSTRAP_DRAWS, n))
+    means = np.sort(data[picks].mean(axis=1))
+    tail = (1 - level) / 2
+    low = means[math.floor(tail * len(means))]
+    high = means[math.ceil((1 - tail) * len(means)) - 1]
+    return float(low), float(high)
+
+
+def paired_test(a: Mapping[Unit, float], b: Mapping[Unit, float], level: float = 0.95) -> PairedComparison | None:
+    """The paired comparison of a and b over the units (seeds, folds) both have; None when
+    they share none."""
+    shared = [unit for unit in a if unit in b]
+    if not shared:
+        return None
+    differences = [a[unit] - b[unit] for unit in shared]
+    n = len(differences)
+    mean = statistics.fmean(differences)
+    if n < 2:
+        return PairedComparison(n, mean, None, None, None, None, None)
+    boot_low, boot_high = bootstrap_interval(differences, level)
+    std = statistics.stdev(differences)
+    if std == 0.0:
+        p = 1.0 if mean == 0 else 0.0
+        return PairedComparison(n, mean, mean, mean, p, boot_low, boot_high)
+    se = std / math.sqrt(n)
+    half = t_quantile(0.5 + level / 2, n - 1) * se
+    p = 2.0 * (1.0 - t_cdf(abs(mean / se), n - 1))
+    return PairedComparison(n, mean, mean - half, mean + half, min(1.0, max(0.0, p)), boot_low, boot_high)

@@ -171,3 +171,32 @@ def test_csv_rows_carry_the_statistics() -> None:
     mine = next(r for r in rows if r["method"] == "mine" and r["arch"] == "resnet20")
     assert mine["n"] == 3 and mine["values"] == "65;65.5;64.5" and mine["mean"] == 65.0
     assert mine["delta_vs_equal"] == 5.0 and mine["p_vs_equal"] < 0.05 and mine["avg_rank"] == 2.0
+
+
+def test_paired_seeds_use_the_paired_test_and_say_so() -> None:
+    # mine beats equal by 0.1 on every seed while the seeds move both by +-1: Welch sees two overlapping
+    # clouds (p ~ 0.9), the paired test a constant-ish gain (differences 0.1, 0.12, 0.08: p ~ 0.01)
+    values = {1: 60.0, 2: 61.0, 3: 59.0}
+    gains = {1: 0.1, 2: 0.12, 3: 0.08}
+    records = [
+        *(record("equal", "resnet20", s, v) for s, v in values.items()),
+        *(record("mine", "resnet20", s, v + gains[s], "agent") for s, v in values.items()),
+    ]
+    board = build_board(records, TASKS, "dev")
+    column = board.columns[0]
+    row = next(r for r in board.rows() if r.method == "mine")
+    assert board.versus(row, board.reference(), column).p > 0.8  # Welch
+    paired = board.paired(row, board.reference(), column)
+    # differences 0.1, 0.12, 0.08: mean 0.1, sd 0.02, t = 0.1 / (0.02 / sqrt 3) = 8.66 on 2 df:
+    # p = 1 - t / sqrt(2 + t^2) (the t distribution with 2 df in closed form)
+    t = 0.1 / (0.02 / 3**0.5)
+    assert paired.n == 3 and abs(paired.difference - 0.1) < 1e-9
+    assert abs(paired.p - (1 - t / (2 + t * t) ** 0.5)) < 1e-6
+    assert board.main_table().set_index("method").loc["mine", column.name].endswith("▲")
+    detail = board.detail_table(column).set_index("method")
+    assert detail.loc["mine", "Δ vs equal"] == "+0.10 (p=0.909)"  # Welch, unmarked: the paired test decides
+    assert detail.loc["mine", "paired Δ vs equal [95% CI]"].startswith("+0.10 [0.05, 0.15] (p=0.013, n=3) ▲")
+    # a missing seed breaks the pairing: the marks fall back to Welch's test, and say nothing here
+    partial = build_board(records[:-1], TASKS, "dev")
+    assert not partial.main_table().set_index("method").loc["mine", column.name].endswith("▲")
+    assert "paired two-sided t-test" in render_board_markdown(board, TASKS)

@@ -46,3 +46,27 @@ def test_welch_test_on_hand_computed_values() -> None:
     assert unequal.df == pytest.approx((va + vb) ** 2 / (va**2 / 3 + vb**2 / 2), rel=1e-4)
     assert welch_test([1.0], [2.0, 3.0]).p is None
     assert welch_test([2.0, 2.0], [2.0, 2.0]).p == 1.0
+
+
+def test_paired_test_and_exact_bootstrap_on_hand_computed_values() -> None:
+    from harness.report.stats import bootstrap_interval, paired_test
+
+    # differences 1, 2, 3 over seeds: mean 2, sd 1, t = 2 sqrt 3 on 2 df; p = 1 - t / sqrt(2 + t^2)
+    result = paired_test({"s1": 3.0, "s2": 4.0, "s3": 5.0, "only-a": 9.0}, {"s1": 2.0, "s2": 2.0, "s3": 2.0})
+    assert result is not None and result.n == 3 and result.difference == 2.0  # unshared units are ignored
+    t = 2 * math.sqrt(3)
+    assert result.p == pytest.approx(1 - t / math.sqrt(2 + t * t), abs=1e-9)
+    assert (result.ci_low, result.ci_high) == pytest.approx((2 - 4.302653 / math.sqrt(3), 2 + 4.302653 / math.sqrt(3)))
+    # the 27 resamples of (1, 2, 3): sums 3..9 with counts 1, 3, 6, 7, 6, 3, 1; the 2.5% and 97.5%
+    # order statistics (the 1st and 27th of 27) are the means 1 and 3
+    assert (result.bootstrap_low, result.bootstrap_high) == (1.0, 3.0)
+    assert bootstrap_interval([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == bootstrap_interval(
+        [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    )
+    low, high = bootstrap_interval([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])  # sampled (7^7 > the exact limit)
+    assert 2.0 < low < 4.0 < high < 6.0
+    assert paired_test({"a": 1.0}, {"b": 1.0}) is None
+    single = paired_test({"a": 2.0}, {"a": 1.0})
+    assert single is not None and single.p is None and single.difference == 1.0
+    constant = paired_test({1: 2.0, 2: 3.0}, {1: 1.0, 2: 2.0})
+    assert constant is not None and constant.p == 0.0 and constant.ci_low == constant.ci_high == 1.0
