@@ -19,6 +19,8 @@ Scale: sum_i w_i = T, like `equal`'s sum.
 Reported weights: w_i, the coefficient on g_i (and on head i's gradient).
 Cost per step: T backward passes through the shared parameters and a (T, P) buffer G of
 accumulated squared gradients (kept in checkpoints as a tensor); all on the device.
+Deviations: a task whose first-step risk e_i(1) is 0 (a zero gradient) keeps its weight
+(ratio 0) where the references divide by zero and every weight becomes NaN.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ def excess_risks(grads: torch.Tensor, squares: torch.Tensor | None) -> tuple[tor
 def exponentiated_step(
     weights: torch.Tensor, risks: torch.Tensor, initial: torch.Tensor, step_size: float = ROBUST_STEP_SIZE
 ) -> torch.Tensor:
-    """w_i exp(eta e_i / e_i(1)), renormalised to sum to T."""
-    raised = weights * torch.exp(step_size * risks / initial)
+    """w_i exp(eta e_i / e_i(1)), renormalised to sum to T. A task whose first-step risk
+    e_i(1) was 0 (a zero gradient) keeps its weight: its ratio is taken as 0, where the
+    references divide by 0 and turn every weight into NaN."""
+    ratio = torch.where(initial > 0, risks / initial.clamp_min(torch.finfo(initial.dtype).tiny), 0.0)
+    raised = weights * torch.exp(step_size * ratio)
     return raised / raised.sum() * weights.shape[0]
 
 

@@ -19,6 +19,8 @@ Scale: d total / d L_i = w_i / L_i with sum_i w_i = T: a sum of log-loss gradien
 task's gradient divided by its own loss (as `scale-invariant`), then reweighted.
 Reported weights: w_i / L_i, d total / d L_i. Extras: none.
 Cost per step: none beyond `equal` (the averages are summed on the device, never read).
+Deviations: log(L_i + 1e-8), as `scale-invariant` and DB-MTL, where the authors take
+log(L_i) (a batch loss of exactly 0 would make the run NaN).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class IGBCombiner(Combiner):
         if self.base is None and context.epoch == self.base_epoch:
             self.sums = self.sums + values
             self.count += 1
-        total = (weights.to(stacked.dtype) * torch.log(stacked)).sum()
+        total = (weights.to(stacked.dtype) * torch.log(stacked + 1e-8)).sum()  # guarded, as scale-invariant
         total.backward()
         return StepResult(values.sum(), weights / values)
 

@@ -16,6 +16,8 @@ Newton method on the convex alpha^T G G^T alpha / 2 - sum log alpha. Recomputed 
 Scale: the shared update has norm min(1, sqrt(T |G G^T|_F)) (unclipped, sum_i alpha_i g_i
 has squared norm alpha^T G G^T alpha = T |G G^T|_F); heads get alpha_i times their own loss
 gradient, unclipped, as in the authors' code.
+A task whose gradient is zero gets alpha 0 (no finite solution: alpha_i -> oo while alpha_i g_i = 0;
+the authors' cvxpy solve fails there and keeps the previous step's alpha).
 Reported weights: alpha_i times the clipping factor (the coefficient of g_i in the update).
 Cost per step: T backward passes through the shared parameters, then one weighted one.
 """
@@ -33,9 +35,17 @@ MAX_NORM = 1.0
 
 
 def nash_alpha(gram: torch.Tensor) -> torch.Tensor:
-    """The authors' alpha: the bargaining solution for the Gram matrix over its Frobenius norm."""
-    scale = float(gram.norm())
-    return nash_weights(gram / scale if scale > 0 else gram)
+    """The authors' alpha: the bargaining solution for the Gram matrix over its Frobenius norm.
+    A task whose gradient is zero has no finite alpha (alpha_i -> oo while alpha_i g_i = 0; the
+    authors' solver fails there): it gets alpha 0 and the others bargain among themselves."""
+    gram = gram.double()
+    active = torch.diagonal(gram) > 0
+    alpha = torch.zeros(gram.shape[0], dtype=torch.float64)
+    if not bool(active.any()):
+        return alpha
+    sub = gram[active][:, active]
+    alpha[active] = nash_weights(sub / sub.norm())
+    return alpha
 
 
 class NashMTLCombiner(SharedGradientCombiner):
@@ -43,10 +53,9 @@ class NashMTLCombiner(SharedGradientCombiner):
 
     def direction(self, losses: list[torch.Tensor], grads: torch.Tensor | None, context: StepContext) -> Direction:
         assert grads is not None
-        alpha = nash_alpha(host_gram(grads)).float()
+        alpha = to_device(nash_alpha(host_gram(grads)).to(grads.dtype), grads)  # one copy: weights and report
         if context.reuse_task_gradients:  # alpha . G from the gradients at hand: no second backward pass
-            on_device = to_device(alpha.to(grads.dtype), grads)
-            return Direction(on_device @ grads, on_device, alpha)
+            return Direction(alpha @ grads, alpha, alpha)
         return Direction(None, alpha, alpha)
 
 

@@ -15,6 +15,8 @@ where LibMTL and the PyTorch port (WeiChengTseng/Pytorch-PCGrad) call Python's r
 `tf.random.shuffle(loss)`'s result, so it projects in a fixed order (for T = 2 the order does not matter).
 PCGrad_tf.py projects whole-model gradients (heads included, so |g_j|^2 counts task j's head) and the PyTorch port
 averages; here, as in LibMTL, shared parameters only, summed. |g_j|^2 is floored at 1e-20 (none in the references).
+The projections skip j = i, as the paper's Algorithm 1; LibMTL's loop and PCGrad_tf.py also project g_i' on its
+own original g_i, which can fire for T >= 3 after other projections (about 2% of random 2-D cases).
 """
 
 from __future__ import annotations

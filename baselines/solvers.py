@@ -62,7 +62,10 @@ def nash_weights(gram: torch.Tensor, iterations: int = 100, tolerance: float = 1
     for _ in range(iterations):
         gradient = gram @ alpha - 1.0 / alpha
         hessian = gram + torch.diag(1.0 / alpha**2)
-        step = torch.linalg.solve(hessian, gradient)
+        try:
+            step = torch.linalg.solve(hessian, gradient)
+        except torch.linalg.LinAlgError:  # singular (opposed gradients: no solution exists)
+            step = torch.linalg.lstsq(hessian, gradient.unsqueeze(1)).solution.squeeze(1)
         scale = 1.0
         while torch.any(alpha - scale * step <= 0) or objective(alpha - scale * step) > objective(alpha):
             scale /= 2
@@ -168,8 +171,8 @@ def simplex_minimum(
     precision: a log-barrier Newton method (Boyd and Vandenberghe, ch. 11) from the centre,
     then Newton on the support it found (the zero weights exactly zero), kept when it
     lowers the value. `scale` is the size of the function's values: the barrier stops when
-    its duality gap T / t is 1e-15 of it. Costs some tens of (T + 1)-square solves on the
-    host, milliseconds; first-order methods (Frank-Wolfe, exponentiated gradient) stopped
+    its duality gap T / t is 1e-15 of it. Costs about a hundred small solves on the host:
+    about 10 ms for T = 3, 60 ms for T = 40 on a 2-core CPU; first-order methods (Frank-Wolfe, exponentiated gradient) stopped
     1e-3 short of the minimum in as many steps (tests/unit/baselines/test_cross_check.py)."""
     w = np.full(count, 1.0 / count)
     t = 1.0
@@ -234,4 +237,6 @@ def _polish_on_support(
         polished = candidate
         if float(np.abs(step).max()) < 1e-15:
             break
-    return polished if value(polished) <= value(w) else w
+    best = polished if value(polished) <= value(w) else w
+    best = np.maximum(best, 0.0)  # a last halved step may leave -1e-14 where a weight is 0
+    return best / best.sum()

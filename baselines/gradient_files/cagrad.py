@@ -55,7 +55,7 @@ def simplex_minimum(a, b, rho):
         return basis @ np.linalg.lstsq(basis.T @ hessian @ basis, -(basis.T @ gradient), rcond=None)[0]
 
     w, t, scale = np.full(count, 1.0 / count), 1.0, max(float(np.diagonal(a).mean()), 1e-30)
-    while count / t >= 1e-15 * scale:
+    for _ in range(60):  # centre at least once, then raise t until the gap count / t is negligible
         for _ in range(100):
             gradient, hessian = derivatives(w)
             step = newton_step(t * gradient - 1 / w, t * hessian + np.diag(1 / w**2), null)
@@ -73,6 +73,8 @@ def simplex_minimum(a, b, rho):
             while barrier(w + size * step) > barrier(w) - 0.25 * size * decrement + slack and size > 1e-12:
                 size /= 2
             w = w + size * step
+        if count / t < 1e-15 * scale:
+            break
         t *= 10
     support = w > 1e-9 * w.max()
     polished = np.where(support, w, 0.0) / w[support].sum()
@@ -89,7 +91,9 @@ def simplex_minimum(a, b, rho):
         if value(polished + size * step) > value(polished):
             break
         polished = polished + size * step
-    return polished if value(polished) <= value(w) else w
+    best = polished if value(polished) <= value(w) else w
+    best = np.maximum(best, 0.0)  # a last halved step may leave -1e-14 where a weight is 0
+    return best / best.sum()
 
 
 class GramCombiner:

@@ -3,7 +3,8 @@ sets (T = 2 and 3: conflicting pairs, one zero gradient, norms from 1/4 to 4), t
 gradient the registered method writes into the shared parameters through its real
 `make_combiner(config)`, `attach` and `backward` equals a from-scratch computation of the
 paper's (or the authors' code's) formula in tests/unit/baselines/references/, which imports
-nothing from `baselines/` or `harness/`.
+nothing from `baselines/` and from `harness/` only `stream_seed` (the seed hash that the
+random methods' draws start from, not a solver).
 
 The synthetic model makes the task gradients exactly the chosen set: the trunk outputs its
 one parameter theta (1, P) (the representation z = theta, so a method's gradients with

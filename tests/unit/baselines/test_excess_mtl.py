@@ -73,3 +73,10 @@ def test_unequal_progress_moves_the_weights_and_the_heads() -> None:
 def test_resume_is_exact(tmp_path: Path) -> None:
     # G travels as a checkpoint tensor, the weights and first risks in the JSON state
     assert_resume_is_exact("excess-mtl", tmp_path / "ck.pt", tasks=3)
+
+
+def test_a_zero_first_step_risk_keeps_the_weight_instead_of_nan() -> None:
+    # task 2 had no gradient at the first step (e_2(1) = 0): its ratio is 0, not inf (the references' NaN)
+    weights = exponentiated_step(torch.ones(2), torch.tensor([1.0, 3.0]), torch.tensor([2.0, 0.0]), 0.01)
+    raised = torch.tensor([math.exp(0.01 * 0.5), 1.0])
+    assert torch.allclose(weights, raised / raised.sum() * 2)

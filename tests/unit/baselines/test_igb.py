@@ -12,8 +12,9 @@ from torch import nn
 
 from baselines.igb import IGBCombiner, igb_weights
 from harness.api import StepContext
+from harness.methods.resolve import registered_method
 
-from .asserts import assert_resume_is_exact, weight_list
+from .asserts import CONFIG, CONTEXT, assert_resume_is_exact, weight_list
 
 
 def test_igb_weights() -> None:
@@ -46,3 +47,11 @@ def test_igb_uses_the_second_epochs_average_losses() -> None:
 def test_resume_is_exact(tmp_path: Path) -> None:
     # the base epoch's running sums and count, then the base losses, travel in the JSON state
     assert_resume_is_exact("igb", tmp_path / "ck.pt", tasks=3)
+
+
+def test_a_batch_loss_of_zero_stays_finite() -> None:
+    combiner = registered_method("igb", ("a", "b")).make_combiner(CONFIG)
+    parameter = torch.nn.Parameter(torch.tensor([0.0, 1.0]))
+    combiner.attach(torch.nn.Linear(1, 1), 0)
+    combiner.backward([parameter[0] * parameter[0], parameter[1]], CONTEXT)  # L_1 = 0 exactly
+    assert parameter.grad is not None and bool(torch.isfinite(parameter.grad).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from baselines.nash_mtl import nash_alpha
 from baselines.solvers import nash_weights
@@ -51,3 +52,13 @@ def test_a_small_update_is_not_clipped() -> None:
 
 def test_has_no_state_to_resume() -> None:
     assert_stateless("nash-mtl")
+
+
+def test_a_zero_gradient_task_gets_no_weight_and_opposed_gradients_do_not_crash() -> None:
+    # task 2's gradient is zero: no finite alpha; the others bargain alone: their Gram matrix I over its
+    # Frobenius norm sqrt 2 gives alpha / sqrt 2 = 1 / alpha, alpha = 2^(1/4)
+    _, g = gram([1.0, 0.0], [0.0, 0.0], [0.0, 1.0])
+    assert nash_alpha(g).tolist() == pytest.approx([2**0.25, 0.0, 2**0.25], rel=1e-9)
+    # g_2 = -g_1 with a third task: the Newton system is singular; it must not raise
+    _, opposed = gram([1.0, 0.0], [-1.0, 0.0], [0.0, 2.0])
+    assert bool(torch.isfinite(nash_alpha(opposed)).all())
