@@ -36,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
         methods[task.name], notes = methods_for_task(names, task.loss_names, task.name, strict=bool(named))
         for note in notes:
             print(f"note: {note}", flush=True)
-    records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
+    planned = plan_for(methods, tasks, args)
+    if args.dry_run:
+        from harness.cli.dry_run import print_dry_run
+
+        print_dry_run(planned, args.results, args.force)
+        return 0
+    records = run_planned(planned, tasks, queue_of(args), how)
     if records is None:
         return 0
     print_leaderboard(args, tasks)

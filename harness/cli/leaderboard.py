@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.api.errors import HarnessError
-from harness.cli.options import PRESETS, add_results_option
+from harness.cli.options import PRESETS, add_results_option, add_tensorboard_option
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="also write the HTML report (tables, training curves, task weights) here",
     )
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per cell here")
+    add_tensorboard_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -41,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
             "--final shows the hidden architectures of the final evaluation: use it with "
             "--preset final (the default with --final)"
         )
-    text = write_reports(args.results, tasks, preset, args.final, args.out, args.html, args.csv)
-    written = [str(p) for p in (args.out, args.html, args.csv) if p is not None]
+    text = write_reports(args.results, tasks, preset, args.final, args.out, args.html, args.csv, args.tensorboard)
+    written = [str(p) for p in (args.out, args.html, args.csv, args.tensorboard) if p is not None]
     if written:
         print(f"leaderboard written to {', '.join(written)}")
     else:

@@ -123,6 +123,12 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
     )
     parser.add_argument("--force", action="store_true", help="rerun jobs whose record already exists")
     parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the jobs that would run, those already recorded and the estimated device-hours "
+        "(from harness/run/cost_table.json), then stop: nothing is queued or trained",
+    )
+    parser.add_argument(
         "--no-wait",
         action="store_true",
         help="only enqueue the jobs; run them with `runner.py worker` (here or on other machines "
@@ -136,7 +142,18 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
         "each job is charged its share of the device-hours",
     )
     add_threads_option(parser)
+    add_tensorboard_option(parser)
     add_executor_options(parser)
+
+
+def add_tensorboard_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write each run's per-epoch losses, task weights and test metrics as TensorBoard "
+        'event files under DIR/PRESET/METHOD/ (needs pip install -e ".[tensorboard]")',
+    )
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ the leaderboard printed at the end."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from harness import registry
 from harness.api.errors import HarnessError
@@ -80,6 +81,8 @@ def plan_for(
 
 
 def local_run(args: argparse.Namespace) -> LocalRun:
+    if getattr(args, "tensorboard", None) is not None and importlib.util.find_spec("tensorboard") is None:
+        raise HarnessError('--tensorboard needs the tensorboard package: pip install -e ".[tensorboard]"')
     if args.slots_per_device < 1:
         raise HarnessError("--slots-per-device must be at least 1")
     if args.threads_per_slot is not None and args.threads_per_slot < 1:
@@ -128,7 +131,7 @@ def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
     include_hidden = getattr(args, "final", False)
     stem = args.results / f"leaderboard-{slug(args.preset)}"
     md, html = stem.with_suffix(".md"), stem.with_suffix(".html")
-    text = write_reports(args.results, tasks, args.preset, include_hidden, md, html, None)
+    text = write_reports(args.results, tasks, args.preset, include_hidden, md, html, None, args.tensorboard)
     print()
     print(text)
     print(f"(written to {md} and {html})")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from harness.cli.options import add_job_options, add_sandbox_option, add_task_options, queue_of
 
 if TYPE_CHECKING:
+    from harness.api.task import Task
     from harness.methods.resolve import Method
 
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.api.errors import SubmissionError
     from harness.api.sandbox import OracleLimits
     from harness.cli.planning import chosen_tasks, job_device_type, local_run, plan_for, print_leaderboard
-    from harness.methods.resolve import SUBMIT_BASELINES, methods_for_task, submission_method
+    from harness.methods.resolve import submission_method
     from harness.oracle.choose import choose_sandbox
     from harness.queue.local import run_planned
     from harness.run.jobs import record_unusable
@@ -66,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         for task in tasks.values()
     }
     submission_jobs = plan_for({t: [m] for t, m in submissions.items()}, tasks, args)
+    if args.dry_run:  # no sandbox started: the plan and its cost only
+        from harness.cli.dry_run import print_dry_run
+
+        print_dry_run(plan_for(with_baselines(submissions, tasks, args), tasks, args), args.results, args.force)
+        return 0
     try:  # the probe passes the losses positionally: one check per number of losses
         for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():
             submission_method(args.file, name, args.entry_type, loss_names, sandbox, limits)
@@ -73,14 +79,7 @@ def run(args: argparse.Namespace) -> int:
         record_unusable(submission_jobs, tasks, exc, args.results)
         raise
     print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
-    methods: dict[str, list[Method]] = {}
-    for task in tasks.values():
-        baselines, notes = methods_for_task(
-            () if args.no_baselines else SUBMIT_BASELINES, task.loss_names, task.name, strict=False
-        )
-        for note in notes:
-            print(f"note: baseline {note}", flush=True)
-        methods[task.name] = [*baselines, submissions[task.name]]
+    methods = with_baselines(submissions, tasks, args)
     records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
     if records is None:
         return 0
@@ -90,6 +89,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {len(failed)} job(s) of {name} failed: {failed[0].error}", file=sys.stderr)
         return 1
     return 0
+
+
+def with_baselines(
+    submissions: dict[str, Method], tasks: dict[str, Task], args: argparse.Namespace
+) -> dict[str, list[Method]]:
+    """Per task: the seed's baselines that can run it (with a note for the others), then the submission."""
+    from harness.methods.resolve import SUBMIT_BASELINES, methods_for_task
+
+    methods: dict[str, list[Method]] = {}
+    for task in tasks.values():
+        baselines, notes = methods_for_task(
+            () if args.no_baselines else SUBMIT_BASELINES, task.loss_names, task.name, strict=False
+        )
+        for note in notes:
+            print(f"note: baseline {note}", flush=True)
+        methods[task.name] = [*baselines, submissions[task.name]]
+    return methods
 
 
 add_plugin_arguments = add_task_options  # the registered tasks' own switches

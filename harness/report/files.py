@@ -32,8 +32,11 @@ def write_reports(
     md: Path | None,
     html: Path | None,
     csv: Path | None,
+    tensorboard: Path | None = None,
 ) -> str:
-    """Render the board once into the requested files; returns the markdown."""
+    """Render the board once into the requested files; returns the markdown. With
+    `tensorboard`, the board's runs (hidden architectures only on the final board) are
+    exported as event files too."""
     records, published = load_for_board(results)
     board = build_board(records, tasks, preset, include_hidden, published)
     text = render_board_markdown(board, tasks)
@@ -45,4 +48,8 @@ def write_reports(
         atomic_write_text(html, render_html(board, tasks, rendered_line(board)))
     if csv is not None:
         atomic_write_text(csv, pd.DataFrame(board.long_rows()).to_csv(index=False))
+    if tensorboard is not None:
+        from harness.report.tensorboard import export_records
+
+        export_records(board.runs, tensorboard)
     return text

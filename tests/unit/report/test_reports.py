@@ -3,6 +3,7 @@ a real page in headless Chromium."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -107,6 +108,7 @@ def test_submit_and_dev_paths_never_reveal_hidden_results(
             tmp_path / f"{preset}.html",
             "--csv",
             tmp_path / f"{preset}.csv",
+            *(("--tensorboard", tmp_path / "tb") if importlib.util.find_spec("tensorboard") else ()),
         )
         assert code == 0
         console += [out, err]
@@ -118,9 +120,13 @@ def test_submit_and_dev_paths_never_reveal_hidden_results(
     assert {p.suffix for p in rendered} >= {".md", ".html", ".csv"}
     for path in rendered:
         assert not _reveals_hidden(path.read_text(errors="replace")), path
+        assert "vgg16bn" not in str(path), path  # no TensorBoard run folder of a hidden architecture
     # the control: the final board shows them, so the checks above can fail
     code, out, _ = run_main(capsys, monkeypatch, "leaderboard", "--final", "--results", results)
     assert code == 0 and all(marker in out for marker in HIDDEN_MARKERS)
+    if importlib.util.find_spec("tensorboard"):
+        run_main(capsys, monkeypatch, "leaderboard", "--final", "--results", results, "--tensorboard", tmp_path / "tbf")
+        assert any("vgg16bn" in str(p) for p in (tmp_path / "tbf").rglob("*"))
 
 
 def test_final_flag_needs_the_final_preset(
