@@ -1,3 +1,18 @@
-"""The trusted engine of the multi-task loss benchmark."""
+"""The trusted engine of the multi-task loss benchmark.
+
+`from harness import leaderboard, validate` gives the Python API (harness/python_api.py),
+loaded on first use so that the CLI's light commands do not import torch.
+"""
+
+from typing import Any
 
 HARNESS_VERSION = "0.1.0"
+API = ("leaderboard", "validate")
+
+
+def __getattr__(name: str) -> Any:
+    if name in API:
+        from harness import python_api
+
+        return getattr(python_api, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -58,15 +58,63 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        argv = sys.argv[1:] if argv is None else argv
         args = build_parser(argv).parse_args(argv)
     except HarnessError as exc:  # e.g. the registry cannot be read
         print(f"error: {exc}", file=sys.stderr)
+        _json_error(argv, exc.exit_code, str(exc))
         return exc.exit_code
+    except SystemExit as exc:  # argparse's usage error (its message is on stderr), or --help
+        code = exc.code if isinstance(exc.code, int) else 2
+        if code:
+            _json_error(argv, code, "invalid arguments: see the usage message on stderr")
+        raise
+    if getattr(args, "json", False):
+        return _run_for_json(args)
+    return _run(args)
+
+
+def _json_error(argv: list[str], code: int, error: str) -> None:
+    """With --json, a command line that did not parse still answers with one document."""
+    if "--json" in argv:
+        from harness.outputs import ErrorOutput
+
+        print(ErrorOutput(command=_command_of(argv) or "", exit_code=code, error=error).model_dump_json())
+
+
+def _run_for_json(args: argparse.Namespace) -> int:
+    """Run the command with everything it prints on stderr (its workers' output too: the
+    redirection is at the file descriptor), then print its one JSON document on stdout."""
+    import contextlib
+
+    from harness.outputs import ErrorOutput
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            code = _run(args)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    output = getattr(args, "json_output", None)
+    if output is None:
+        error = getattr(args, "json_error", None) or f"{args.command} ended with exit code {code}"
+        output = ErrorOutput(command=args.command, exit_code=code, error=error)
+    else:
+        output.exit_code = code
+    print(output.model_dump_json())
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except SubmissionError as exc:
+        args.json_error = str(exc)
         print(f"error: {exc}", file=sys.stderr)
         if exc.details and args.verbose:
             from harness.cli.options import indent
@@ -74,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             print(indent(exc.details), file=sys.stderr)
         return exc.exit_code
     except HarnessError as exc:
+        args.json_error = str(exc)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -84,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # a bug of ours: a short line here, the traceback in a file
         report = _save_crash_report()
+        args.json_error = f"internal error (a harness bug): {type(exc).__name__}: {exc}; traceback in {report}"
         print(f"internal error (a harness bug): {type(exc).__name__}: {exc}; traceback in {report}", file=sys.stderr)
         return 3
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.api.errors import HarnessError
-from harness.cli.options import PRESETS, add_results_option, add_tensorboard_option
+from harness.cli.options import PRESETS, add_json_option, add_results_option, add_tensorboard_option
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per cell here")
     add_tensorboard_option(parser)
+    add_json_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -44,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
         )
     text = write_reports(args.results, tasks, preset, args.final, args.out, args.html, args.csv, args.tensorboard)
     written = [str(p) for p in (args.out, args.html, args.csv, args.tensorboard) if p is not None]
+    if args.json:
+        from harness.python_api import leaderboard
+
+        args.json_output = leaderboard(args.results, preset, args.final)
+        args.json_output.files = written
     if written:
         print(f"leaderboard written to {', '.join(written)}")
     else:

@@ -146,6 +146,15 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
     add_executor_options(parser)
 
 
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (schema: docs/schema/COMMAND.v1.json); everything "
+        "else, progress included, goes to stderr; exit codes unchanged",
+    )
+
+
 def add_tensorboard_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tensorboard",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from harness.cli.options import add_results_option, queue_of
+from harness.cli.options import add_json_option, add_results_option, queue_of
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser("status", help="print the queue as a table")
     add_results_option(parser)
+    add_json_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.queue.slurm import slurm_states
 
     rows = []
+    jobs = []  # the same, for --json
     now = time.time()
     listings = {state: queue.listing(state) for state in ("running", "pending", "failed", "cancelled", "done")}
     slurm_jobs = [e.slurm_job for entries in listings.values() for _, e in entries if e.slurm_job]
@@ -32,6 +34,24 @@ def run(args: argparse.Namespace) -> int:
     for state, listing in listings.items():
         for path, entry in listing:
             age = now - path.stat().st_mtime if state == "running" else None
+            jobs.append(
+                {
+                    "state": state,
+                    "method": entry.method.name,
+                    "task": entry.job.task,
+                    "arch": entry.job.arch,
+                    "seed": entry.job.seed,
+                    "preset": entry.job.preset,
+                    "variant": entry.job.variant,
+                    "epoch": entry.epoch,
+                    "epochs": entry.job.config.epochs,
+                    "attempts": entry.attempts,
+                    "worker": entry.worker,
+                    "heartbeat_seconds_ago": age,
+                    "slurm_job": entry.slurm_job,
+                    "slurm_state": slurm.get(entry.slurm_job) if entry.slurm_job else None,
+                }
+            )
             rows.append(
                 {
                     "state": state,
@@ -51,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
         print(pd.DataFrame(rows).to_markdown(index=False))
     for problem in queue.problems:
         print(f"warning: unreadable queue file {problem.path} moved to {queue.root / 'unreadable'}: {problem.reason}")
+    if args.json:
+        from harness.outputs import QueueJob, StatusOutput
+
+        args.json_output = StatusOutput(
+            exit_code=0,
+            queue=str(queue.root),
+            counts=dict(counts),
+            jobs=[QueueJob.model_validate(job) for job in jobs],
+            unreadable=[f"{problem.path}: {problem.reason}" for problem in queue.problems],
+        )
     return 0
 
 

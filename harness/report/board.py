@@ -303,7 +303,7 @@ class Board:
                         "published": row.published,
                         "n": len(cell.values),
                         "failed": cell.failed,
-                        "values": ";".join(f"{v:.6g}" for v in cell.values),
+                        "values": list(cell.values),
                         "mean": summary.mean if summary else None,
                         "std": summary.std if summary else None,
                         "ci95_low": summary.ci_low if summary else None,

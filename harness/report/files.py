@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -47,7 +48,11 @@ def write_reports(
 
         atomic_write_text(html, render_html(board, tasks, rendered_line(board)))
     if csv is not None:
-        atomic_write_text(csv, pd.DataFrame(board.long_rows()).to_csv(index=False))
+        rows = [
+            {**row, "values": ";".join(f"{v:.6g}" for v in cast(list[float], row["values"]))}
+            for row in board.long_rows()
+        ]
+        atomic_write_text(csv, pd.DataFrame(rows).to_csv(index=False))
     if tensorboard is not None:
         from harness.report.tensorboard import export_records
 

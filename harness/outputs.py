@@ -1,0 +1,155 @@
+"""What the commands answer with `--json`: one document on stdout per run, a pydantic model
+per command, versioned. The JSON Schemas in docs/schema/ are generated from these models
+(`python -m harness.outputs docs/schema`) and a test keeps them equal, so a program can
+validate what it reads. Light: pydantic only (the CLI imports it before torch).
+
+Exit codes are those of the human output: 0 success, 1 a job or check failed, 2 bad input
+or an unusable submission, 3 a harness bug; an error is an `ErrorOutput` document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+class Output(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    command: str
+    exit_code: int = Field(description="the process's exit code: 0 ok, 1 failed jobs or checks, 2 bad input, 3 bug")
+
+
+class ErrorOutput(Output):
+    error: str = Field(description="the one-line error the human output prints")
+
+
+class BoardCell(BaseModel):
+    """One row of the leaderboard's long form: a method on a task/architecture column."""
+
+    preset: str
+    task: str
+    arch: str
+    column: str
+    method: str
+    type: str
+    published: bool
+    n: int
+    failed: int
+    values: list[float]
+    mean: float | None
+    std: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    delta_vs_equal: float | None
+    p_vs_equal: float | None = Field(description="Welch's two-sided t-test")
+    best_baseline: str | None
+    delta_vs_best_baseline: float | None
+    p_vs_best_baseline: float | None
+    paired_n_vs_equal: int | None
+    paired_delta_vs_equal: float | None
+    paired_ci95_low_vs_equal: float | None
+    paired_ci95_high_vs_equal: float | None
+    paired_p_vs_equal: float | None
+    bootstrap_low_vs_equal: float | None
+    bootstrap_high_vs_equal: float | None
+    paired_p_vs_best_baseline: float | None
+    marks_use_paired_test_vs_equal: bool
+    avg_rank: float | None
+
+
+class LeaderboardOutput(Output):
+    command: Literal["leaderboard"] = "leaderboard"
+    preset: str
+    include_hidden: bool
+    cells: list[BoardCell]
+    files: list[str] = Field(default_factory=list, description="the reports written (--out, --html, --csv)")
+
+    def frame(self) -> Any:
+        """The cells as a pandas DataFrame, one row per method and column."""
+        import pandas as pd
+
+        return pd.DataFrame([cell.model_dump() for cell in self.cells])
+
+
+class QueueJob(BaseModel):
+    state: str
+    method: str
+    task: str
+    arch: str
+    seed: int
+    preset: str
+    variant: str | None
+    epoch: int = Field(description="epochs finished")
+    epochs: int
+    attempts: int
+    worker: str | None
+    heartbeat_seconds_ago: float | None = Field(description="running jobs: time since the worker last wrote")
+    slurm_job: str | None
+    slurm_state: str | None
+
+
+class StatusOutput(Output):
+    command: Literal["status"] = "status"
+    queue: str
+    counts: dict[str, int]
+    jobs: list[QueueJob]
+    unreadable: list[str] = Field(default_factory=list, description="queue files moved aside, with the reason")
+
+
+class ValidationEpoch(BaseModel):
+    """One epoch of the synthetic trajectory: mean per-task values."""
+
+    epoch: int
+    weights: dict[str, float] | None = Field(description="loss level: mean d total / d loss_i")
+    losses: dict[str, float] | None = Field(description="loss level: the synthetic task losses")
+    cosine_before: float | None = Field(description="gradient level: between the first two task gradients")
+    cosine_after: dict[str, float] | None = Field(description="gradient level: combined vs each task's gradient")
+    coefficients: dict[str, float] | None = Field(description="gradient level: effective coefficient of g_i")
+    ms_per_call: float
+
+
+class ValidationOutput(Output):
+    command: Literal["validate"] = "validate"
+    file: str
+    format: Literal["loss", "gradient", "gram"]
+    sandbox: str
+    seconds: float
+    calls: int
+    epochs: list[ValidationEpoch]
+    median_ms_per_call: float | None
+    warnings: list[str]
+    problems: list[str]
+    error_details: str
+
+
+COMMAND_OUTPUTS: dict[str, type[Output]] = {
+    "leaderboard": LeaderboardOutput,
+    "status": StatusOutput,
+    "validate": ValidationOutput,
+    "error": ErrorOutput,
+}
+
+
+def schema_text(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema(), indent=1, sort_keys=True) + "\n"
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in COMMAND_OUTPUTS.items():
+        path = folder / f"{name}.v{SCHEMA_VERSION}.json"
+        path.write_text(schema_text(model))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schema")):
+        print(path)

@@ -1,0 +1,140 @@
+"""The Python API: the commands' answers as functions, for programs and agents.
+
+    from harness import leaderboard, validate
+    report = validate("submissions/my_loss.py")          # ValidationOutput
+    if not report.problems:
+        board = leaderboard(results="results", preset="smoke")
+        print(board.frame().query("method == 'my_loss'"))  # one row per column of the board
+
+The functions return the same pydantic models the CLI prints with `--json`
+(harness/outputs.py, schemas in docs/schema/), and the CLI is built on them. Errors of
+bad input are `harness.api.errors.HarnessError` (a submission's: `SubmissionError`), with
+the message the CLI prints.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.api.errors import HarnessError
+from harness.outputs import BoardCell, LeaderboardOutput, ValidationEpoch, ValidationOutput
+
+
+def leaderboard(results: str | Path = "results", preset: str | None = None, final: bool = False) -> LeaderboardOutput:
+    """The board of `preset` (default smoke; `final=True`: the final evaluation's, hidden
+    architectures shown) from the run records and published rows under `results`."""
+    from harness import registry
+    from harness.report.board import build_board
+    from harness.report.files import load_for_board
+
+    preset = preset or ("final" if final else "smoke")
+    if final and preset != "final":
+        raise HarnessError(
+            "--final shows the hidden architectures of the final evaluation: use it with "
+            "--preset final (the default with --final)"
+        )
+    tasks, _ = registry.tasks.load_all()
+    records, published = load_for_board(Path(results))
+    board = build_board(records, tasks, preset, final, published)
+    cells = [BoardCell.model_validate(row) for row in board.long_rows()]
+    return LeaderboardOutput(exit_code=0, preset=preset, include_hidden=final, cells=cells)
+
+
+def validate(
+    path: str | Path, task: str | None = None, sandbox: str | None = None, epochs: int = 5, steps: int = 20
+) -> ValidationOutput:
+    """Run the file in the sandbox on a synthetic trajectory (loss level) or on synthetic
+    conflicting gradients (gradient level): per-epoch weights or coefficients, problems,
+    warnings. `exit_code` is the CLI's: 0 no problems, 1 problems, 2 the file cannot run."""
+    output, _ = run_validation(Path(path), task, sandbox, epochs, steps)
+    return output
+
+
+def run_validation(
+    path: Path,
+    task: str | None,
+    sandbox: str | None,
+    epochs: int,
+    steps: int,
+    warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+) -> tuple[ValidationOutput, Any]:
+    """`validate` with the method's own report (for the CLI's human tables)."""
+    from harness import registry
+    from harness.api.sandbox import OracleLimits
+    from harness.methods.validate import validate as validate_loss
+    from harness.methods.validate_gradient import validate_gradient
+    from harness.oracle.choose import choose_sandbox
+
+    names = registry.tasks.names()
+    chosen = registry.tasks.get(task or (names[0] if names else ""))
+    if epochs < 1 or steps < 1:
+        raise HarnessError("--epochs and --steps must be at least 1")
+    backend = choose_sandbox(sandbox, warn=warn)
+    level = file_format(path)
+    started = time.perf_counter()
+    if level == "loss":
+        report: Any = validate_loss(path, chosen.loss_names, backend, OracleLimits(), epochs, steps)
+    else:
+        report = validate_gradient(path, chosen.loss_names, backend, OracleLimits(), level, epochs, steps)  # type: ignore[arg-type]
+    output = validation_output(path, level, backend.name, started, report)
+    ran = bool(report.steps)
+    output.exit_code = 0 if not report.problems else (1 if ran else 2)
+    return output, report
+
+
+def file_format(path: Path) -> str:
+    """The format the file states by its class; unreadable files go the loss path, which
+    reports why."""
+    from harness.oracle.guest.gradient import declared_format
+    from harness.oracle.guest.loader import SubmissionFault
+
+    try:
+        return declared_format(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return "loss"
+    except SubmissionFault as exc:
+        raise HarnessError(str(exc)) from None
+
+
+def validation_output(path: Path, level: str, sandbox: str, started: float, report: Any) -> ValidationOutput:
+    """The document: per-epoch means of what the human tables show."""
+    steps: list[dict] = report.steps
+    names: tuple[str, ...] = report.loss_names
+    epochs = []
+    for epoch in sorted({s["epoch"] for s in steps}):
+        rows = [s for s in steps if s["epoch"] == epoch]
+
+        def mean(key: str, index: int | None = None, rows: list[dict] = rows) -> float:
+            return statistics.fmean(r[key] if index is None else r[key][index] for r in rows)
+
+        gradient = level != "loss"
+        per_task = range(len(names))
+        epochs.append(
+            ValidationEpoch(
+                epoch=epoch,
+                weights=None if gradient else {n: mean("weights", i) for i, n in zip(per_task, names)},
+                losses=None if gradient else {n: mean("values", i) for i, n in zip(per_task, names)},
+                cosine_before=mean("before") if gradient else None,
+                cosine_after={n: mean("after", i) for i, n in zip(per_task, names)} if gradient else None,
+                coefficients={n: mean("coefficients", i) for i, n in zip(per_task, names)} if gradient else None,
+                ms_per_call=mean("ms"),
+            )
+        )
+    return ValidationOutput(
+        exit_code=0,
+        file=str(path),
+        format=level,  # type: ignore[arg-type]
+        sandbox=sandbox,
+        seconds=time.perf_counter() - started,
+        calls=len(steps),
+        epochs=epochs,
+        median_ms_per_call=statistics.median(s["ms"] for s in steps) if steps else None,
+        warnings=list(report.warnings),
+        problems=list(report.problems),
+        error_details=report.error_details,
+    )
