@@ -1,13 +1,13 @@
 """The trusted engine of the multi-task loss benchmark.
 
-`from harness import leaderboard, validate` gives the Python API (harness/python_api.py),
+`from harness import leaderboard, submit, validate` gives the Python API (harness/python_api.py),
 loaded on first use so that the CLI's light commands do not import torch.
 """
 
 from typing import Any
 
 HARNESS_VERSION = "0.1.0"
-API = ("leaderboard", "validate")
+API = ("leaderboard", "submit", "validate")
 
 
 def __getattr__(name: str) -> Any:

@@ -128,7 +128,37 @@ class ValidationOutput(Output):
     error_details: str
 
 
+class JobResult(BaseModel):
+    """One planned job: its record's outcome, or `queued` when the command did not wait."""
+
+    method: str
+    task: str
+    arch: str
+    seed: int
+    variant: str | None
+    status: Literal["ok", "failed", "queued"]
+    primary_metric: str | None
+    best_primary: float | None
+    error: str | None
+    record: str | None = Field(description="the run record's path (JSON)")
+
+
+class RunOutput(Output):
+    """What submit, final and baselines ran; the board of the preset when they waited."""
+
+    command: Literal["submit", "final", "baselines"]
+    preset: str
+    submission: str | None = Field(description="the submission's row name (submit and final)")
+    jobs: list[JobResult]
+    failed: int = Field(description="jobs that failed (of every method)")
+    leaderboard: LeaderboardOutput | None
+    files: list[str] = Field(default_factory=list, description="the board's markdown and HTML files")
+
+
 COMMAND_OUTPUTS: dict[str, type[Output]] = {
+    "submit": RunOutput,
+    "final": RunOutput,
+    "baselines": RunOutput,
     "leaderboard": LeaderboardOutput,
     "status": StatusOutput,
     "validate": ValidationOutput,

@@ -1,9 +1,10 @@
 """The Python API: the commands' answers as functions, for programs and agents.
 
-    from harness import leaderboard, validate
+    from harness import leaderboard, submit, validate
     report = validate("submissions/my_loss.py")          # ValidationOutput
     if not report.problems:
-        board = leaderboard(results="results", preset="smoke")
+        run = submit("submissions/my_loss.py", preset="tiny", tasks=["cifar100-mtl"])  # RunOutput
+        board = leaderboard(results="results", preset="tiny")
         print(board.frame().query("method == 'my_loss'"))  # one row per column of the board
 
 The functions return the same pydantic models the CLI prints with `--json`
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.errors import HarnessError
-from harness.outputs import BoardCell, LeaderboardOutput, ValidationEpoch, ValidationOutput
+from harness.outputs import BoardCell, LeaderboardOutput, RunOutput, ValidationEpoch, ValidationOutput
 
 
 def leaderboard(results: str | Path = "results", preset: str | None = None, final: bool = False) -> LeaderboardOutput:
@@ -43,6 +44,46 @@ def leaderboard(results: str | Path = "results", preset: str | None = None, fina
     board = build_board(records, tasks, preset, final, published)
     cells = [BoardCell.model_validate(row) for row in board.long_rows()]
     return LeaderboardOutput(exit_code=0, preset=preset, include_hidden=final, cells=cells)
+
+
+def submit(
+    path: str | Path,
+    preset: str = "smoke",
+    tasks: list[str] | None = None,
+    archs: list[str] | None = None,
+    seeds: list[int] | None = None,
+    results: str | Path = "results",
+    name: str | None = None,
+    baselines: bool = True,
+    sandbox: str | None = None,
+    device: str = "auto",
+    data_root: str | Path | None = None,
+) -> RunOutput:
+    """Train the file on the preset's jobs (and the seed's baselines where their records are
+    missing), wait, and return every job's outcome and the board: `submit` on the command
+    line, through the same parser and code. Progress goes to stderr."""
+    argv = ["submit", str(path), "--preset", preset, "--results", str(results), "--device", device, "--json"]
+    argv += ["--tasks", *tasks] if tasks else []
+    argv += ["--archs", *archs] if archs else []
+    argv += ["--seeds", *map(str, seeds)] if seeds else []
+    argv += ["--name", name] if name else []
+    argv += [] if baselines else ["--no-baselines"]
+    argv += ["--sandbox", sandbox] if sandbox else []
+    argv += ["--data-root", str(data_root)] if data_root else []
+    return _run_command(argv)
+
+
+def _run_command(argv: list[str]) -> Any:
+    import contextlib
+
+    from harness.cli import build_parser
+
+    args = build_parser(argv).parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):
+        code = args.func(args)
+    output = args.json_output
+    output.exit_code = code
+    return output
 
 
 def validate(

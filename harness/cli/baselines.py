@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from harness import registry
-from harness.cli.options import add_job_options, add_task_options, queue_of, split_list
+from harness.cli.options import add_job_options, add_json_option, add_task_options, queue_of, split_list
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="methods to run (default: all registered)")
     add_job_options(parser)
+    add_json_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -43,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
         print_dry_run(planned, args.results, args.force)
         return 0
     records = run_planned(planned, tasks, queue_of(args), how)
+    if records is not None:
+        print_leaderboard(args, tasks)
+    if args.json:
+        from harness.cli.planning import run_output
+
+        args.json_output = run_output(args, planned, records, None)
     if records is None:
         return 0
-    print_leaderboard(args, tasks)
     return 1 if any(r.status == "failed" for r in records) else 0
 
 

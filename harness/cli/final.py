@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from harness.cli import submit
-from harness.cli.options import add_job_options, add_task_options
+from harness.cli.options import add_job_options, add_json_option, add_task_options
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     submit.add_entry_options(parser)
     add_job_options(parser, preset=False)
+    add_json_option(parser)
     parser.set_defaults(func=run)
     return parser
 

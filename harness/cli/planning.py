@@ -8,9 +8,11 @@ import importlib.util
 
 from harness import registry
 from harness.api.errors import HarnessError
+from harness.api.records import RunRecord
 from harness.api.task import Task
 from harness.cli.options import parse_seeds, slurm_extra, split_list, task_overrides
 from harness.methods.resolve import Method
+from harness.outputs import RunOutput
 from harness.queue.local import LocalRun
 from harness.queue.slurm import SlurmOptions
 from harness.queue.slurm_config import merged_slurm_options, read_slurm_config
@@ -81,6 +83,8 @@ def plan_for(
 
 
 def local_run(args: argparse.Namespace) -> LocalRun:
+    if getattr(args, "json", False) and getattr(args, "dry_run", False):
+        raise HarnessError("--dry-run prints a table for people; it has no --json form yet")
     if getattr(args, "tensorboard", None) is not None and importlib.util.find_spec("tensorboard") is None:
         raise HarnessError('--tensorboard needs the tensorboard package: pip install -e ".[tensorboard]"')
     if args.slots_per_device < 1:
@@ -135,3 +139,44 @@ def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
     print()
     print(text)
     print(f"(written to {md} and {html})")
+
+
+def run_output(
+    args: argparse.Namespace, planned: list[PlannedJob], records: list[RunRecord] | None, submission: str | None
+) -> RunOutput:
+    """The --json document of submit, final and baselines: every planned job's outcome
+    (`queued` without waiting) and, when they waited, the preset's board."""
+    from harness.outputs import JobResult, RunOutput
+    from harness.python_api import leaderboard
+    from harness.store import record_path
+
+    by_key = {record.key: record for record in records or []}
+    jobs = []
+    for item in planned:
+        record = by_key.get(item.key)
+        jobs.append(
+            JobResult(
+                method=item.method.spec.name,
+                task=item.job.task,
+                arch=item.job.arch,
+                seed=item.job.seed,
+                variant=item.job.variant,
+                status="queued" if record is None else ("ok" if record.status == "ok" else "failed"),
+                primary_metric=record.primary_metric if record else None,
+                best_primary=record.best_primary if record else None,
+                error=record.error if record else None,
+                record=str(record_path(args.results, record)) if record else None,
+            )
+        )
+    final = getattr(args, "final", False)
+    stem = args.results / f"leaderboard-{slug(args.preset)}"
+    return RunOutput(
+        command=args.command,
+        exit_code=0,
+        preset=args.preset,
+        submission=submission,
+        jobs=jobs,
+        failed=sum(job.status == "failed" for job in jobs),
+        leaderboard=leaderboard(args.results, args.preset, final) if records is not None else None,
+        files=[str(stem.with_suffix(".md")), str(stem.with_suffix(".html"))] if records is not None else [],
+    )

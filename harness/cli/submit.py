@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.options import add_job_options, add_sandbox_option, add_task_options, queue_of
+from harness.cli.options import add_job_options, add_json_option, add_sandbox_option, add_task_options, queue_of
 
 if TYPE_CHECKING:
     from harness.api.task import Task
@@ -43,6 +43,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_entry_options(parser)
     add_job_options(parser)
+    add_json_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -80,10 +81,16 @@ def run(args: argparse.Namespace) -> int:
         raise
     print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     methods = with_baselines(submissions, tasks, args)
-    records = run_planned(plan_for(methods, tasks, args), tasks, queue_of(args), how)
+    planned = plan_for(methods, tasks, args)
+    records = run_planned(planned, tasks, queue_of(args), how)
+    if records is not None:
+        print_leaderboard(args, tasks)
+    if args.json:
+        from harness.cli.planning import run_output
+
+        args.json_output = run_output(args, planned, records, name)
     if records is None:
         return 0
-    print_leaderboard(args, tasks)
     failed = [r for r in records if r.status == "failed" and r.method.name == name]
     if failed:
         print(f"error: {len(failed)} job(s) of {name} failed: {failed[0].error}", file=sys.stderr)
