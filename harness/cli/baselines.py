@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli.planning import chosen_tasks, local_run, plan_for, print_leaderboard
+    from harness.cli.planning import chosen_tasks, finish_run, local_run, plan_for
     from harness.methods.resolve import Method, methods_for_task
     from harness.queue.local import run_planned
 
@@ -44,12 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print_dry_run(planned, args.results, args.force)
         return 0
     records = run_planned(planned, tasks, queue_of(args), how)
-    if records is not None:
-        print_leaderboard(args, tasks)
-    if args.json:
-        from harness.cli.planning import run_output
-
-        args.json_output = run_output(args, planned, records, None)
+    finish_run(args, tasks, planned, records, None)
     if records is None:
         return 0
     return 1 if any(r.status == "failed" for r in records) else 0

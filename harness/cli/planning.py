@@ -141,6 +141,21 @@ def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
     print(f"(written to {md} and {html})")
 
 
+def finish_run(
+    args: argparse.Namespace,
+    tasks: dict[str, Task],
+    planned: list[PlannedJob],
+    records: list[RunRecord] | None,
+    submission: str | None,
+) -> None:
+    """What submit, final and baselines do once their jobs are handed over: the board when
+    they waited, and with --json the document."""
+    if records is not None:
+        print_leaderboard(args, tasks)
+    if args.json:
+        args.json_output = run_output(args, planned, records, submission)
+
+
 def run_output(
     args: argparse.Namespace, planned: list[PlannedJob], records: list[RunRecord] | None, submission: str | None
 ) -> RunOutput:

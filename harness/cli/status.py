@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from harness.cli.options import add_json_option, add_results_option, queue_of
 
@@ -24,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"queue {queue.root}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
     from harness.queue.slurm import slurm_states
 
-    rows = []
-    jobs = []  # the same, for --json
+    jobs: list[dict[str, Any]] = []  # one dict per job: the --json rows, and the table below
     now = time.time()
     listings = {state: queue.listing(state) for state in ("running", "pending", "failed", "cancelled", "done")}
     slurm_jobs = [e.slurm_job for entries in listings.values() for _, e in entries if e.slurm_job]
@@ -52,21 +52,16 @@ def run(args: argparse.Namespace) -> int:
                     "slurm_state": slurm.get(entry.slurm_job) if entry.slurm_job else None,
                 }
             )
-            rows.append(
-                {
-                    "state": state,
-                    "method": entry.method.name,
-                    "task": entry.job.task,
-                    "arch": entry.job.arch,
-                    "seed": entry.job.seed,
-                    "preset": entry.job.preset,
-                    "epoch": f"{entry.epoch}/{entry.job.config.epochs}",
-                    "attempts": entry.attempts,
-                    "worker": entry.worker or "",
-                    "heartbeat": f"{age:.0f}s ago" if age is not None else "",
-                    **({"slurm job": slurm_cell(entry.slurm_job, slurm)} if on_slurm else {}),
-                }
-            )
+    rows = [
+        {
+            **{key: job[key] for key in ("state", "method", "task", "arch", "seed", "preset", "attempts")},
+            "epoch": f"{job['epoch']}/{job['epochs']}",
+            "worker": job["worker"] or "",
+            "heartbeat": "" if job["heartbeat_seconds_ago"] is None else f"{job['heartbeat_seconds_ago']:.0f}s ago",
+            **({"slurm job": slurm_cell(job["slurm_job"], slurm)} if on_slurm else {}),
+        }
+        for job in jobs
+    ]
     if rows:
         print(pd.DataFrame(rows).to_markdown(index=False))
     for problem in queue.problems:

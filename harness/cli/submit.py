@@ -51,7 +51,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from harness.api.errors import SubmissionError
     from harness.api.sandbox import OracleLimits
-    from harness.cli.planning import chosen_tasks, job_device_type, local_run, plan_for, print_leaderboard
+    from harness.cli.planning import chosen_tasks, finish_run, job_device_type, local_run, plan_for
     from harness.methods.resolve import submission_method
     from harness.oracle.choose import choose_sandbox
     from harness.queue.local import run_planned
@@ -83,12 +83,7 @@ def run(args: argparse.Namespace) -> int:
     methods = with_baselines(submissions, tasks, args)
     planned = plan_for(methods, tasks, args)
     records = run_planned(planned, tasks, queue_of(args), how)
-    if records is not None:
-        print_leaderboard(args, tasks)
-    if args.json:
-        from harness.cli.planning import run_output
-
-        args.json_output = run_output(args, planned, records, name)
+    finish_run(args, tasks, planned, records, name)
     if records is None:
         return 0
     failed = [r for r in records if r.status == "failed" and r.method.name == name]
