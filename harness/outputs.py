@@ -33,6 +33,7 @@ class BoardCell(BaseModel):
     """One row of the leaderboard's long form: a method on a task/architecture column."""
 
     preset: str
+    protocol: str = Field(description="the task's protocol: standard, or its screening and held-out changes")
     task: str
     arch: str
     column: str
@@ -66,6 +67,11 @@ class BoardCell(BaseModel):
 class LeaderboardOutput(Output):
     command: Literal["leaderboard"] = "leaderboard"
     preset: str
+    protocol: str = Field(description="the protocol asked for (--epochs, --train-fraction, --protocol)")
+    protocols: dict[str, str] = Field(description="per task, the protocol its runs on this board ran under")
+    comparable_to_published: bool = Field(
+        description="false under screening or held-out evaluation: not comparable to the published table"
+    )
     include_hidden: bool
     cells: list[BoardCell]
     files: list[str] = Field(default_factory=list, description="the reports written (--out, --html, --csv)")
@@ -136,11 +142,25 @@ class JobResult(BaseModel):
     arch: str
     seed: int
     variant: str | None
-    status: Literal["ok", "failed", "queued"]
+    status: Literal["ok", "failed", "queued", "planned"] = Field(
+        description="planned: a --dry-run's job that would train (a recorded one says ok)"
+    )
     primary_metric: str | None
     best_primary: float | None
     error: str | None
     record: str | None = Field(description="the run record's path (JSON)")
+    estimated_device_hours: float | None = Field(
+        default=None, description="--dry-run: the cost table's estimate for a planned job (None: not measured)"
+    )
+
+
+class DeviceEstimate(BaseModel):
+    """--dry-run: the device-hours the planned jobs of one device kind would take."""
+
+    device: str
+    device_hours: float = Field(description="the sum over the planned jobs with a measured cost")
+    unmeasured_jobs: int = Field(description="planned jobs the cost table has no measurement for (not counted)")
+    cost_table: str | None = Field(description="how and when the table's entries for this device were measured")
 
 
 class RunOutput(Output):
@@ -148,11 +168,14 @@ class RunOutput(Output):
 
     command: Literal["submit", "final", "baselines"]
     preset: str
+    protocol: str = Field(description="the protocol asked for (--epochs, --train-fraction, --protocol)")
     submission: str | None = Field(description="the submission's row name (submit and final)")
     jobs: list[JobResult]
     failed: int = Field(description="jobs that failed (of every method)")
     leaderboard: LeaderboardOutput | None
     files: list[str] = Field(default_factory=list, description="the board's markdown and HTML files")
+    dry_run: bool = Field(default=False, description="--dry-run: nothing was queued; see `estimates`")
+    estimates: list[DeviceEstimate] = Field(default_factory=list, description="--dry-run: per device kind")
 
 
 COMMAND_OUTPUTS: dict[str, type[Output]] = {

@@ -23,12 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from harness.api.errors import HarnessError
+from harness.api.records import Protocol
 from harness.outputs import BoardCell, LeaderboardOutput, RunOutput, ValidationEpoch, ValidationOutput
 
 
-def leaderboard(results: str | Path = "results", preset: str | None = None, final: bool = False) -> LeaderboardOutput:
+def leaderboard(
+    results: str | Path = "results",
+    preset: str | None = None,
+    final: bool = False,
+    protocol: Protocol | None = None,
+) -> LeaderboardOutput:
     """The board of `preset` (default smoke; `final=True`: the final evaluation's, hidden
-    architectures shown) from the run records and published rows under `results`."""
+    architectures shown) from the run records and published rows under `results`; with
+    `protocol` (screening, held-out evaluation) the board of the runs under it."""
     from harness import registry
     from harness.report.board import build_board
     from harness.report.files import load_for_board
@@ -41,9 +48,17 @@ def leaderboard(results: str | Path = "results", preset: str | None = None, fina
         )
     tasks, _ = registry.tasks.load_all()
     records, published = load_for_board(Path(results))
-    board = build_board(records, tasks, preset, final, published)
+    board = build_board(records, tasks, preset, final, published, protocol)
     cells = [BoardCell.model_validate(row) for row in board.long_rows()]
-    return LeaderboardOutput(exit_code=0, preset=preset, include_hidden=final, cells=cells)
+    return LeaderboardOutput(
+        exit_code=0,
+        preset=preset,
+        protocol=(protocol or Protocol()).key,
+        protocols=board.protocol_keys(),
+        comparable_to_published=board.comparable_to_published,
+        include_hidden=final,
+        cells=cells,
+    )
 
 
 def submit(
@@ -58,10 +73,15 @@ def submit(
     sandbox: str | None = None,
     device: str = "auto",
     data_root: str | Path | None = None,
+    epochs: int | None = None,
+    train_fraction: float | None = None,
+    heldout: bool = False,
 ) -> RunOutput:
     """Train the file on the preset's jobs (and the seed's baselines where their records are
     missing), wait, and return every job's outcome and the board: `submit` on the command
-    line, through the same parser and code. Progress goes to stderr."""
+    line, through the same parser and code. `epochs`/`train_fraction` make it a screening run
+    and `heldout` scores a validation split instead of the test split (ranked apart).
+    Progress goes to stderr."""
     argv = ["submit", str(path), "--preset", preset, "--results", str(results), "--device", device, "--json"]
     argv += ["--tasks", *tasks] if tasks else []
     argv += ["--archs", *archs] if archs else []
@@ -70,6 +90,9 @@ def submit(
     argv += [] if baselines else ["--no-baselines"]
     argv += ["--sandbox", sandbox] if sandbox else []
     argv += ["--data-root", str(data_root)] if data_root else []
+    argv += ["--epochs", str(epochs)] if epochs is not None else []
+    argv += ["--train-fraction", repr(train_fraction)] if train_fraction is not None else []
+    argv += ["--protocol", "heldout"] if heldout else []
     return _run_command(argv)
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         JobSpec,
         MethodKind,
         MethodSpec,
+        Protocol,
         RunRecord,
         TrainConfig,
         job_key,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         clean_environment,
     )
     from harness.api.seeds import stream_seed
+    from harness.api.subsets import Subsets, training_subsets
     from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Task, TaskData, TaskOption
     from harness.api.transfer import to_device, to_host
 
@@ -54,6 +56,7 @@ _MODULES = {
         "JobSpec",
         "MethodKind",
         "MethodSpec",
+        "Protocol",
         "RunRecord",
         "TrainConfig",
         "job_key",
@@ -68,6 +71,7 @@ _MODULES = {
         "clean_environment",
     ),
     "seeds": ("stream_seed",),
+    "subsets": ("Subsets", "training_subsets"),
     "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
     "transfer": ("to_device", "to_host"),
 }
@@ -94,11 +98,13 @@ __all__ = [
     "OracleLimits",
     "OracleProcess",
     "PluginError",
+    "Protocol",
     "RunRecord",
     "Sandbox",
     "StepContext",
     "StepResult",
     "SubmissionError",
+    "Subsets",
     "Task",
     "TaskData",
     "TaskOption",
@@ -110,6 +116,7 @@ __all__ = [
     "random_crop_flip",
     "stream_seed",
     "to_device",
+    "training_subsets",
     "to_host",
     "to_model_input",
 ]

@@ -33,6 +33,15 @@ class TrainConfig(BaseModel):
     amp: bool = Field(default=True, description="bf16 autocast on CUDA; ignored on CPU")
     compile: bool = Field(default=False, description="torch.compile the shared trunk")
     fused_sgd: bool = Field(default=False, description="SGD as one fused kernel over all parameters")
+    train_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="train on this seeded share of the training images (screening)"
+    )
+    heldout_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="score on this fixed, seeded share of the training set instead of the test split",
+    )
     eval_batch_size: int | None = Field(default=None, ge=1, description="test batch size; None: the task's default")
     reuse_task_gradients: bool = Field(
         default=False,
@@ -56,6 +65,50 @@ class TrainConfig(BaseModel):
         return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
 
+HELDOUT_FRACTION = 0.1  # the validation split of `--protocol heldout`: a tenth of the training set
+
+
+class Protocol(BaseModel):
+    """How a job departs from its preset's protocol. Screening (fewer epochs, a share of the
+    training set) gives numbers that are not comparable to the published table; `heldout`
+    scores a fixed validation split carved out of the training set, so that an agent
+    iterating on a loss never sees test accuracy. The default is the preset's own protocol;
+    boards never mix jobs of different protocols."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int | None = Field(default=None, ge=1, description="the screening run's epochs (None: the preset's)")
+    train_fraction: float | None = Field(default=None, gt=0, lt=1, description="share of the training set")
+    evaluation: Literal["test", "heldout"] = "test"
+
+    @property
+    def standard(self) -> bool:
+        return self == Protocol()
+
+    @property
+    def screening(self) -> bool:
+        return self.epochs is not None or self.train_fraction is not None
+
+    @property
+    def key(self) -> str:
+        """A short stable name: `standard`, or e.g. `epochs=5,train-fraction=0.25,heldout`."""
+        parts = [f"epochs={self.epochs}"] if self.epochs is not None else []
+        parts += [f"train-fraction={self.train_fraction:g}"] if self.train_fraction is not None else []
+        parts += ["heldout"] if self.evaluation == "heldout" else []
+        return ",".join(parts) or "standard"
+
+    def apply(self, config: TrainConfig) -> TrainConfig:
+        """The preset's config under this protocol."""
+        changes: dict[str, Any] = {}
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        if self.train_fraction is not None:
+            changes["train_fraction"] = self.train_fraction
+        if self.evaluation == "heldout":
+            changes["heldout_fraction"] = HELDOUT_FRACTION
+        return config.model_copy(update=changes) if changes else config
+
+
 class JobSpec(BaseModel):
     """One training run: a method trained on one task/architecture/seed under a preset."""
 
@@ -67,6 +120,7 @@ class JobSpec(BaseModel):
     preset: str
     config: TrainConfig
     variant: str | None = Field(default=None, description="the task's variant, e.g. 'fold 2'")
+    protocol: Protocol = Field(default_factory=Protocol, description="screening and held-out evaluation, if any")
 
     @model_validator(mode="before")
     @classmethod
@@ -109,7 +163,7 @@ def job_key(method: MethodSpec, job: JobSpec, harness_version: str, device_type:
         {
             "source_sha256": method.source_sha256,
             "kind": method.kind,
-            "job": job.model_dump(mode="json"),
+            "job": _job_for_key(job),
             "harness": harness_version,
             "device_type": device_type,
             "precision": precision_name(job.config.amp, device_type),
@@ -117,6 +171,20 @@ def job_key(method: MethodSpec, job: JobSpec, harness_version: str, device_type:
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _job_for_key(job: JobSpec) -> dict[str, Any]:
+    """The job as the key hashes it: the protocol's fields are left out where they have their
+    default values, so the jobs of the standard protocol keep the keys (and cached records)
+    they had before protocols existed."""
+    data = job.model_dump(mode="json")
+    if job.protocol.standard:
+        del data["protocol"]
+    defaults = TrainConfig.model_fields
+    for name in ("train_fraction", "heldout_fraction"):
+        if data["config"][name] == defaults[name].default:
+            del data["config"][name]
+    return data
 
 
 class EpochLog(BaseModel):

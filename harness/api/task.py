@@ -92,6 +92,9 @@ class Task(ABC):
     options_model: ClassVar[type[BaseModel]] = NoOptions
     cli_options: ClassVar[tuple[TaskOption, ...]] = ()
     data_commands: ClassVar[tuple[DataCommand, ...]] = ()
+    # True when load_data honours config.train_fraction and config.heldout_fraction (through
+    # harness.api.training_subsets); jobs that need them are refused for the other tasks.
+    supports_subsets: ClassVar[bool] = False
 
     def architecture(self, name: str) -> Architecture:
         for arch in self.architectures:

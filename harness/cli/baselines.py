@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli.planning import chosen_tasks, finish_run, local_run, plan_for
+    from harness.cli.planning import chosen_tasks, finish_dry_run, finish_run, local_run, plan_for
     from harness.methods.resolve import Method, methods_for_task
     from harness.queue.local import run_planned
 
@@ -39,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {note}", flush=True)
     planned = plan_for(methods, tasks, args)
     if args.dry_run:
-        from harness.cli.dry_run import print_dry_run
-
-        print_dry_run(planned, args.results, args.force)
+        finish_dry_run(args, planned, None)
         return 0
     records = run_planned(planned, tasks, queue_of(args), how)
     finish_run(args, tasks, planned, records, None)

@@ -1,51 +1,84 @@
 """`--dry-run`: what `submit`, `final` or `baselines` would run, what is already recorded,
 and the device-hours the rest would take (harness/run/estimate.py), without queueing,
-preparing data or starting a sandbox."""
+preparing data or starting a sandbox. The table for people and the --json document come
+from the same `dry_run_plan`."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.api.records import RunRecord
+from harness.outputs import DeviceEstimate
 from harness.run.estimate import CostTable, job_seconds, load_cost_table
 from harness.run.jobs import PlannedJob
 from harness.store import find_record
 
 
-def print_dry_run(planned: list[PlannedJob], results: Path, force: bool) -> None:
+@dataclass(frozen=True)
+class PlannedItem:
+    job: PlannedJob
+    record: RunRecord | None  # an ok record of the same key: the job would not train
+    seconds: float | None  # the estimate for a job that would train (None: not measured)
+
+
+def dry_run_plan(
+    planned: list[PlannedJob], results: Path, force: bool
+) -> tuple[list[PlannedItem], list[DeviceEstimate]]:
+    """Every planned job with its record (unless --force) or its estimate, and the totals
+    per device kind."""
     table = load_cost_table()
-    groups: dict[tuple[str, str, str, str], list[PlannedJob]] = defaultdict(list)
-    for item in planned:
-        groups[(item.method.spec.name, item.job.task, item.job.arch, item.device_type)].append(item)
-    rows = []
+    items = []
+    for job in planned:
+        record = None if force else _recorded(results, job)
+        items.append(PlannedItem(job, record, None if record else _seconds(table, job)))
     hours: dict[str, float] = defaultdict(float)
     unknown: dict[str, int] = defaultdict(int)
-    for (method, task, arch, device), items in groups.items():
-        cached = 0 if force else sum(_recorded(results, item) for item in items)
-        todo = [item for item in items if force or not _recorded(results, item)]
-        seconds = [_seconds(table, item) for item in todo]
-        known = [s for s in seconds if s is not None]
-        hours[device] += sum(known) / 3600
-        unknown[device] += len(seconds) - len(known)
-        estimate = "—" if len(known) < len(seconds) else f"{sum(known) / 3600:.3f}"
-        rows.append([method, task, arch, device, len(items), cached, len(todo), estimate])
+    for item in items:
+        if item.record is None:
+            hours[item.job.device_type] += (item.seconds or 0.0) / 3600
+            unknown[item.job.device_type] += item.seconds is None
+    estimates = [
+        DeviceEstimate(
+            device=device,
+            device_hours=hours[device],
+            unmeasured_jobs=unknown[device],
+            cost_table=table.devices[device].measured if device in table.devices else None,
+        )
+        for device in sorted(hours)
+    ]
+    return items, estimates
+
+
+def print_dry_run(items: list[PlannedItem], estimates: list[DeviceEstimate]) -> None:
+    groups: dict[tuple[str, str, str, str], list[PlannedItem]] = defaultdict(list)
+    for item in items:
+        groups[(item.job.method.spec.name, item.job.job.task, item.job.job.arch, item.job.device_type)].append(item)
+    rows = []
+    for (method, task, arch, device), members in groups.items():
+        todo = [item for item in members if item.record is None]
+        known = [item.seconds for item in todo if item.seconds is not None]
+        hours = "—" if len(known) < len(todo) else f"{sum(known) / 3600:.3f}"
+        rows.append([method, task, arch, device, len(members), len(members) - len(todo), len(todo), hours])
     headers = ["method", "task", "arch", "device", "jobs", "recorded", "to run", "est. device-hours"]
     print(tabulate(rows, headers=headers, tablefmt="github"))
-    for device in sorted(hours.keys() | unknown.keys()):
-        measured = table.devices.get(device)
-        where = f" (cost table: {measured.measured})" if measured else " (no cost table for this device kind)"
-        line = f"{device}: about {hours[device]:.2f} device-hours to run{where}"
-        if unknown[device]:
-            line += f"; {unknown[device]} job(s) without a measured cost are not counted"
+    for estimate in estimates:
+        where = (
+            f" (cost table: {estimate.cost_table})" if estimate.cost_table else " (no cost table for this device kind)"
+        )
+        line = f"{estimate.device}: about {estimate.device_hours:.2f} device-hours to run{where}"
+        if estimate.unmeasured_jobs:
+            line += f"; {estimate.unmeasured_jobs} job(s) without a measured cost are not counted"
         print(line)
     print("dry run: nothing was queued (refresh the costs with benchmarks/cost_table.py)")
 
 
-def _recorded(results: Path, item: PlannedJob) -> bool:
+def _recorded(results: Path, item: PlannedJob) -> RunRecord | None:
     record = find_record(results, item.job.preset, item.method.spec.name, item.key)
-    return record is not None and record.status == "ok"
+    return record if record is not None and record.status == "ok" else None
 
 
 def _seconds(table: CostTable, item: PlannedJob) -> float | None:

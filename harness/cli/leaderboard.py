@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 
 from harness.api.errors import HarnessError
-from harness.cli.options import PRESETS, add_json_option, add_results_option, add_tensorboard_option
+from harness.cli.options import (
+    PRESETS,
+    add_json_option,
+    add_protocol_options,
+    add_results_option,
+    add_tensorboard_option,
+    protocol_of,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,6 +24,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--final", action="store_true", help="the final evaluation's board: shows the hidden architectures' columns"
     )
+    add_protocol_options(parser)
     add_results_option(parser)
     parser.add_argument("--out", type=Path, help="write the markdown here instead of printing it")
     parser.add_argument(
@@ -43,12 +51,15 @@ def run(args: argparse.Namespace) -> int:
             "--final shows the hidden architectures of the final evaluation: use it with "
             "--preset final (the default with --final)"
         )
-    text = write_reports(args.results, tasks, preset, args.final, args.out, args.html, args.csv, args.tensorboard)
+    protocol = protocol_of(args)
+    text = write_reports(
+        args.results, tasks, preset, args.final, args.out, args.html, args.csv, args.tensorboard, protocol
+    )
     written = [str(p) for p in (args.out, args.html, args.csv, args.tensorboard) if p is not None]
     if args.json:
         from harness.python_api import leaderboard
 
-        args.json_output = leaderboard(args.results, preset, args.final)
+        args.json_output = leaderboard(args.results, preset, args.final, protocol)
         args.json_output.files = written
     if written:
         print(f"leaderboard written to {', '.join(written)}")

@@ -12,12 +12,13 @@ from harness import registry
 from harness.api.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.api.records import Protocol
     from harness.api.task import Task, TaskOption
     from harness.queue.jobqueue import JobQueue
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
-PRESETS = ["tiny", "smoke", "dev", "full"]
+PRESETS = ["tiny", "smoke", "screen", "dev", "full"]
 
 
 def split_list(values: list[str] | None) -> list[str] | None:
@@ -52,7 +53,9 @@ def add_preset_option(parser: argparse.ArgumentParser) -> None:
         choices=PRESETS,
         help="tiny: a pipeline check in seconds (numbers mean nothing); "
         "smoke: synthetic data, ResNet-20 / ResNet18 at 64 px, 2 epochs (CPU, a minute or two); "
-        "dev: real data, visible archs, short schedule; full: the full protocol, 3 seeds",
+        "screen: dev's first architecture for a third of its epochs on a quarter of the training set "
+        "(a quick comparison, ranked apart); dev: real data, visible archs, short schedule; "
+        "full: the full protocol, 3 seeds",
     )
 
 
@@ -100,9 +103,53 @@ def task_overrides(task: Task, args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """Screening and held-out evaluation: runs under them are ranked only against runs of the
+    same protocol, never beside the preset's own."""
+    group = parser.add_argument_group(
+        "protocol", "changes to the preset's protocol; such runs get boards of their own (not the published table's)"
+    )
+    group.add_argument("--epochs", type=int, metavar="N", help="screening: train N epochs (the schedule fits N)")
+    group.add_argument(
+        "--train-fraction",
+        type=float,
+        metavar="F",
+        help="screening: train on a fixed, seeded share F (0 < F < 1) of the training set",
+    )
+    group.add_argument(
+        "--protocol",
+        choices=("standard", "heldout"),
+        default="standard",
+        help="heldout: score on a fixed, seeded 10%% validation split carved out of the training set and never "
+        "read the test split (only `final` scores the test split), so iterating cannot select on test accuracy",
+    )
+
+
+def protocol_of(args: argparse.Namespace) -> Protocol:
+    """The protocol the --epochs, --train-fraction and --protocol flags ask for."""
+    from pydantic import ValidationError
+
+    from harness.api.records import Protocol
+
+    fraction = getattr(args, "train_fraction", None)
+    if fraction == 1:
+        fraction = None  # the whole training set: no change
+    try:
+        return Protocol(
+            epochs=getattr(args, "epochs", None),
+            train_fraction=fraction,
+            evaluation="heldout" if getattr(args, "protocol", "standard") == "heldout" else "test",
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        flag = "--" + str(error["loc"][0]).replace("_", "-")
+        raise HarnessError(f"{flag}: {error['msg'].lower()}") from None
+
+
 def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> None:
     if preset:
         add_preset_option(parser)
+        add_protocol_options(parser)
     parser.add_argument("--tasks", nargs="+", metavar="TASK", help="tasks to run (default: all registered)")
     parser.add_argument("--archs", nargs="+", metavar="ARCH", help="architectures (default: the preset's)")
     parser.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds (default: the preset's)")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from pathlib import Path
+from typing import Literal
 
 from harness import registry
 from harness.api.errors import HarnessError
 from harness.api.records import RunRecord
 from harness.api.task import Task
-from harness.cli.options import parse_seeds, slurm_extra, split_list, task_overrides
+from harness.cli.options import parse_seeds, protocol_of, slurm_extra, split_list, task_overrides
 from harness.methods.resolve import Method
 from harness.outputs import RunOutput
 from harness.queue.local import LocalRun
@@ -76,6 +78,7 @@ def plan_for(
             seeds,
             overrides=task_overrides(task, args),
             allow_hidden=getattr(args, "final", False),
+            protocol=protocol_of(args),
         )
         for method in methods:
             planned.extend(plan(method, jobs, device_type))
@@ -83,8 +86,6 @@ def plan_for(
 
 
 def local_run(args: argparse.Namespace) -> LocalRun:
-    if getattr(args, "json", False) and getattr(args, "dry_run", False):
-        raise HarnessError("--dry-run prints a table for people; it has no --json form yet")
     if getattr(args, "tensorboard", None) is not None and importlib.util.find_spec("tensorboard") is None:
         raise HarnessError('--tensorboard needs the tensorboard package: pip install -e ".[tensorboard]"')
     if args.slots_per_device < 1:
@@ -131,11 +132,19 @@ def slurm_options(args: argparse.Namespace) -> SlurmOptions:
     return options
 
 
+def board_stem(args: argparse.Namespace) -> Path:
+    """results/leaderboard-PRESET[-PROTOCOL]: a protocol's board never overwrites the preset's."""
+    key = protocol_of(args).key
+    return args.results / f"leaderboard-{slug(args.preset)}{'' if key == 'standard' else '-' + slug(key)}"
+
+
 def print_leaderboard(args: argparse.Namespace, tasks: dict[str, Task]) -> None:
     include_hidden = getattr(args, "final", False)
-    stem = args.results / f"leaderboard-{slug(args.preset)}"
+    stem = board_stem(args)
     md, html = stem.with_suffix(".md"), stem.with_suffix(".html")
-    text = write_reports(args.results, tasks, args.preset, include_hidden, md, html, None, args.tensorboard)
+    text = write_reports(
+        args.results, tasks, args.preset, include_hidden, md, html, None, args.tensorboard, protocol_of(args)
+    )
     print()
     print(text)
     print(f"(written to {md} and {html})")
@@ -156,11 +165,31 @@ def finish_run(
         args.json_output = run_output(args, planned, records, submission)
 
 
+def finish_dry_run(args: argparse.Namespace, planned: list[PlannedJob], submission: str | None) -> None:
+    """--dry-run: the plan as a table for people, or with --json as the run document (a
+    recorded job `ok` with its record, the others `planned` with their estimates)."""
+    from harness.cli.dry_run import dry_run_plan, print_dry_run
+
+    items, estimates = dry_run_plan(planned, args.results, args.force)
+    if not args.json:
+        print_dry_run(items, estimates)
+        return
+    records = [item.record for item in items if item.record is not None]
+    seconds = {item.job.key: item.seconds for item in items if item.record is None}
+    output = run_output(args, planned, records, submission, seconds)
+    args.json_output = output.model_copy(update={"dry_run": True, "estimates": estimates})
+
+
 def run_output(
-    args: argparse.Namespace, planned: list[PlannedJob], records: list[RunRecord] | None, submission: str | None
+    args: argparse.Namespace,
+    planned: list[PlannedJob],
+    records: list[RunRecord] | None,
+    submission: str | None,
+    dry_run_seconds: dict[str, float | None] | None = None,
 ) -> RunOutput:
     """The --json document of submit, final and baselines: every planned job's outcome
-    (`queued` without waiting) and, when they waited, the preset's board."""
+    (`queued` without waiting; `planned` with its estimate in a dry run) and, when they
+    waited, the preset's board."""
     from harness.outputs import JobResult, RunOutput
     from harness.python_api import leaderboard
     from harness.store import record_path
@@ -169,6 +198,8 @@ def run_output(
     jobs = []
     for item in planned:
         record = by_key.get(item.key)
+        waiting: Literal["planned", "queued"] = "planned" if dry_run_seconds is not None else "queued"
+        seconds = (dry_run_seconds or {}).get(item.key)
         jobs.append(
             JobResult(
                 method=item.method.spec.name,
@@ -176,22 +207,25 @@ def run_output(
                 arch=item.job.arch,
                 seed=item.job.seed,
                 variant=item.job.variant,
-                status="queued" if record is None else ("ok" if record.status == "ok" else "failed"),
+                status=waiting if record is None else ("ok" if record.status == "ok" else "failed"),
                 primary_metric=record.primary_metric if record else None,
                 best_primary=record.best_primary if record else None,
                 error=record.error if record else None,
                 record=str(record_path(args.results, record)) if record else None,
+                estimated_device_hours=None if seconds is None else seconds / 3600,
             )
         )
     final = getattr(args, "final", False)
-    stem = args.results / f"leaderboard-{slug(args.preset)}"
+    waited = records is not None and dry_run_seconds is None
+    stem = board_stem(args)
     return RunOutput(
         command=args.command,
         exit_code=0,
         preset=args.preset,
+        protocol=protocol_of(args).key,
         submission=submission,
         jobs=jobs,
         failed=sum(job.status == "failed" for job in jobs),
-        leaderboard=leaderboard(args.results, args.preset, final) if records is not None else None,
-        files=[str(stem.with_suffix(".md")), str(stem.with_suffix(".html"))] if records is not None else [],
+        leaderboard=leaderboard(args.results, args.preset, final, protocol_of(args)) if waited else None,
+        files=[str(stem.with_suffix(".md")), str(stem.with_suffix(".html"))] if waited else [],
     )

@@ -51,7 +51,14 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from harness.api.errors import SubmissionError
     from harness.api.sandbox import OracleLimits
-    from harness.cli.planning import chosen_tasks, finish_run, job_device_type, local_run, plan_for
+    from harness.cli.planning import (
+        chosen_tasks,
+        finish_dry_run,
+        finish_run,
+        job_device_type,
+        local_run,
+        plan_for,
+    )
     from harness.methods.resolve import submission_method
     from harness.oracle.choose import choose_sandbox
     from harness.queue.local import run_planned
@@ -69,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
     }
     submission_jobs = plan_for({t: [m] for t, m in submissions.items()}, tasks, args)
     if args.dry_run:  # no sandbox started: the plan and its cost only
-        from harness.cli.dry_run import print_dry_run
-
-        print_dry_run(plan_for(with_baselines(submissions, tasks, args), tasks, args), args.results, args.force)
+        finish_dry_run(args, plan_for(with_baselines(submissions, tasks, args), tasks, args), name)
         return 0
     try:  # the probe passes the losses positionally: one check per number of losses
         for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():

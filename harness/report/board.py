@@ -5,8 +5,10 @@ Rows are `method | type`, columns one per task and architecture (the seed's shap
 runs: mean ± sample std, a 95% Student-t interval, n, and Welch's t-test against equal
 weighting and against the best baseline; where two rows ran the same seeds (and folds),
 the paired difference too (its t-interval, the paired t-test, a bootstrap interval), and
-the ▲/▼ marks then use the paired test: the methods share data order and initialisation. Hidden architectures appear only when asked
-for (`include_hidden`, the final evaluation).
+the ▲/▼ marks then use the paired test: the methods share data order and initialisation.
+Hidden architectures appear only when asked for (`include_hidden`, the final evaluation).
+A board holds the runs of one protocol (`harness.api.protocols`): screening and held-out
+runs are ranked only among themselves, under a banner, and never beside published rows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.api.records import RunRecord
+from harness.api.errors import HarnessError
+from harness.api.protocols import SCREEN_PRESET, resolve_protocol
+from harness.api.records import Protocol, RunRecord
 from harness.api.task import Task
 from harness.report.published import PublishedSet
 from harness.report.stats import Comparison, PairedComparison, Summary, paired_test, summarize, welch_test
@@ -31,6 +35,7 @@ BETTER, WORSE = "▲", "▼"
 class Column:
     task: Task
     arch: str
+    heldout: bool = False  # scored on the held-out validation split, not the test split
 
     @property
     def key(self) -> tuple[str, str]:
@@ -38,7 +43,7 @@ class Column:
 
     @property
     def name(self) -> str:
-        return column_name(self.task, self.arch)
+        return column_name(self.task, self.arch, self.heldout)
 
 
 @dataclass(frozen=True)
@@ -72,17 +77,22 @@ class Cell:
         return summarize(self.values) if self.values else None
 
 
-def column_name(task: Task, arch: str) -> str:
+def column_name(task: Task, arch: str, heldout: bool = False) -> str:
+    """The seed's shape, `test acc resnet20-cifar100mt ↑`; `val acc ...` under the held-out protocol."""
     arrow = "↑" if task.higher_is_better else "↓"
-    return f"{task.primary_label} {arch}-{task.column_tag} {arrow}"
+    label = task.primary_label
+    if heldout:
+        label = label.replace("test", "val") if "test" in label else f"val {label}"
+    return f"{label} {arch}-{task.column_tag} {arrow}"
 
 
 def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
-    """One record per (method, task, arch, seed, variant): the most recently finished one."""
-    latest: dict[tuple[str, str, str, int, str | None], RunRecord] = {}
+    """One record per (method, task, arch, seed, variant, protocol): the most recently
+    finished one (a screening run never hides the preset's own run of the same job)."""
+    latest: dict[tuple[str, str, str, int, str | None, str], RunRecord] = {}
     for record in sorted(records, key=lambda r: r.finished_at):
         job = record.job
-        latest[(record.method.name, job.task, job.arch, job.seed, job.variant)] = record
+        latest[(record.method.name, job.task, job.arch, job.seed, job.variant, job.protocol.key)] = record
     return list(latest.values())
 
 
@@ -97,6 +107,31 @@ class Board:
     cells: dict[RowKey, dict[tuple[str, str], Cell]]
     runs: list[RunRecord]
     include_hidden: bool
+    protocols: dict[str, Protocol] = field(default_factory=dict)  # per task: what its runs here ran under
+    other_protocols: list[str] = field(default_factory=list)  # keys of the preset's runs left off this board
+
+    # --- the protocol --------------------------------------------------------------------
+
+    def protocol_keys(self) -> dict[str, str]:
+        return {task: protocol.key for task, protocol in self.protocols.items()}
+
+    @property
+    def comparable_to_published(self) -> bool:
+        return all(protocol.standard for protocol in self.protocols.values())
+
+    def protocol_banner(self) -> list[str]:
+        """What a reader must know before reading a board of another protocol."""
+        lines = []
+        shown = {c.task.name for c in self.columns} or set(self.protocols)
+        keys = sorted({self.protocols[t].key for t in shown if t in self.protocols and not self.protocols[t].standard})
+        if any(self.protocols[t].screening for t in shown if t in self.protocols) or self.preset == SCREEN_PRESET:
+            lines.append(f"**Screening protocol ({'; '.join(keys)}): not comparable to the published table.**")
+        if any(self.protocols[t].evaluation == "heldout" for t in shown if t in self.protocols):
+            lines.append(
+                "**Held-out protocol: the metrics are on a fixed, seeded 10% validation split of the training set, "
+                "not the test split (only `final` scores the test split).**"
+            )
+        return lines
 
     # --- ordering, comparisons, ranks ---------------------------------------------------
 
@@ -295,6 +330,7 @@ class Board:
                 out.append(
                     {
                         "preset": self.preset,
+                        "protocol": self.protocols[column.task.name].key,
                         "task": column.task.name,
                         "arch": column.arch,
                         "column": column.name,
@@ -328,18 +364,45 @@ class Board:
         return out
 
 
+def _protocols(tasks: dict[str, Task], preset: str, requested: Protocol | None) -> dict[str, Protocol]:
+    """Each task's protocol for the board; a task that cannot run it is left off."""
+    out = {}
+    for name, task in tasks.items():
+        try:
+            out[name] = resolve_protocol(task, preset, requested)
+        except HarnessError:
+            continue
+    return out
+
+
 def build_board(
     records: list[RunRecord],
     tasks: dict[str, Task],
     preset: str,
     include_hidden: bool = False,
     published: Iterable[PublishedSet] = (),
+    protocol: Protocol | None = None,
 ) -> Board:
-    runs = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
-    published_values = [v for s in published if preset in s.presets for v in s.values if v.task in tasks]
+    """The preset's board from the runs under `protocol` (default the preset's own): runs of
+    any other protocol are left off, and published rows appear only beside the standard one."""
+    protocols = _protocols(tasks, preset, protocol)
+    of_preset = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
+    runs, others = [], set()
+    for record in of_preset:
+        if record.job.task in protocols and record.job.protocol == protocols[record.job.task]:
+            runs.append(record)
+        else:
+            others.add(record.job.protocol.key)
+    published_values = [
+        v
+        for s in published
+        if preset in s.presets
+        for v in s.values
+        if v.task in protocols and protocols[v.task].standard
+    ]
     present = {(r.job.task, r.job.arch) for r in runs} | {(v.task, v.arch) for v in published_values}
     columns = [
-        Column(task, arch.name)
+        Column(task, arch.name, protocols[task.name].evaluation == "heldout")
         for task in tasks.values()
         for arch in task.architectures
         if (include_hidden or not arch.hidden) and (task.name, arch.name) in present
@@ -363,4 +426,4 @@ def build_board(
             published_cell.values.append(value.value)
             published_cell.units.append(None)
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
-    return Board(preset, columns, cells, visible_runs, include_hidden)
+    return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others))

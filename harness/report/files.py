@@ -8,7 +8,7 @@ from typing import cast
 
 import pandas as pd
 
-from harness.api.records import RunRecord
+from harness.api.records import Protocol, RunRecord
 from harness.api.task import Task
 from harness.report.board import build_board
 from harness.report.markdown import render_board_markdown, rendered_line
@@ -34,12 +34,13 @@ def write_reports(
     html: Path | None,
     csv: Path | None,
     tensorboard: Path | None = None,
+    protocol: Protocol | None = None,
 ) -> str:
     """Render the board once into the requested files; returns the markdown. With
     `tensorboard`, the board's runs (hidden architectures only on the final board) are
     exported as event files too."""
     records, published = load_for_board(results)
-    board = build_board(records, tasks, preset, include_hidden, published)
+    board = build_board(records, tasks, preset, include_hidden, published, protocol)
     text = render_board_markdown(board, tasks)
     if md is not None:
         atomic_write_text(md, text)

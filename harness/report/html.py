@@ -98,6 +98,7 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
     table = board.main_table()
     return environment.get_template("leaderboard.html.j2").render(
         preset=board.preset,
+        banner=board.protocol_banner(),
         table=None if table.empty else table.to_html(index=False, border=0, classes="leaderboard"),
         notes=notes(board, tasks),
         sections=sections,

@@ -39,6 +39,13 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
         lines.append("Rows marked (published) are imported reference numbers, not runs of this harness.")
     hidden = "shown (final evaluation)" if board.include_hidden else "not shown"
     lines.append(f"Hidden architectures: {hidden}.")
+    keys = {key for key in board.protocol_keys().values()}
+    lines.append(f"Protocol: {', '.join(sorted(keys)) or 'standard'}.")
+    if board.other_protocols:
+        lines.append(
+            f"Runs of this preset under other protocols ({', '.join(board.other_protocols)}) have boards of their "
+            "own: pass the same --epochs / --train-fraction / --protocol to `leaderboard`."
+        )
     return lines
 
 
@@ -58,6 +65,7 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
     )
     return environment.get_template("leaderboard.md.j2").render(
         preset=board.preset,
+        banner=board.protocol_banner(),
         table=body,
         notes=notes(board, tasks),
         details=details,

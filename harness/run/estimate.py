@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from harness.api.records import JobSpec
+from harness.api.protocols import SCREEN_PRESET
+from harness.api.records import JobSpec, TrainConfig
 
 COST_TABLE = Path(__file__).resolve().with_name("cost_table.json")
 
@@ -64,12 +65,23 @@ def job_seconds(
     costs = table.devices.get(device_kind)
     if costs is None:
         return None
-    entry = costs.costs.get(f"{job.task}/{job.arch}/{job.preset}")
+    entry = costs.costs.get(f"{job.task}/{job.arch}/{'dev' if job.preset == SCREEN_PRESET else job.preset}")
     factor = method_factor(costs, method, level, submission)
-    full = table.full_sizes.get(job.task)
-    train = job.config.train_size or (full[0] if full else None)
-    test = job.config.test_size or (full[1] if full else None)
-    if entry is None or factor is None or train is None or test is None:
+    sizes = _image_counts(job.config, table.full_sizes.get(job.task))
+    if entry is None or factor is None or sizes is None:
         return None
+    train, test = sizes
     per_epoch = train * entry.train_seconds_per_image * factor + test * entry.eval_seconds_per_image
     return job.config.epochs * per_epoch
+
+
+def _image_counts(config: TrainConfig, full: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Images trained on and scored per epoch, as harness.api.training_subsets picks them."""
+    if full is None:
+        return None if config.train_size is None or config.test_size is None else (config.train_size, config.test_size)
+    count = full[0]
+    held = round(count * config.heldout_fraction)
+    train = min(count - held, config.train_size or count)
+    train = max(1, round(train * config.train_fraction))
+    test = full[1] if not held else held
+    return train, min(test, config.test_size or test)

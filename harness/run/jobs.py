@@ -16,7 +16,8 @@ import torchvision
 
 from harness import HARNESS_VERSION
 from harness.api.errors import HarnessError, InfrastructureError, SubmissionError
-from harness.api.records import Environment, EpochLog, JobSpec, RunRecord, job_key
+from harness.api.protocols import base_preset, resolve_protocol
+from harness.api.records import Environment, EpochLog, JobSpec, Protocol, RunRecord, job_key
 from harness.api.task import Task
 from harness.methods.resolve import Method
 from harness.oracle.backends.base import process_cap
@@ -48,11 +49,14 @@ def expand_jobs(
     seeds: list[int] | None,
     allow_hidden: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    protocol: Protocol | None = None,
 ) -> list[JobSpec]:
-    """task x architecture x seed x the task's variants (Adience: one job per fold).
+    """task x architecture x seed x the task's variants (Adience: one job per fold), under
+    the protocol (screening, held-out evaluation) `resolve_protocol` settles.
     `overrides` are the command line's task options by field name."""
-    config, default_archs, default_seeds = task.preset(preset)
-    config = task.configure(config, overrides or {})
+    config, default_archs, default_seeds = base_preset(task, preset)
+    protocol = resolve_protocol(task, preset, protocol)
+    config = protocol.apply(task.configure(config, overrides or {}))
     chosen = archs or default_archs
     for arch in chosen:
         try:
@@ -63,7 +67,13 @@ def expand_jobs(
             raise HarnessError(f"architecture {arch} is hidden: it runs only in the final evaluation")
     return [
         JobSpec(
-            task=task.name, arch=arch, seed=seed, preset=preset, config=variant, variant=task.variant_label(variant)
+            task=task.name,
+            arch=arch,
+            seed=seed,
+            preset=preset,
+            config=variant,
+            variant=task.variant_label(variant),
+            protocol=protocol,
         )
         for arch in chosen
         for seed in (seeds or default_seeds)

@@ -20,6 +20,7 @@ from harness.api import (
     TaskData,
     TrainConfig,
     to_host,
+    training_subsets,
 )
 from harness.api import autocast as bf16_autocast
 from tasks.cifar100_mtl import cifar_files, synthetic
@@ -76,6 +77,11 @@ DATA_COMMANDS = (
 )
 
 
+def _rows(indices: list[int]) -> slice | list[int]:
+    """A leading run of rows as a slice (a view, as before subsets existed), else the list."""
+    return slice(len(indices)) if indices == list(range(len(indices))) else indices
+
+
 class Cifar100MultiTask(Task):
     name = "cifar100-mtl"
     loss_names = ("fine", "coarse")
@@ -90,6 +96,7 @@ class Cifar100MultiTask(Task):
     higher_is_better = True
     curve_metrics = ("fine_acc", "coarse_acc")
     data_commands = DATA_COMMANDS
+    supports_subsets = True
 
     def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
         if name not in PRESETS:
@@ -113,9 +120,15 @@ class Cifar100MultiTask(Task):
             raise DataNotFoundError(cifar_files.missing_files_message(root))
 
     def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
+        """Under the held-out protocol the test split is not even read."""
         root = self.data_dir(config, data_root)
-        train = DeviceSplit(cifar_files.read_split(root, "train"), device, config.train_size)
-        test = DeviceSplit(cifar_files.read_split(root, "test"), device, config.test_size)
+        train_split = cifar_files.read_split(root, "train")
+        subsets = training_subsets(len(train_split.images), config)
+        train = DeviceSplit(train_split, device, _rows(subsets.train))
+        if subsets.evaluation is None:
+            test = DeviceSplit(cifar_files.read_split(root, "test"), device, slice(config.test_size))
+        else:
+            test = DeviceSplit(train_split, device, subsets.evaluation)
         return CifarTensorData(train, test, config.batch_size, config.channels_last, config.eval_batch_size or 1000)
 
     def losses(

@@ -18,12 +18,11 @@ CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 class DeviceSplit:
     """Images (N, 3, 32, 32) uint8 and (fine, coarse) labels, resident on one device."""
 
-    def __init__(self, split: CifarSplit, device: torch.device, limit: int | None) -> None:
-        count = len(split.images) if limit is None else min(limit, len(split.images))
-        self.images = torch.from_numpy(split.images[:count]).to(device)
+    def __init__(self, split: CifarSplit, device: torch.device, rows: slice | list[int]) -> None:
+        self.images = torch.from_numpy(split.images[rows]).to(device)
         self.targets = (
-            torch.from_numpy(split.fine_labels[:count]).to(device),
-            torch.from_numpy(split.coarse_labels[:count]).to(device),
+            torch.from_numpy(split.fine_labels[rows]).to(device),
+            torch.from_numpy(split.coarse_labels[rows]).to(device),
         )
 
     def __len__(self) -> int:

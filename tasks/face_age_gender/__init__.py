@@ -11,7 +11,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.api import Architecture, HarnessError, JobSpec, Task, TaskData, TrainConfig, to_device, to_host
+from harness.api import (
+    Architecture,
+    HarnessError,
+    JobSpec,
+    Task,
+    TaskData,
+    TrainConfig,
+    to_device,
+    to_host,
+    training_subsets,
+)
 from harness.api import autocast as bf16_autocast
 from tasks.face_age_gender import metrics, synthetic
 from tasks.face_age_gender.data import (
@@ -112,6 +122,7 @@ class _FaceTask(Task):
     options_model = FaceOptions
     cli_options = SHARED_OPTIONS
     data_commands = DATA_COMMANDS
+    supports_subsets = True
     presets: dict[str, tuple[TrainConfig, list[str], list[int]]]
 
     def preset(self, name: str) -> tuple[TrainConfig, list[str], list[int]]:
@@ -145,9 +156,8 @@ class _FaceTask(Task):
             raise HarnessError(f"{self.name}: no usable samples in {self.data_dir(config, data_root)}")
 
     def _split(
-        self, samples: list[FaceSample], config: TrainConfig, data_root: Path, device: torch.device, limit: int | None
+        self, samples: list[FaceSample], config: TrainConfig, data_root: Path, device: torch.device
     ) -> FaceSplit:
-        samples = samples[:limit] if limit is not None else samples
         face = self.options(config)
         images = decode_all([s.path for s in samples], face.image_size, face.crop, data_root / CACHE_FOLDER)
         gender = torch.tensor([s.gender for s in samples], dtype=torch.float32)
@@ -163,9 +173,14 @@ class _FaceTask(Task):
     def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
         face = self.options(config)
         train, test = self.train_test(self.read(config, data_root).samples, config)
+        subsets = training_subsets(len(train), config)
+        if subsets.evaluation is None:  # the standard protocol: the first test_size test samples
+            scored = test[: config.test_size] if config.test_size is not None else test
+        else:  # held out: the test samples are never decoded
+            scored = [train[i] for i in subsets.evaluation]
         return FaceTensorData(
-            self._split(train, config, data_root, device, config.train_size),
-            self._split(test, config, data_root, device, config.test_size),
+            self._split([train[i] for i in subsets.train], config, data_root, device),
+            self._split(scored, config, data_root, device),
             config.batch_size,
             config.channels_last,
             face.balanced_sampling,

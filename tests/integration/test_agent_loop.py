@@ -45,3 +45,26 @@ def test_validate_submit_leaderboard_through_json_and_the_python_api(tmp_path: P
     )
     assert [j.best_primary for j in again.jobs] == [job.best_primary] and again.exit_code == 0
     assert harness.leaderboard(results=results, preset="tiny").cells == board.cells
+
+    # a quick held-out screen of the same file: its own board, never the preset's
+    screened = harness.submit(
+        loss,
+        preset="tiny",
+        tasks=["cifar100-mtl"],
+        results=results,
+        baselines=False,
+        device="cpu",
+        data_root=data_root,
+        epochs=1,
+        heldout=True,
+    )
+    assert screened.exit_code == 0 and screened.protocol == "epochs=1,heldout"
+    (screen_job,) = screened.jobs
+    assert screen_job.status == "ok" and screen_job.record != job.record
+    assert harness.leaderboard(results=results, preset="tiny").cells == board.cells
+    screen_board = screened.leaderboard
+    assert screen_board is not None and not screen_board.comparable_to_published
+    assert [c.values for c in screen_board.cells] == [[screen_job.best_primary]]
+    assert screen_board.protocols["cifar100-mtl"] == "epochs=1,heldout"
+    saved = json.loads(Path(screen_job.record).read_text())  # type: ignore[arg-type]
+    assert saved["job"]["protocol"]["evaluation"] == "heldout" and len(saved["epochs"]) == 1

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from harness.api.records import Environment, EpochLog, JobSpec, MethodSpec, RunRecord, TrainConfig
+from harness.api.records import Environment, EpochLog, JobSpec, MethodSpec, Protocol, RunRecord, TrainConfig
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
@@ -200,3 +200,43 @@ def test_paired_seeds_use_the_paired_test_and_say_so() -> None:
     partial = build_board(records[:-1], TASKS, "dev")
     assert not partial.main_table().set_index("method").loc["mine", column.name].endswith("▲")
     assert "paired two-sided t-test" in render_board_markdown(board, TASKS)
+
+
+def _under(run: RunRecord, protocol: Protocol, finished: str = "2026-02-01T00:00:00") -> RunRecord:
+    job = run.job.model_copy(update={"protocol": protocol, "config": protocol.apply(run.job.config)})
+    return run.model_copy(update={"job": job, "key": "s" + run.key[1:], "finished_at": finished})
+
+
+def test_screening_and_heldout_runs_never_reach_the_standard_board(tmp_path: Path) -> None:
+    standard = [
+        record(m, "resnet20", s, v + s, preset="full") for m, v in (("equal", 60.0), ("dwa", 61.0)) for s in (1, 2)
+    ]
+    screen = Protocol(epochs=5, train_fraction=0.25)
+    screened = [_under(record("mine", "resnet20", s, 99.0, "agent", preset="full"), screen) for s in (1, 2)]
+    screened += [_under(r, screen) for r in standard]  # the same jobs, screened later: they hide nothing
+    heldout = [_under(record("mine", "resnet20", 1, 98.0, "agent", preset="full"), Protocol(evaluation="heldout"))]
+    import_published(PUBLISHED, TASKS, ["full"], tmp_path)
+    published, _ = load_published(tmp_path)
+    everything = standard + screened + heldout
+    board = build_board(everything, TASKS, "full", published=published)
+    rows = board.main_table().set_index("method")
+    assert (
+        "mine" not in rows.index
+        and rows.loc["equal", column_name(TASKS["cifar100-mtl"], "resnet20")] == "61.50 ± 0.71 (n=2)"
+    )
+    assert "dwa" in rows.index and board.comparable_to_published and board.protocol_banner() == []
+    assert board.other_protocols == ["epochs=5,train-fraction=0.25", "heldout"]
+    text = render_board_markdown(board, TASKS)
+    assert "other protocols (epochs=5,train-fraction=0.25, heldout)" in text and "Screening" not in text
+
+    screening = build_board(everything, TASKS, "full", published=published, protocol=screen)
+    table = screening.main_table().set_index("method")
+    assert set(table.index) == {"equal", "dwa", "mine"}  # no published rows beside a screening run
+    assert all(r.job.protocol == screen for r in screening.runs) and not screening.comparable_to_published
+    assert {row["protocol"] for row in screening.long_rows()} == {"epochs=5,train-fraction=0.25"}
+    assert "**Screening protocol (epochs=5,train-fraction=0.25): not comparable to the published table.**" in (
+        render_board_markdown(screening, TASKS)
+    )
+    held = build_board(everything, TASKS, "full", protocol=Protocol(evaluation="heldout"))
+    assert list(held.main_table()["method"]) == ["mine"]
+    assert held.columns[0].name.startswith("val acc resnet20") and "Held-out protocol" in held.protocol_banner()[0]

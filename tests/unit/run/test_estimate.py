@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.api.records import JobSpec, TrainConfig
+from harness.outputs import RunOutput
 from harness.run.estimate import COST_TABLE, CostEntry, CostTable, DeviceCosts, job_seconds, load_cost_table
 from tests.helpers import REPO, run_main
 
@@ -59,3 +60,25 @@ def test_dry_run_lists_recorded_and_missing_jobs_and_queues_nothing(
     assert "example_loss" in out and "| dwa " in out and "checked in the" not in out
     assert not (results / "queue").exists()
     json.loads(COST_TABLE.read_text())  # the table the estimate came from is valid JSON
+
+
+def test_dry_run_json_lists_planned_jobs_with_their_estimates(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    args = ("--preset", "tiny", "--tasks", "cifar100-mtl", "--results", results, "--dry-run", "--json")
+    code, out, _ = run_main(capsys, monkeypatch, "baselines", "--only", "equal", "pcgrad", *args, "--epochs", "1")
+    assert code == 0
+    document = RunOutput.model_validate_json(out)
+    assert document.dry_run and document.protocol == "epochs=1" and document.leaderboard is None
+    assert [(j.method, j.status) for j in document.jobs] == [("equal", "planned"), ("pcgrad", "planned")]
+    hours = [j.estimated_device_hours for j in document.jobs]
+    assert all(h is not None and h > 0 for h in hours)
+    (cpu,) = document.estimates
+    assert cpu.device == "cpu" and cpu.unmeasured_jobs == 0
+    assert cpu.device_hours == pytest.approx(sum(h for h in hours if h is not None))
+    full_run = RunOutput.model_validate_json(
+        run_main(capsys, monkeypatch, "baselines", "--only", "equal", *args)[1]
+    ).jobs[0]
+    assert full_run.estimated_device_hours == pytest.approx(2 * hours[0])  # tiny's 2 epochs cost twice one
+    assert not (results / "queue").exists()
