@@ -67,7 +67,9 @@ class BoardCell(BaseModel):
 class LeaderboardOutput(Output):
     command: Literal["leaderboard"] = "leaderboard"
     preset: str
-    protocol: str = Field(description="the protocol asked for (--epochs, --train-fraction, --protocol)")
+    protocol: str = Field(
+        description="the board's protocol: standard, a key such as epochs=5,heldout, or several joined by ' | '"
+    )
     protocols: dict[str, str] = Field(description="per task, the protocol its runs on this board ran under")
     comparable_to_published: bool = Field(
         description="false under screening or held-out evaluation: not comparable to the published table"
@@ -168,7 +170,7 @@ class RunOutput(Output):
 
     command: Literal["submit", "final", "baselines"]
     preset: str
-    protocol: str = Field(description="the protocol asked for (--epochs, --train-fraction, --protocol)")
+    protocol: str = Field(description="the planned jobs' protocol: standard, a key, or several joined by ' | '")
     submission: str | None = Field(description="the submission's row name (submit and final)")
     jobs: list[JobResult]
     failed: int = Field(description="jobs that failed (of every method)")

@@ -53,7 +53,7 @@ def leaderboard(
     return LeaderboardOutput(
         exit_code=0,
         preset=preset,
-        protocol=(protocol or Protocol()).key,
+        protocol=board.protocol_label(),
         protocols=board.protocol_keys(),
         comparable_to_published=board.comparable_to_published,
         include_hidden=final,

@@ -23,8 +23,10 @@ def base_preset(task: Task, preset: str) -> tuple[TrainConfig, list[str], list[i
 def resolve_protocol(task: Task, preset: str, requested: Protocol | None = None) -> Protocol:
     """The protocol `task`'s jobs of `preset` run under: the `screen` preset's own (a third
     of dev's epochs on a quarter of the training set) under the requested changes; for the
-    other presets the requested one, where an epoch count equal to the preset's is no change.
-    The final evaluation runs only its own protocol."""
+    other presets the requested one. An explicit epoch count is a screening run even where
+    it equals the preset's (one board then never mixes tasks of both kinds); a training
+    share of 1 is the whole set, outside `screen` no change. The final evaluation runs only
+    its own protocol."""
     requested = requested or Protocol()
     config = base_preset(task, preset)[0]
     if preset == SCREEN_PRESET:
@@ -35,11 +37,12 @@ def resolve_protocol(task: Task, preset: str, requested: Protocol | None = None)
             evaluation=requested.evaluation,
         )
     else:
-        epochs = None if requested.epochs == config.epochs else requested.epochs
-        protocol = requested.model_copy(update={"epochs": epochs})
+        whole = requested.train_fraction == 1
+        protocol = requested.model_copy(update={"train_fraction": None}) if whole else requested
     if preset == "final" and not protocol.standard:
         raise HarnessError("the final evaluation runs its own protocol: no --epochs, --train-fraction or --protocol")
-    if (protocol.train_fraction is not None or protocol.evaluation == "heldout") and not task.supports_subsets:
+    subset = protocol.train_fraction is not None and protocol.train_fraction < 1
+    if (subset or protocol.evaluation == "heldout") and not task.supports_subsets:
         raise HarnessError(
             f"task {task.name} does not support --train-fraction or --protocol heldout "
             "(its load_data does not use harness.api.training_subsets)"

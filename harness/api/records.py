@@ -78,7 +78,7 @@ class Protocol(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int | None = Field(default=None, ge=1, description="the screening run's epochs (None: the preset's)")
-    train_fraction: float | None = Field(default=None, gt=0, lt=1, description="share of the training set")
+    train_fraction: float | None = Field(default=None, gt=0, le=1, description="share of the training set")
     evaluation: Literal["test", "heldout"] = "test"
 
     @property
@@ -93,7 +93,7 @@ class Protocol(BaseModel):
     def key(self) -> str:
         """A short stable name: `standard`, or e.g. `epochs=5,train-fraction=0.25,heldout`."""
         parts = [f"epochs={self.epochs}"] if self.epochs is not None else []
-        parts += [f"train-fraction={self.train_fraction:g}"] if self.train_fraction is not None else []
+        parts += [f"train-fraction={self.train_fraction!r}"] if self.train_fraction is not None else []
         parts += ["heldout"] if self.evaluation == "heldout" else []
         return ",".join(parts) or "standard"
 

@@ -3,6 +3,7 @@ honour screening (`train_fraction`) and held-out evaluation (`heldout_fraction`)
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,18 +29,42 @@ def _permutation(count: int, purpose: int) -> list[int]:
     return torch.randperm(count, generator=generator).tolist()
 
 
-def training_subsets(count: int, config: TrainConfig) -> Subsets:
-    """Carve the held-out split (a fixed, seeded share of the `count` training images), then
-    take the preset's `train_size` (the first N of the rest, as without a protocol) and the
+def _carve(count: int, fraction: float, groups: Sequence[Hashable] | None) -> tuple[list[int], list[int]]:
+    """(the training pool in a seeded order, the held-out indices sorted). With `groups`
+    (each image's subject) whole subjects are held out, drawn in a seeded order until the
+    split has its share: no person is on both sides."""
+    order = _permutation(count, 0)
+    held_count = max(1, round(count * fraction))
+    if groups is None:
+        held = order[:held_count]
+    else:
+        members: dict[Hashable, list[int]] = {}
+        for index, group in enumerate(groups):
+            members.setdefault(group, []).append(index)
+        subjects = sorted(members, key=repr)  # independent of the order the files were read in
+        held = []
+        for pick in _permutation(len(subjects), 2):
+            if len(held) >= held_count:
+                break
+            held += members[subjects[pick]]
+    chosen = set(held)
+    pool = [index for index in order if index not in chosen]
+    if not pool:
+        raise ValueError(f"a held-out share of {fraction} leaves no training images of {count}")
+    return pool, sorted(held)
+
+
+def training_subsets(count: int, config: TrainConfig, groups: Sequence[Hashable] | None = None) -> Subsets:
+    """Carve the held-out split (a fixed, seeded share of the `count` training images; whole
+    `groups` at a time where images of one subject must stay together), then take the
+    preset's `train_size` (the first N of the rest, as without a protocol) and the
     screening share (a seeded subset). The held-out split obeys `test_size` like the test
     split would. With the defaults this is simply the first `train_size` images."""
+    if groups is not None and len(groups) != count:
+        raise ValueError(f"{len(groups)} groups for {count} training images")
     if config.heldout_fraction > 0:
-        order = _permutation(count, 0)
-        held = max(1, round(count * config.heldout_fraction))
-        if held >= count:
-            raise ValueError(f"a held-out share of {config.heldout_fraction} leaves no training images of {count}")
-        pool, evaluation = order[held:], sorted(order[:held])
-        evaluation = evaluation[: config.test_size] if config.test_size else evaluation
+        pool, held = _carve(count, config.heldout_fraction, groups)
+        evaluation: list[int] | None = held[: config.test_size] if config.test_size else held
     else:
         pool, evaluation = list(range(count)), None
     if config.train_size is not None:

@@ -109,12 +109,14 @@ def add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "protocol", "changes to the preset's protocol; such runs get boards of their own (not the published table's)"
     )
-    group.add_argument("--epochs", type=int, metavar="N", help="screening: train N epochs (the schedule fits N)")
+    group.add_argument(
+        "--epochs", type=int, metavar="N", help="screening: train N epochs (the schedule fits N), even N = the preset's"
+    )
     group.add_argument(
         "--train-fraction",
         type=float,
         metavar="F",
-        help="screening: train on a fixed, seeded share F (0 < F < 1) of the training set",
+        help="screening: train on a fixed, seeded share F (0 < F <= 1) of the training set",
     )
     group.add_argument(
         "--protocol",
@@ -131,13 +133,10 @@ def protocol_of(args: argparse.Namespace) -> Protocol:
 
     from harness.api.records import Protocol
 
-    fraction = getattr(args, "train_fraction", None)
-    if fraction == 1:
-        fraction = None  # the whole training set: no change
     try:
         return Protocol(
             epochs=getattr(args, "epochs", None),
-            train_fraction=fraction,
+            train_fraction=getattr(args, "train_fraction", None),
             evaluation="heldout" if getattr(args, "protocol", "standard") == "heldout" else "test",
         )
     except ValidationError as exc:

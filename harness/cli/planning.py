@@ -222,7 +222,7 @@ def run_output(
         command=args.command,
         exit_code=0,
         preset=args.preset,
-        protocol=protocol_of(args).key,
+        protocol=" | ".join(sorted({item.job.protocol.key for item in planned})) or protocol_of(args).key,
         submission=submission,
         jobs=jobs,
         failed=sum(job.status == "failed" for job in jobs),

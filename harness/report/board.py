@@ -117,7 +117,11 @@ class Board:
 
     @property
     def comparable_to_published(self) -> bool:
-        return all(protocol.standard for protocol in self.protocols.values())
+        return bool(self.protocols) and all(protocol.standard for protocol in self.protocols.values())
+
+    def protocol_label(self) -> str:
+        """The protocols of the board's tasks: one key, or several joined by ` | `."""
+        return " | ".join(sorted(set(self.protocol_keys().values()))) or "standard"
 
     def protocol_banner(self) -> list[str]:
         """What a reader must know before reading a board of another protocol."""
@@ -385,6 +389,8 @@ def build_board(
 ) -> Board:
     """The preset's board from the runs under `protocol` (default the preset's own): runs of
     any other protocol are left off, and published rows appear only beside the standard one."""
+    if preset == "final" and protocol is not None and not protocol.standard:
+        raise HarnessError("the final evaluation runs its own protocol: no --epochs, --train-fraction or --protocol")
     protocols = _protocols(tasks, preset, protocol)
     of_preset = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
     runs, others = [], set()

@@ -22,7 +22,8 @@ MARKER = "record-key.txt"
 def run_folder(root: Path, record: RunRecord) -> Path:
     job = record.job
     name = f"{job.task}-{job.arch}-seed{job.seed}" + (f"-{slug(job.variant)}" if job.variant else "")
-    return root / slug(job.preset) / slug(record.method.name) / name
+    preset = job.preset if job.protocol.standard else f"{job.preset}-{job.protocol.key}"
+    return root / slug(preset) / slug(record.method.name) / name
 
 
 def export_records(records: list[RunRecord], root: Path) -> int:
@@ -41,6 +42,7 @@ def export_records(records: list[RunRecord], root: Path) -> int:
             for old in folder.glob("events.out.tfevents.*"):
                 old.unlink()
         writer = SummaryWriter(log_dir=str(folder))
+        scored = "val" if record.job.protocol.evaluation == "heldout" else "test"
         try:
             for epoch in record.epochs:
                 for name, value in epoch.train_losses.items():
@@ -48,7 +50,7 @@ def export_records(records: list[RunRecord], root: Path) -> int:
                 for name, value in epoch.task_weights.items():
                     writer.add_scalar(f"task_weight/{name}", value, epoch.epoch)
                 for name, value in epoch.test_metrics.items():
-                    writer.add_scalar(f"test/{name}", value, epoch.epoch)
+                    writer.add_scalar(f"{scored}/{name}", value, epoch.epoch)
                 writer.add_scalar("lr", epoch.lr, epoch.epoch)
         finally:
             writer.close()

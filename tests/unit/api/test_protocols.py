@@ -44,9 +44,25 @@ def test_train_fraction_is_a_seeded_share_of_the_pool() -> None:
     assert both.evaluation is not None and len(both.train) == 225 and set(both.train).isdisjoint(both.evaluation)
 
 
+def test_heldout_subjects_stay_on_one_side() -> None:
+    groups = [f"person {i // 4}" for i in range(400)]  # 100 people, 4 images each
+    config = TrainConfig(epochs=1, heldout_fraction=0.1)
+    subsets = training_subsets(400, config, groups)
+    assert subsets.evaluation is not None and 40 <= len(subsets.evaluation) < 44
+    held = {groups[i] for i in subsets.evaluation}
+    assert held.isdisjoint(groups[i] for i in subsets.train)
+    assert all(groups.count(g) == sum(groups[i] == g for i in subsets.evaluation) for g in held)  # whole people
+    shuffled = list(reversed(groups))  # the same people read in another order: the same people held out
+    again = training_subsets(400, config, shuffled)
+    assert again.evaluation is not None and {shuffled[i] for i in again.evaluation} == held
+    with pytest.raises(ValueError, match="leaves no training images"):
+        training_subsets(4, config, ["one person"] * 4)
+
+
 def test_protocol_keys_name_every_change() -> None:
     assert Protocol().key == "standard" and Protocol().standard
     assert Protocol(epochs=5, train_fraction=0.25, evaluation="heldout").key == "epochs=5,train-fraction=0.25,heldout"
+    assert Protocol(train_fraction=0.1234561).key != Protocol(train_fraction=0.1234559).key
     assert Protocol(evaluation="heldout").screening is False and Protocol(epochs=3).screening
     with pytest.raises(ValueError):
         Protocol(train_fraction=1.5)
@@ -77,7 +93,10 @@ def test_screen_preset_is_a_short_dev_on_the_first_architecture() -> None:
 
 
 def test_requested_protocols_resolve_per_preset() -> None:
-    assert resolve_protocol(CIFAR, "dev", Protocol(epochs=30)).standard  # dev's own epoch count: no change
+    # an explicit epoch count screens even where it is dev's own: tasks with other counts never mix on one board
+    assert resolve_protocol(CIFAR, "dev", Protocol(epochs=30)).key == "epochs=30"
+    assert resolve_protocol(CIFAR, "dev", Protocol(train_fraction=1.0)).standard  # the whole set: no change
+    assert resolve_protocol(CIFAR, "screen", Protocol(train_fraction=1.0)).key == "epochs=10,train-fraction=1.0"
     (job,) = expand_jobs(CIFAR, "tiny", None, None, protocol=Protocol(epochs=1, evaluation="heldout"))
     assert job.config.epochs == 1 and job.config.heldout_fraction == 0.1 and job.protocol.key == "epochs=1,heldout"
     with pytest.raises(HarnessError, match="final evaluation runs its own protocol"):

@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+
+from harness.api.errors import HarnessError
 from harness.api.records import Environment, EpochLog, JobSpec, MethodSpec, Protocol, RunRecord, TrainConfig
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
@@ -237,6 +240,8 @@ def test_screening_and_heldout_runs_never_reach_the_standard_board(tmp_path: Pat
     assert "**Screening protocol (epochs=5,train-fraction=0.25): not comparable to the published table.**" in (
         render_board_markdown(screening, TASKS)
     )
+    with pytest.raises(HarnessError, match="final evaluation runs its own protocol"):
+        build_board(everything, TASKS, "final", protocol=screen)
     held = build_board(everything, TASKS, "full", protocol=Protocol(evaluation="heldout"))
     assert list(held.main_table()["method"]) == ["mine"]
     assert held.columns[0].name.startswith("val acc resnet20") and "Held-out protocol" in held.protocol_banner()[0]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.api.records import Protocol
 from harness.report.tensorboard import export_records, run_folder
 from tests.unit.report.test_leaderboard_and_store import record
 
@@ -40,3 +41,15 @@ def test_records_become_event_files_once(tmp_path: Path) -> None:
     newer = newer.model_copy(update={"key": "f" * 64})
     assert export_records([newer], tmp_path) == 1
     assert scalars(folder)["test/fine_acc"] == [(0, 62.0)]
+
+
+def test_a_heldout_screen_of_the_same_run_gets_its_own_folder(tmp_path: Path) -> None:
+    standard = record("equal", "resnet20", 1, 61.5)
+    protocol = Protocol(epochs=1, evaluation="heldout")
+    job = standard.job.model_copy(update={"protocol": protocol, "config": protocol.apply(standard.job.config)})
+    screened = standard.model_copy(update={"job": job, "key": "e" * 64, "best_primary": 40.0})
+    assert export_records([standard, screened], tmp_path) == 2
+    folder = run_folder(tmp_path, screened)
+    assert folder == tmp_path / "dev-epochs-1-heldout" / "equal" / "cifar100-mtl-resnet20-seed1"
+    assert "val/fine_acc" in scalars(folder) and "test/fine_acc" not in scalars(folder)  # scored on validation
+    assert scalars(run_folder(tmp_path, standard))["test/fine_acc"] == [(0, 61.5)]  # the standard run stays
