@@ -92,6 +92,7 @@ class QueueJob(BaseModel):
     arch: str
     seed: int
     preset: str
+    protocol: str = Field(default="standard", description="standard, or the screening and held-out changes")
     variant: str | None
     epoch: int = Field(description="epochs finished")
     epochs: int

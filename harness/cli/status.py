@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     listings = {state: queue.listing(state) for state in ("running", "pending", "failed", "cancelled", "done")}
     slurm_jobs = [e.slurm_job for entries in listings.values() for _, e in entries if e.slurm_job]
     on_slurm = bool(slurm_jobs)  # the column only where Slurm ran jobs
+    screened = any(not e.job.protocol.standard for entries in listings.values() for _, e in entries)
     slurm = slurm_states(slurm_jobs)
     for state, listing in listings.items():
         for path, entry in listing:
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
                     "arch": entry.job.arch,
                     "seed": entry.job.seed,
                     "preset": entry.job.preset,
+                    "protocol": entry.job.protocol.key,
                     "variant": entry.job.variant,
                     "epoch": entry.epoch,
                     "epochs": entry.job.config.epochs,
@@ -54,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
             )
     rows = [
         {
-            **{key: job[key] for key in ("state", "method", "task", "arch", "seed", "preset", "attempts")},
+            **{key: job[key] for key in ("state", "method", "task", "arch", "seed", "preset")},
+            **({"protocol": job["protocol"]} if screened else {}),  # the column only where a job has another
+            "attempts": job["attempts"],
             "epoch": f"{job['epoch']}/{job['epochs']}",
             "worker": job["worker"] or "",
             "heartbeat": "" if job["heartbeat_seconds_ago"] is None else f"{job['heartbeat_seconds_ago']:.0f}s ago",

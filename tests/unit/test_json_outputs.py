@@ -50,6 +50,16 @@ def test_leaderboard_and_status_answer_in_json(
     code, out, _ = run_main(capsys, monkeypatch, "status", "--results", tmp_path, "--json")
     status = StatusOutput.model_validate(one_document(out))
     assert code == 0 and status.jobs == [] and status.counts["pending"] == 0
+    # a queued screening job says its protocol (in the table too: the column appears for it)
+    queued = ("--preset", "tiny", "--tasks", "cifar100-mtl", "--results", tmp_path, "--data-root", tmp_path / "data")
+    code, _, _ = run_main(
+        capsys, monkeypatch, "baselines", "--only", "equal", *queued, "--no-wait", "--device", "cpu", "--epochs", "1"
+    )
+    assert code == 0
+    code, out, err = run_main(capsys, monkeypatch, "status", "--results", tmp_path, "--json")
+    (job,) = StatusOutput.model_validate(one_document(out)).jobs
+    assert (job.state, job.method, job.protocol, job.epochs) == ("pending", "equal", "epochs=1", 1)
+    assert "| protocol " in err and "epochs=1" in err
 
 
 def test_validate_answers_in_json_and_errors_are_documents(
