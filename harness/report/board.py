@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.api.errors import HarnessError
-from harness.api.protocols import SCREEN_PRESET, resolve_protocol
+from harness.api.protocols import resolve_protocol
 from harness.api.records import Protocol, RunRecord
 from harness.api.task import Task
 from harness.report.published import PublishedSet
@@ -128,7 +128,7 @@ class Board:
         lines = []
         shown = {c.task.name for c in self.columns} or set(self.protocols)
         keys = sorted({self.protocols[t].key for t in shown if t in self.protocols and not self.protocols[t].standard})
-        if any(self.protocols[t].screening for t in shown if t in self.protocols) or self.preset == SCREEN_PRESET:
+        if any(self.protocols[t].screening for t in shown if t in self.protocols):
             lines.append(f"**Screening protocol ({'; '.join(keys)}): not comparable to the published table.**")
         if any(self.protocols[t].evaluation == "heldout" for t in shown if t in self.protocols):
             lines.append(

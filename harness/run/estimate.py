@@ -80,7 +80,7 @@ def _image_counts(config: TrainConfig, full: tuple[int, int] | None) -> tuple[in
     if full is None:
         return None if config.train_size is None or config.test_size is None else (config.train_size, config.test_size)
     count = full[0]
-    held = round(count * config.heldout_fraction)
+    held = max(1, round(count * config.heldout_fraction)) if config.heldout_fraction else 0
     train = min(count - held, config.train_size or count)
     train = max(1, round(train * config.train_fraction))
     test = full[1] if not held else held

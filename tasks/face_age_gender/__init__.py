@@ -175,7 +175,7 @@ class _FaceTask(Task):
         train, test = self.train_test(self.read(config, data_root).samples, config)
         subsets = training_subsets(len(train), config, [s.subject for s in train])  # a person on one side
         if subsets.evaluation is None:  # the standard protocol: the first test_size test samples
-            scored = test[: config.test_size] if config.test_size is not None else test
+            scored = test[: config.test_size]
         else:  # held out: the test samples are never decoded
             scored = [train[i] for i in subsets.evaluation]
         return FaceTensorData(
