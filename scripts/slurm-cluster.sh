@@ -142,16 +142,24 @@ EOF
     echo "export SLURM_CONF=$SLURM_CONF"
 }
 
-stop_pid() {  # stop_pid FILE: the daemon whose PID the file holds (never by name)
-    local file=$1 pid
-    [ -f "$file" ] || return 0
-    pid=$(cat "$file")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$file"
+stop_pids() {  # stop_pids FILE...: the daemons whose PID the files hold (never by name), together
+    local file pid pids=()
+    for file in "$@"; do
+        [ -f "$file" ] || continue
+        pid=$(cat "$file")
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+        rm -f "$file"
+    done
+    for _ in $(seq 50); do
+        local alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && return 0
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 }
 
 stop() {
@@ -163,9 +171,9 @@ stop() {
             sleep 0.2
         done
     fi
-    for daemon in slurmd slurmctld slurmdbd mariadb munged; do
-        stop_pid "$DIR/run/$daemon.pid"
-    done
+    # Slurm's daemons first (slurmctld saves its state through slurmdbd), then the services below them
+    stop_pids "$DIR/run/slurmd.pid" "$DIR/run/slurmctld.pid"
+    stop_pids "$DIR/run/slurmdbd.pid" "$DIR/run/mariadb.pid" "$DIR/run/munged.pid"
 }
 
 case "${1:-}" in

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from harness.methods.resolve import submission_method
     from harness.oracle.choose import choose_sandbox
-    from harness.queue.local import run_planned
+    from harness.queue.local import all_recorded, run_planned
     from harness.run.jobs import record_unusable
 
     tasks = chosen_tasks(args.tasks)
@@ -78,13 +78,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:  # no sandbox started: the plan and its cost only
         finish_dry_run(args, plan_for(with_baselines(submissions, tasks, args), tasks, args), name)
         return 0
-    try:  # the probe passes the losses positionally: one check per number of losses
-        for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():
-            submission_method(args.file, name, args.entry_type, loss_names, sandbox, limits)
-    except SubmissionError as exc:  # recorded as failed, reported as one line by the CLI
-        record_unusable(submission_jobs, tasks, exc, args.results)
-        raise
-    print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
+    if not args.force and all_recorded(submission_jobs, args.results):
+        # this exact file already trained every job: its check passed then, nothing is rerun
+        print(f"submission {args.file} as {name!r}: every job already recorded, not checked again", flush=True)
+    else:
+        try:  # the probe passes the losses positionally: one check per number of losses
+            for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():
+                submission_method(args.file, name, args.entry_type, loss_names, sandbox, limits)
+        except SubmissionError as exc:  # recorded as failed, reported as one line by the CLI
+            record_unusable(submission_jobs, tasks, exc, args.results)
+            raise
+        print(f"submission {args.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     methods = with_baselines(submissions, tasks, args)
     planned = plan_for(methods, tasks, args)
     records = run_planned(planned, tasks, queue_of(args), how)

@@ -63,6 +63,15 @@ def prepare(planned: list[PlannedJob], tasks: dict[str, Task], data_root: Path) 
             checked.add(item.job)
 
 
+def all_recorded(planned: list[PlannedJob], results: Path) -> bool:
+    """Whether every job has an `ok` record (a rerun would only read them back)."""
+    return all(
+        (record := find_record(results, item.job.preset, item.method.spec.name, item.key)) is not None
+        and record.status == "ok"
+        for item in planned
+    )
+
+
 def run_planned(
     planned: list[PlannedJob], tasks: dict[str, Task], queue: JobQueue, how: LocalRun
 ) -> list[RunRecord] | None:

@@ -211,7 +211,7 @@ def slot_main(
     threads: int = 1,
     only: list[str] | None = None,
 ) -> int:
-    """The loop of one slot, spawned or in the worker's own process (both set up alike);
+    """The loop of one slot, forked or in the worker's own process (both set up alike);
     0 when idle, 1 when its CUDA device became unusable in this process. With `only`, it
     serves just those job keys (the harness jobs of one Slurm bundle)."""
     device = resolve_device(device_name)
@@ -256,7 +256,11 @@ def run_workers(
             slot_main(str(queue_root), device, f"{device}#0", lease, exit_when_idle, poll_seconds, 1, threads, only)
             != 0
         )
-    context = multiprocessing.get_context("spawn")
+    # forkserver: one fresh process imports torch and the harness once (about 3 s of CPU),
+    # and every slot is forked from it; spawn would import them again in each slot. The
+    # server never runs a torch operation or touches CUDA, so its children start clean.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     processes = []
     for device in devices:
         for index in range(slots_per_device):

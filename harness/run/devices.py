@@ -105,7 +105,7 @@ def slot_threads(slots_on_machine: int, requested: int | None = None) -> int:
 
 
 def configure_process(device: torch.device, threads: int) -> None:
-    """The set-up of every worker slot's process, spawned or not, so all slots train alike."""
+    """The set-up of every worker slot's process, forked or not, so all slots train alike."""
     torch.set_float32_matmul_precision("high")
     torch.set_num_threads(threads)
     try:

@@ -1,9 +1,13 @@
-"""The harness's own provenance for run records: its git commit."""
+"""The harness's own provenance for run records: its git commit, the torchvision version."""
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.metadata
+import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,3 +29,29 @@ def git_commit() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def torchvision_version() -> str:
+    """torchvision's `__version__` (with its build tag, e.g. `0.29.1+cu130`) without importing
+    it: its import pulls in torch._dynamo (about 2 s), which a CIFAR job never needs."""
+    loaded = sys.modules.get("torchvision")
+    if loaded is not None:
+        return str(loaded.__version__)
+    spec = importlib.util.find_spec("torchvision")
+    folder = spec.submodule_search_locations if spec is not None else None
+    if folder:
+        for location in folder:
+            version_file = Path(location) / "version.py"
+            if version_file.is_file():
+                for node in ast.parse(version_file.read_text()).body:
+                    if (
+                        isinstance(node, ast.Assign)
+                        and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
+                        and isinstance(node.value, ast.Constant)
+                    ):
+                        return str(node.value.value)
+    try:
+        return importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

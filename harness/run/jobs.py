@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torchvision
 
 from harness import HARNESS_VERSION
 from harness.api.errors import HarnessError, InfrastructureError, SubmissionError
@@ -22,7 +21,7 @@ from harness.api.task import Task
 from harness.methods.resolve import Method
 from harness.oracle.backends.base import process_cap
 from harness.run.devices import device_name, is_infrastructure_error, one_line
-from harness.run.environment import git_commit
+from harness.run.environment import git_commit, torchvision_version
 from harness.run.progress import JobProgress
 from harness.run.trainer import train
 from harness.store import save_record
@@ -231,7 +230,7 @@ def _make_record(
         environment=Environment(
             python=platform.python_version(),
             torch=torch.__version__,
-            torchvision=torchvision.__version__,
+            torchvision=torchvision_version(),
             harness=HARNESS_VERSION,
             device=str(device),
             device_name=device_name(device),

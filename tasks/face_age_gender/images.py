@@ -16,7 +16,6 @@ from pathlib import Path
 import filelock
 import torch
 import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_image, read_file
 
 from harness.api import DataNotFoundError
 
@@ -49,6 +48,8 @@ def letterbox(image: torch.Tensor, size: int, crop: int | None = None) -> torch.
 
 def decode(path: Path) -> torch.Tensor:
     """Any JPEG/PNG file as uint8 RGB (3, H, W)."""
+    from torchvision.io import ImageReadMode, decode_image, read_file  # on first use: see models._vision_models
+
     return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import torch
-import torchvision
 from torch import nn
 
 from harness.api import DataNotFoundError
@@ -47,10 +47,18 @@ def _head(features: int, outputs: int) -> nn.Sequential:
     )
 
 
+def _vision_models() -> Any:
+    """torchvision.models, imported on first use: the import pulls in torch._dynamo (about
+    2 s), which processes that only list or plan face jobs never need."""
+    import torchvision.models
+
+    return torchvision.models
+
+
 def _torchvision_model(arch: str) -> nn.Module:
     if arch not in BACKBONES:
         raise KeyError(f"unknown face backbone {arch!r}; known: {', '.join(BACKBONES)}")
-    return getattr(torchvision.models, arch)(weights=None)
+    return getattr(_vision_models(), arch)(weights=None)
 
 
 def _strip_classifier(arch: str, model: nn.Module) -> tuple[nn.Module, int]:
@@ -68,7 +76,7 @@ def _strip_classifier(arch: str, model: nn.Module) -> tuple[nn.Module, int]:
 
 def weights_file_name(arch: str) -> str:
     """The file name torchvision's IMAGENET1K_V1 weights download to."""
-    weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
+    weights = _vision_models().get_model_weights(arch).IMAGENET1K_V1
     return weights.url.rsplit("/", 1)[-1]
 
 
@@ -87,7 +95,7 @@ def find_pretrained(arch: str) -> Path:
     for place in places:
         if place.is_file():
             return place
-    url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    url = _vision_models().get_model_weights(arch).IMAGENET1K_V1.url
     raise DataNotFoundError(
         f"ImageNet weights for {arch} not found (looked at {', '.join(map(str, places))}). "
         f"Fetch them on a machine with network: `python runner.py data weights --archs {arch}` "
@@ -138,9 +146,9 @@ def build_face_network(arch: str, age_outputs: int, pretrained: bool) -> FaceNet
 
 def download_weights(arch: str) -> Path:
     """The real download path (torchvision's), for machines with network."""
-    url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    url = _vision_models().get_model_weights(arch).IMAGENET1K_V1.url
     try:
-        torchvision.models.get_model(arch, weights="IMAGENET1K_V1")
+        _vision_models().get_model(arch, weights="IMAGENET1K_V1")
     except (URLError, OSError) as exc:
         raise DataNotFoundError(
             f"cannot download {url} ({getattr(exc, 'reason', exc)}); on a machine without network, copy "

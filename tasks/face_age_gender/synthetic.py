@@ -20,7 +20,6 @@ from pathlib import Path
 
 import filelock
 import torch
-from torchvision.io import encode_jpeg
 
 from harness.api import DataNotFoundError
 from tasks.face_age_gender import images  # noqa: F401  (silences torchvision's codec notice)
@@ -57,6 +56,8 @@ def draw_face(age: float, gender: int, generator: torch.Generator) -> torch.Tens
 
 def _write_jpeg(path: Path, image: torch.Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    from torchvision.io import encode_jpeg  # on first use: see models._vision_models
+
     path.write_bytes(encode_jpeg(image, quality=92).numpy().tobytes())
 
 

@@ -3,6 +3,10 @@
 Each test asserts that the attack failed (the run was recorded as failed with a specific
 reason, or the attack had no effect), that the runner survived (this process goes on and
 runs the next job), and that another job's record in the same results folder is intact.
+
+An attack goes straight to the job's oracle (`check=False`): the job must contain it on
+its own, without the sandboxed check that `submit` runs first. The tests about that check
+(an attack caught before any training) pass `check=True`.
 """
 
 from __future__ import annotations
@@ -96,7 +100,13 @@ def arena(tmp_path_factory: pytest.TempPathFactory, data_root: Path):
 
 
 def launch(
-    arena: dict, name: str, sandbox: Sandbox, tmp_path: Path, limits: OracleLimits = LIMITS, **extra: object
+    arena: dict,
+    name: str,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    limits: OracleLimits = LIMITS,
+    check: bool = False,
+    **extra: object,
 ) -> Attack:
     source = (HOSTILE / f"{name}.py").read_text()
     values = {
@@ -115,7 +125,7 @@ def launch(
     path = tmp_path / f"{name}.py"
     path.write_text(source)
     try:
-        method = submission_method(path, "attacker", "submission", TASK.loss_names, sandbox, limits)
+        method = submission_method(path, "attacker", "submission", TASK.loss_names, sandbox, limits, check=check)
     except SubmissionError as exc:
         return Attack(check_error=exc)
     job = JobSpec(task=TASK.name, arch="resnet20", seed=0, preset="hostile", config=CONFIG)
@@ -178,7 +188,7 @@ def test_isolation_attacks_have_no_effect_in_bwrap(arena: dict, tmp_path: Path, 
 def test_reading_the_harness_source_is_caught_where_nothing_isolates(arena: dict, tmp_path: Path) -> None:
     """Control for `read_harness_source`: without isolation the attack finds the code, so
     its passing in bwrap means the sandbox hides it, not that the attack is blind."""
-    attack = launch(arena, "read_harness_source", ProcessSandbox(), tmp_path)
+    attack = launch(arena, "read_harness_source", ProcessSandbox(), tmp_path, check=True)
     assert attack.check_error is not None  # the probe's first call already finds it
     assert "ATTACK SUCCEEDED" in str(attack.check_error) and "trainer.py" in str(attack.check_error)
     assert_survived(arena)
@@ -238,7 +248,7 @@ def test_50_gb_allocation_fails(arena: dict, tmp_path: Path, sandbox: Sandbox) -
 @pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
 def test_infinite_loop_in_init_times_out(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     limits = LIMITS.model_copy(update={"init_timeout_s": 8})
-    attack = launch(arena, "loop_init", sandbox, tmp_path, limits)
+    attack = launch(arena, "loop_init", sandbox, tmp_path, limits, check=True)
     assert attack.check_error is not None  # caught before any training
     assert_failed(attack, "time-out", "8s")
     assert_survived(arena)
@@ -291,7 +301,8 @@ def test_nan_mid_run_is_recorded(arena: dict, tmp_path: Path, sandbox: Sandbox) 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
 def test_import_error_is_reported_before_training(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
-    attack = launch(arena, "import_error", sandbox, tmp_path)
+    attack = launch(arena, "import_error", sandbox, tmp_path, check=True)
+    assert attack.check_error is not None  # caught before any training
     assert_failed(attack, "ImportError: this submission needs a package that does not exist")
     assert_survived(arena)
 

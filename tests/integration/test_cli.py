@@ -71,6 +71,7 @@ def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) 
     )
     assert again.returncode == 0
     assert "1 jobs: 1 already recorded (use --force to rerun), 0 enqueued" in again.stdout
+    assert "every job already recorded, not checked again" in again.stdout  # no sandbox started
     assert len(records(smoke_results)) == 2
 
 

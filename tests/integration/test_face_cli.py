@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from tasks.face_age_gender import synthetic
-
-from .test_cli import records, runner
+from tests.helpers import records, run_main, runner
 
 
 def test_face_tasks_run_through_submit_and_reach_the_leaderboard(tmp_path: Path) -> None:
@@ -43,7 +42,9 @@ def test_face_tasks_run_through_submit_and_reach_the_leaderboard(tmp_path: Path)
     assert any(p.name.endswith(".pt") for p in (tmp_path / "face-cache").iterdir())
 
 
-def test_dev_preset_without_weights_says_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dev_preset_without_weights_says_how_to_get_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     utk = synthetic.generate_utkface(tmp_path / "utkface", count=30)
     monkeypatch.setenv("UTKFACE_ROOT", str(utk))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -62,11 +63,11 @@ def test_dev_preset_without_weights_says_how_to_get_them(tmp_path: Path, monkeyp
         tmp_path / "results",
         "--no-wait",
     )
-    refused = runner(*args)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-    assert "ImageNet weights for resnet18 not found" in refused.stderr and "--no-pretrained" in refused.stderr
-    queued = runner(*args, "--no-pretrained")
-    assert queued.returncode == 0, queued.stderr
+    code, _, err = run_main(capsys, monkeypatch, *args)
+    assert code == 2 and err.count("\n") == 1
+    assert "ImageNet weights for resnet18 not found" in err and "--no-pretrained" in err
+    code, _, err = run_main(capsys, monkeypatch, *args, "--no-pretrained")
+    assert code == 0, err
     pending = list((tmp_path / "results" / "queue" / "pending").glob("*.json"))
     assert len(pending) == 1
     assert json.loads(pending[0].read_text())["job"]["config"]["options"]["pretrained"] is False

@@ -82,7 +82,7 @@ def test_killed_worker_job_resumes_with_identical_result(tmp_path: Path, data_ro
     """kill -9 a worker mid-job (DWA as an untrusted submission, so the oracle's state must
     come back too); the job is reclaimed after the lease, resumes from its checkpoint and
     ends exactly as an uninterrupted run, with one record."""
-    config = TrainConfig(epochs=4, batch_size=64, data="synthetic", train_size=768, test_size=100)
+    config = TrainConfig(epochs=4, batch_size=64, data="synthetic", train_size=256, test_size=100)
     job = JobSpec(task=TASK.name, arch="resnet20", seed=5, preset="queue-test", config=config)
     sandbox = choose_sandbox("bwrap")
     method = submission_method(

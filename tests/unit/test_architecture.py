@@ -140,6 +140,22 @@ def test_the_oracle_guest_imports_only_itself_the_standard_library_and_torch() -
     assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr
 
 
+def test_planning_and_a_cifar_job_never_import_torchvision() -> None:
+    """torchvision's import pulls in torch._dynamo (about 2 s in every worker and CLI
+    process); only a face job's models and image codecs need it. The version a record
+    carries is still torchvision's own, build tag included."""
+    probe = (
+        "import sys, harness.cli.planning, harness.queue.worker, harness.report.html, tasks.face_age_gender; "
+        "from harness import registry; registry.tasks.load_all(); "
+        "from harness.run.environment import torchvision_version; version = torchvision_version(); "
+        "assert 'torchvision' not in sys.modules, 'torchvision imported'; "
+        "import torchvision; assert version == torchvision.__version__, (version, torchvision.__version__); "
+        "print('clean')"
+    )
+    done = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr
+
+
 def test_a_cycle_in_a_tree_is_caught(tmp_path: Path) -> None:
     """The graph sees function-level and relative imports (a cycle through either counts),
     and skips imports made for type checking only."""
