@@ -81,7 +81,7 @@ def _presets(
         ),
         "smoke": (
             TrainConfig(
-                epochs=2, train_size=smoke_train, test_size=200, **synthetic_cfg, options=face(64, False, smoke_fold)
+                epochs=2, train_size=smoke_train, test_size=200, **synthetic_cfg, options=face(48, False, smoke_fold)
             ),
             ["resnet18"],
             [0],

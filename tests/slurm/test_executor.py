@@ -127,7 +127,10 @@ def test_unreachable_slurm_is_a_one_line_error_before_queueing(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conf = tmp_path / "slurm.conf"
-    conf.write_text("ClusterName=nowhere\nSlurmctldHost=localhost\nSlurmctldPort=9\nAuthType=auth/none\n")
+    # MessageTimeout=1: the client gives up at once instead of retrying for 9 s; the answer is the same
+    conf.write_text(
+        "ClusterName=nowhere\nSlurmctldHost=localhost\nSlurmctldPort=9\nAuthType=auth/none\nMessageTimeout=1\n"
+    )
     monkeypatch.setenv("SLURM_CONF", str(conf))
     results = tmp_path / "results"
     code, _, err = run_main(
@@ -191,7 +194,7 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     from harness.run.progress import JobProgress
 
     epochs = 30 if interruption == "time limit" else 10
-    config = CONFIG.model_copy(update={"epochs": epochs, "train_size": 128})
+    config = CONFIG.model_copy(update={"epochs": epochs, "train_size": 128 if interruption == "time limit" else 64})
     job = JobSpec(task=TASK.name, arch="resnet20", seed=7, preset="slurm-test", config=config)
     planned = plan(registered_method("dwa", TASK.loss_names), [job], "cpu")
     threads = torch.get_num_threads()

@@ -300,13 +300,17 @@ def assert_stateless(name: str, tasks: int = 2) -> None:
 # --- every registered method -------------------------------------------------------------
 
 
-def assert_trains_a_few_steps(name: str, task: Task, data_root: Path) -> None:
+TINY_CIFAR = TrainConfig(epochs=1, batch_size=32, data="synthetic", train_size=64, test_size=50)
+
+
+def assert_trains_a_few_steps(
+    name: str, task: Task, data_root: Path, arch: str = "resnet20", config: TrainConfig = TINY_CIFAR
+) -> None:
     """One tiny epoch of the real trainer on `task`: no error and finite reported weights."""
     from harness.run.trainer import train
 
-    config = TrainConfig(epochs=1, batch_size=32, data="synthetic", train_size=64, test_size=50)
     combiner = registered_method(name, task.loss_names).make_combiner(config)
-    outcome = train(task, "resnet20", 0, config, combiner, torch.device("cpu"), data_root)
+    outcome = train(task, arch, 0, config, combiner, torch.device("cpu"), data_root)
     assert outcome.error is None, name
     weights = outcome.epochs[0].task_weights
     assert all(math.isfinite(w) for w in weights.values()), name

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness import registry
-from harness.api import TaskData, TrainConfig
+from harness.api import Task, TaskData, TrainConfig
 from tasks.cifar100_mtl import Cifar100MultiTask
 from tests.helpers import REPO
 
@@ -17,27 +17,51 @@ from .asserts import assert_refuses_or_trains_three_heads, assert_trains_a_few_s
 NAMES = registry.methods.names()
 
 
-class ReadOnce(Cifar100MultiTask):
-    """The CIFAR task whose tiny synthetic splits are read from disk once for all the methods:
-    the trainer still calls `load_data` every run, and the data are not what is checked."""
+def read_once(task: Task) -> Task:
+    """`task` with its tiny synthetic splits read from disk once for all the methods: the
+    trainer still calls `load_data` every run, and the data are not what is checked."""
+    loaded: dict[tuple[str, str, str], TaskData] = {}
+    read = task.load_data
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.loaded: dict[tuple[str, str, str], TaskData] = {}
-
-    def load_data(self, config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
+    def load_data(config: TrainConfig, device: torch.device, data_root: Path) -> TaskData:
         key = (config.model_dump_json(), str(device), str(data_root))
-        if key not in self.loaded:
-            self.loaded[key] = super().load_data(config, device, data_root)
-        return self.loaded[key]
+        if key not in loaded:
+            loaded[key] = read(config, device, data_root)
+        return loaded[key]
+
+    task.load_data = load_data  # type: ignore[method-assign]
+    return task
 
 
-TASK = ReadOnce()
+TASK = read_once(Cifar100MultiTask())
+FACE_TASKS = {name: read_once(type(registry.tasks.get(name))()) for name in ("face-age-gender", "face-adience")}
+
+
+@pytest.fixture(scope="module")
+def face_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("faces")
+    for task in FACE_TASKS.values():
+        task.prepare_data(face_config(task), root)
+    return root
+
+
+def face_config(task: Task) -> TrainConfig:
+    """The task's tiny preset at its smallest: two steps of 16 faces, 16 scored."""
+    return task.presets["tiny"][0].model_copy(update={"train_size": 32, "test_size": 16, "batch_size": 16})
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_trains_a_few_steps(name: str, data_root: Path) -> None:
     assert_trains_a_few_steps(name, TASK, data_root)
+
+
+@pytest.mark.parametrize("task_name", FACE_TASKS)
+@pytest.mark.parametrize("name", NAMES)
+def test_trains_a_few_steps_on_the_face_tasks(name: str, task_name: str, face_root: Path) -> None:
+    """Every method on the regression + classification heads of the face tasks (what CI's
+    `baselines --preset tiny` run on every task used to show, at a fraction of its cost)."""
+    task = FACE_TASKS[task_name]
+    assert_trains_a_few_steps(name, task, face_root, task.presets["tiny"][1][0], face_config(task))
 
 
 @pytest.mark.parametrize("name", NAMES)
