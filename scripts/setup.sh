@@ -28,7 +28,20 @@ quiet_pip() {  # drop the warnings about this machine's absent local package fol
 }
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about a minute the first time)" >&2
 quiet_pip torch==2.14.1 torchvision==0.29.1 -e ".[test]"
-# byte-compile just what the harness imports (even where PYTHONDONTWRITEBYTECODE is set)
-env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c \
-  "import harness.cli.planning, harness.queue.worker, harness.oracle.guest.server, harness.methods.validate, harness.report.html, matplotlib.pyplot, pytest"
+# byte-compile just what the harness imports (even where PYTHONDONTWRITEBYTECODE is set): a module
+# without its .pyc is compiled again in every process that imports it (torchvision pulls in
+# torch._dynamo: ~10 s each time). torchvision (face jobs), submitit (Slurm) and TensorBoard's
+# writer are imported only where used, so they are named here.
+env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c "
+import importlib
+for name in ('harness.cli.planning', 'harness.queue.worker', 'harness.oracle.guest.server', 'harness.methods.validate',
+             'harness.report.html', 'harness.queue.slurm', 'tasks.face_age_gender', 'matplotlib.pyplot', 'pytest',
+             'torchvision', 'torchvision.io', 'submitit', 'torch.utils.tensorboard'):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass  # an optional extra that is not installed
+"
+env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -m compileall -q harness tasks baselines \
+  "$(.venv/bin/python -c 'import os, submitit; print(os.path.dirname(submitit.__file__))')"
 echo "setup: done" >&2
