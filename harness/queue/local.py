@@ -63,13 +63,15 @@ def prepare(planned: list[PlannedJob], tasks: dict[str, Task], data_root: Path) 
             checked.add(item.job)
 
 
+def ok_record(item: PlannedJob, results: Path) -> RunRecord | None:
+    """The job's stored record if it finished `ok` (a failed one is run again)."""
+    record = find_record(results, item.job.preset, item.method.spec.name, item.key)
+    return record if record is not None and record.status == "ok" else None
+
+
 def all_recorded(planned: list[PlannedJob], results: Path) -> bool:
     """Whether every job has an `ok` record (a rerun would only read them back)."""
-    return all(
-        (record := find_record(results, item.job.preset, item.method.spec.name, item.key)) is not None
-        and record.status == "ok"
-        for item in planned
-    )
+    return all(ok_record(item, results) is not None for item in planned)
 
 
 def run_planned(
@@ -85,8 +87,8 @@ def run_planned(
     records: dict[str, RunRecord] = {}
     todo: list[PlannedJob] = []
     for item in planned:
-        cached = None if how.force else find_record(how.results, item.job.preset, item.method.spec.name, item.key)
-        if cached is not None and cached.status == "ok":
+        cached = None if how.force else ok_record(item, how.results)
+        if cached is not None:
             records[item.key] = cached
         else:
             todo.append(item)

@@ -39,18 +39,15 @@ def torchvision_version() -> str:
     if loaded is not None:
         return str(loaded.__version__)
     spec = importlib.util.find_spec("torchvision")
-    folder = spec.submodule_search_locations if spec is not None else None
-    if folder:
-        for location in folder:
-            version_file = Path(location) / "version.py"
-            if version_file.is_file():
-                for node in ast.parse(version_file.read_text()).body:
-                    if (
-                        isinstance(node, ast.Assign)
-                        and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
-                        and isinstance(node.value, ast.Constant)
-                    ):
-                        return str(node.value.value)
+    version_file = Path(spec.origin).with_name("version.py") if spec is not None and spec.origin else None
+    if version_file is not None and version_file.is_file():
+        for node in ast.parse(version_file.read_text()).body:
+            if (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
+                and isinstance(node.value, ast.Constant)
+            ):
+                return str(node.value.value)
     try:
         return importlib.metadata.version("torchvision")
     except importlib.metadata.PackageNotFoundError:

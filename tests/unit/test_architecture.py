@@ -140,7 +140,7 @@ def test_the_oracle_guest_imports_only_itself_the_standard_library_and_torch() -
     assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr
 
 
-def test_planning_and_a_cifar_job_never_import_torchvision() -> None:
+def test_planning_and_the_job_code_never_import_torchvision() -> None:
     """torchvision's import pulls in torch._dynamo (about 2 s in every worker and CLI
     process); only a face job's models and image codecs need it. The version a record
     carries is still torchvision's own, build tag included."""
