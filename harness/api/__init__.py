@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     )
     from harness.api.seeds import stream_seed
     from harness.api.subsets import Subsets, training_subsets
-    from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Task, TaskData, TaskOption
+    from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Pretraining, Task, TaskData, TaskOption
     from harness.api.transfer import to_device, to_host
 
 _MODULES = {
@@ -72,7 +72,7 @@ _MODULES = {
     ),
     "seeds": ("stream_seed",),
     "subsets": ("Subsets", "training_subsets"),
-    "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Task", "TaskData", "TaskOption"),
+    "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Pretraining", "Task", "TaskData", "TaskOption"),
     "transfer": ("to_device", "to_host"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
@@ -98,6 +98,7 @@ __all__ = [
     "OracleLimits",
     "OracleProcess",
     "PluginError",
+    "Pretraining",
     "Protocol",
     "RunRecord",
     "Sandbox",

@@ -57,6 +57,17 @@ class DataCommand:
 
 
 @dataclass(frozen=True)
+class Pretraining:
+    """A stage before the multi-task run: the first `epochs` epochs train the sum of the
+    losses at `losses` (indices into `loss_names`) alone, without the method; the method then
+    sees a run of the remaining epochs that starts at its epoch 0 (the RoR paper's gender
+    pre-training)."""
+
+    epochs: int
+    losses: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Architecture:
     name: str
     hidden: bool = False
@@ -133,6 +144,11 @@ class Task(ABC):
 
     def variant_label(self, config: TrainConfig) -> str | None:
         """How a person tells the variants apart ('fold 2'); None for a single variant."""
+        return None
+
+    def pretraining(self, config: TrainConfig) -> Pretraining | None:
+        """The single-task stage `config` asks for before the method takes over; None
+        (the default, the benchmark's protocol): the method combines every epoch."""
         return None
 
     def check_job(self, job: JobSpec, data_root: Path) -> None:

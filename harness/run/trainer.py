@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from harness.api.errors import SubmissionError
-from harness.api.method import Combiner, StepContext
+from harness.api.method import Combiner, StepContext, StepResult
 from harness.api.precision import autocast as bf16_autocast
 from harness.api.precision import mixed_precision
 from harness.api.records import EpochLog, TrainConfig
@@ -110,6 +110,15 @@ def _as_tensor(weights: list[float] | torch.Tensor) -> torch.Tensor:
     if isinstance(weights, torch.Tensor):
         return weights.detach().to(torch.float64)
     return torch.tensor(weights, dtype=torch.float64)
+
+
+def _train_alone(losses: list[torch.Tensor], alone: tuple[int, ...]) -> StepResult:
+    """Backward through the sum of the losses at `alone`; the others get weight 0."""
+    total = losses[alone[0]]
+    for index in alone[1:]:
+        total = total + losses[index]
+    total.backward()
+    return StepResult(total=total.detach(), weights=[1.0 if index in alone else 0.0 for index in range(len(losses))])
 
 
 def _compile_trunk(model: torch.nn.Module, backend: str = "inductor") -> None:
@@ -212,10 +221,13 @@ def train(
             outcome.error = exc
             return outcome
     keep_checkpoints = checkpoint is not None
+    pretraining = task.pretraining(config)
+    method_start = pretraining.epochs if pretraining else 0  # the method's epoch 0
     for epoch in range(first_epoch, config.epochs):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        context = StepContext(epoch, config.epochs, lr, config.reuse_task_gradients)
+        context = StepContext(epoch - method_start, config.epochs - method_start, lr, config.reuse_task_gradients)
+        alone = pretraining.losses if pretraining and epoch < method_start else None
         loss_sums = torch.zeros(task_count, dtype=torch.float64, device=device)
         weight_sums: torch.Tensor | None = None  # on the device the method reports on
         extra_sums: dict[str, float | torch.Tensor] = {}
@@ -226,13 +238,16 @@ def train(
                 outputs = model(inputs)
             losses = task.losses(outputs, targets, config)
             optimizer.zero_grad(set_to_none=True)
-            try:
-                result = combiner.backward(losses, context)
-            except SubmissionError as exc:
-                outcome.error = exc
-                return outcome
+            if alone is not None:  # the single-task stage: the method is not asked
+                result = _train_alone(losses, alone)
+            else:
+                try:
+                    result = combiner.backward(losses, context)
+                except SubmissionError as exc:
+                    outcome.error = exc
+                    return outcome
             optimizer.step()
-            if combiner.wants_losses_after_step:
+            if alone is None and combiner.wants_losses_after_step:
                 with torch.no_grad(), bf16_autocast(device.type, mixed):
                     combiner.after_step(task.losses(model(inputs), targets, config))
             loss_sums += torch.stack([loss.detach().double() for loss in losses])
