@@ -15,6 +15,7 @@ from harness.api import (
     Architecture,
     HarnessError,
     JobSpec,
+    Pretraining,
     Task,
     TaskData,
     TrainConfig,
@@ -32,7 +33,7 @@ from tasks.face_age_gender.data import (
     unscale_age,
 )
 from tasks.face_age_gender.images import decode_all
-from tasks.face_age_gender.models import build_face_network, find_pretrained
+from tasks.face_age_gender.models import STOCHASTIC_DEPTH, build_face_network, find_pretrained
 from tasks.face_age_gender.options import DATA_COMMANDS, DATASET_OPTION, SHARED_OPTIONS, FaceOptions
 from tasks.face_age_gender.readers import (
     ADIENCE_FOLDS,
@@ -56,6 +57,7 @@ ARCHITECTURES = (
     Architecture("resnet18"),
     Architecture("efficientnet_b0"),
     Architecture("convnext_tiny", hidden=True),
+    Architecture("ror34"),  # the RoR paper's backbone; run with --archs ror34, not in the presets' lists
 )
 CACHE_FOLDER = "face-cache"
 
@@ -135,13 +137,30 @@ class _FaceTask(Task):
         return FaceOptions.model_validate(config.options)
 
     def check_job(self, job: JobSpec, data_root: Path) -> None:
-        if self.options(job.config).pretrained:
+        face = self.options(job.config)
+        if face.stochastic_depth and job.arch not in STOCHASTIC_DEPTH:
+            raise HarnessError(
+                f"stochastic depth is implemented for {', '.join(STOCHASTIC_DEPTH)} only, not {job.arch}: "
+                "drop --stochastic-depth or pass --archs ror34"
+            )
+        if face.recipe == "gender-first" and job.config.epochs < 2:
+            raise HarnessError("--face-recipe gender-first needs at least 2 epochs: gender alone, then both losses")
+        if face.pretrained:
             find_pretrained(job.arch)
 
     def build_model(self, arch: str, config: TrainConfig | None = None) -> nn.Module:
         self.architecture(arch)
-        pretrained = config is not None and self.options(config).pretrained
-        return build_face_network(arch, self.age_outputs, pretrained)
+        face = self.options(config) if config is not None else None
+        pretrained = face is not None and face.pretrained
+        return build_face_network(arch, self.age_outputs, pretrained, face is not None and face.stochastic_depth)
+
+    def pretraining(self, config: TrainConfig) -> Pretraining | None:
+        """gender-first: the gender loss alone for the first third of the epochs (at least
+        one), then the method combines age and gender; the paper fine-tunes on age alone,
+        here the method under test keeps gender as the second task."""
+        if self.options(config).recipe != "gender-first":
+            return None
+        return Pretraining(epochs=max(1, config.epochs // 3), losses=(self.loss_names.index("gender"),))
 
     def data_dir(self, config: TrainConfig, data_root: Path) -> Path:
         raise NotImplementedError

@@ -1,8 +1,9 @@
-"""torchvision backbones with an age head and a gender head.
+"""torchvision backbones (and RoR-34 on ResNet-34's blocks) with an age head and a gender head.
 
 The backbone's classifier is removed and its pooled features feed two MLP heads
 (Linear-ReLU-Dropout-Linear): age (1 output, or 8 Adience group logits) and gender (1 logit).
-ImageNet weights come from a local file, never from the network during a job.
+ImageNet weights come from a local file, never from the network during a job; RoR-34
+loads ResNet-34's.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
-from harness.api import DataNotFoundError
+from harness.api import DataNotFoundError, HarnessError
+from tasks.face_age_gender.ror import RoRBackbone
 
-BACKBONES = ("resnet18", "efficientnet_b0", "convnext_tiny")
+BACKBONES = ("resnet18", "efficientnet_b0", "convnext_tiny", "ror34")
+# RoR-34 is built on ResNet-34: its blocks, and its ImageNet weights
+TORCHVISION_ARCH = {"ror34": "resnet34"}
+STOCHASTIC_DEPTH = ("ror34",)  # the backbones that implement it
 HEAD_HIDDEN = 256
 STATE_PREFIXES = ("model.", "module.", "_orig_mod.")
 
@@ -58,10 +63,17 @@ def _vision_models() -> Any:
 def _torchvision_model(arch: str) -> nn.Module:
     if arch not in BACKBONES:
         raise KeyError(f"unknown face backbone {arch!r}; known: {', '.join(BACKBONES)}")
-    return getattr(_vision_models(), arch)(weights=None)
+    return getattr(_vision_models(), _torchvision_arch(arch))(weights=None)
 
 
-def _strip_classifier(arch: str, model: nn.Module) -> tuple[nn.Module, int]:
+def _torchvision_arch(arch: str) -> str:
+    return TORCHVISION_ARCH.get(arch, arch)
+
+
+def _strip_classifier(arch: str, model: nn.Module, stochastic_depth: bool, pretrained: bool) -> tuple[nn.Module, int]:
+    if arch == "ror34":  # the added shortcuts start off on ImageNet weights, on from scratch
+        features = model.fc.in_features
+        return RoRBackbone(model, stochastic_depth, start_on=not pretrained), features
     if arch == "resnet18":
         features = model.fc.in_features
         model.fc = nn.Identity()
@@ -76,7 +88,7 @@ def _strip_classifier(arch: str, model: nn.Module) -> tuple[nn.Module, int]:
 
 def weights_file_name(arch: str) -> str:
     """The file name torchvision's IMAGENET1K_V1 weights download to."""
-    weights = _vision_models().get_model_weights(arch).IMAGENET1K_V1
+    weights = _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1
     return weights.url.rsplit("/", 1)[-1]
 
 
@@ -95,7 +107,7 @@ def find_pretrained(arch: str) -> Path:
     for place in places:
         if place.is_file():
             return place
-    url = _vision_models().get_model_weights(arch).IMAGENET1K_V1.url
+    url = _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1.url
     raise DataNotFoundError(
         f"ImageNet weights for {arch} not found (looked at {', '.join(map(str, places))}). "
         f"Fetch them on a machine with network: `python runner.py data weights --archs {arch}` "
@@ -132,7 +144,9 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
     return strip_prefixes(loaded)
 
 
-def build_face_network(arch: str, age_outputs: int, pretrained: bool) -> FaceNetwork:
+def build_face_network(arch: str, age_outputs: int, pretrained: bool, stochastic_depth: bool = False) -> FaceNetwork:
+    if stochastic_depth and arch not in STOCHASTIC_DEPTH:
+        raise HarnessError(f"stochastic depth is implemented for {', '.join(STOCHASTIC_DEPTH)} only, not {arch}")
     model = _torchvision_model(arch)
     if pretrained:
         path = find_pretrained(arch)
@@ -140,15 +154,15 @@ def build_face_network(arch: str, age_outputs: int, pretrained: bool) -> FaceNet
             model.load_state_dict(load_state_file(path))
         except RuntimeError as exc:
             raise DataNotFoundError(f"{path} does not match {arch}: {str(exc).splitlines()[0]}") from None
-    backbone, features = _strip_classifier(arch, model)
+    backbone, features = _strip_classifier(arch, model, stochastic_depth, pretrained)
     return FaceNetwork(backbone, features, age_outputs)
 
 
 def download_weights(arch: str) -> Path:
     """The real download path (torchvision's), for machines with network."""
-    url = _vision_models().get_model_weights(arch).IMAGENET1K_V1.url
+    url = _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1.url
     try:
-        _vision_models().get_model(arch, weights="IMAGENET1K_V1")
+        _vision_models().get_model(_torchvision_arch(arch), weights="IMAGENET1K_V1")
     except (URLError, OSError) as exc:
         raise DataNotFoundError(
             f"cannot download {url} ({getattr(exc, 'reason', exc)}); on a machine without network, copy "

@@ -6,11 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from harness.api import DataCommand, TaskOption
 
 AgeGroupWeights = Literal["LW0", "LW1", "LW2", "LW3"]
+Recipe = Literal["joint", "gender-first"]
+# Fields added after records existed: left out of the stored options at their defaults, so
+# every earlier job keeps its cache key (and its records stay found).
+LATER_FIELDS: dict[str, object] = {"stochastic_depth": False, "recipe": "joint"}
 
 
 class FaceOptions(BaseModel):
@@ -26,6 +30,20 @@ class FaceOptions(BaseModel):
     tta: bool = Field(default=True, description="average original and flipped predictions")
     fold: int | None = Field(default=None, ge=0, le=4, description="Adience test fold; None = all five")
     age_group_weights: AgeGroupWeights = "LW0"
+    stochastic_depth: bool = Field(default=False, description="RoR's stochastic depth (ror34 only)")
+    recipe: Recipe = Field(
+        default="joint",
+        description="joint: both losses, combined by the method, every epoch; gender-first: the RoR paper's "
+        "gender pre-training: the first third of the epochs train the gender loss alone, then the method "
+        "combines both",
+    )
+
+    @model_serializer(mode="wrap")
+    def _leave_out_later_defaults(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, object]:
+        data = handler(self)
+        return {key: value for key, value in data.items() if LATER_FIELDS.get(key, object()) != value}
 
 
 SHARED_OPTIONS = (
@@ -42,6 +60,16 @@ SHARED_OPTIONS = (
         value=False,
     ),
     TaskOption("--no-tta", "tta", "evaluate the face tasks without the flip test-time augmentation", value=False),
+    TaskOption(
+        "--stochastic-depth", "stochastic_depth", "RoR's stochastic depth (linear decay to 0.5; ror34)", value=True
+    ),
+    TaskOption(
+        "--face-recipe",
+        "recipe",
+        "joint (default): the method combines both losses every epoch; gender-first: the RoR paper's gender "
+        "pre-training, the gender loss alone for the first third of the epochs",
+        choices=("joint", "gender-first"),
+    ),
 )
 DATASET_OPTION = TaskOption(
     "--face-dataset",
@@ -97,8 +125,8 @@ def _weights_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--archs",
         nargs="+",
-        default=["resnet18", "efficientnet_b0", "convnext_tiny"],
-        help="backbones whose weights to fetch",
+        default=["resnet18", "efficientnet_b0", "convnext_tiny", "ror34"],
+        help="backbones whose weights to fetch (ror34 loads resnet34's)",
     )
 
 
