@@ -13,6 +13,7 @@ runs are ranked only among themselves, under a banner, and never beside publishe
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,8 +24,16 @@ from harness.api.errors import HarnessError
 from harness.api.protocols import resolve_protocol
 from harness.api.records import Protocol, RunRecord
 from harness.api.task import Task
-from harness.report.published import PublishedSet
-from harness.report.stats import Comparison, PairedComparison, Summary, paired_test, summarize, welch_test
+from harness.report.published import PublishedSet, PublishedSummary
+from harness.report.stats import (
+    Comparison,
+    PairedComparison,
+    Summary,
+    paired_test,
+    summarize,
+    t_quantile,
+    welch_test,
+)
 
 ALPHA = 0.05
 REFERENCE = "equal"
@@ -65,6 +74,7 @@ class Cell:
     values: list[float] = field(default_factory=list)
     failed: int = 0
     units: list[Unit | None] = field(default_factory=list)  # per value; None: a published number
+    reported: Summary | None = None  # a paper's mean ± std without its values: shown, never tested
 
     def by_unit(self) -> dict[Unit, float] | None:
         """value per (seed, variant), or None if a value has no unit or a unit repeats."""
@@ -74,7 +84,13 @@ class Cell:
 
     @property
     def summary(self) -> Summary | None:
+        if self.reported is not None:
+            return self.reported
         return summarize(self.values) if self.values else None
+
+    @property
+    def n(self) -> int:
+        return self.reported.n if self.reported is not None else len(self.values)
 
 
 def column_name(task: Task, arch: str, heldout: bool = False) -> str:
@@ -109,6 +125,7 @@ class Board:
     include_hidden: bool
     protocols: dict[str, Protocol] = field(default_factory=dict)  # per task: what its runs here ran under
     other_protocols: list[str] = field(default_factory=list)  # keys of the preset's runs left off this board
+    references: list[PublishedSet] = field(default_factory=list)  # reported summaries of the board's tasks
 
     # --- the protocol --------------------------------------------------------------------
 
@@ -223,7 +240,31 @@ class Board:
         return {r: (statistics.fmean(ranks) if ranks else None) for r, ranks in per_row.items()}
 
     def max_n(self) -> int:
-        return max((len(c.values) for row in self.cells.values() for c in row.values()), default=0)
+        return max((c.n for row in self.cells.values() for c in row.values()), default=0)
+
+    def reference_tables(self) -> list[tuple[str, str, pd.DataFrame]]:
+        """Per imported set of reported summaries, for the tasks on this board: (title,
+        caveat, one row per published system with each reported metric as mean ± std)."""
+        tasks = {c.task.name for c in self.columns if self.protocols[c.task.name].standard}
+        out = []
+        for published in self.references:
+            rows: dict[tuple[str, str], dict[str, str]] = {}
+            for summary in published.summaries:
+                if summary.task not in tasks:
+                    continue
+                line = rows.setdefault(
+                    (summary.method, summary.arch),
+                    {"method": summary.method, "arch": summary.arch, "setting": summary.setting},
+                )
+                spread = f" ± {summary.std:.2f}" if summary.std is not None else ""
+                line[f"{summary.metric} (n={summary.n})"] = f"{summary.mean:.2f}{spread}"
+                line["source"] = summary.where
+            if rows:
+                table = pd.DataFrame(list(rows.values())).fillna("—")
+                source_last = [c for c in table.columns if c != "source"] + ["source"]
+                task_names = sorted({s.task for s in published.summaries if s.task in tasks})
+                out.append((f"{', '.join(task_names)}: {published.source}", published.caveat, table[source_last]))
+        return out
 
     # --- tables ------------------------------------------------------------------------------
 
@@ -295,7 +336,7 @@ class Board:
             line = {
                 "method": row.method,
                 "type": row.type_label,
-                "n": str(len(cell.values)),
+                "n": str(cell.n),
                 "failed": str(cell.failed),
             }
             if summary is None:
@@ -341,7 +382,7 @@ class Board:
                         "method": row.method,
                         "type": row.entry_type,
                         "published": row.published,
-                        "n": len(cell.values),
+                        "n": cell.n,
                         "failed": cell.failed,
                         "values": list(cell.values),
                         "mean": summary.mean if summary else None,
@@ -399,14 +440,15 @@ def build_board(
             runs.append(record)
         else:
             others.add(record.job.protocol.key)
-    published_values = [
-        v
-        for s in published
-        if preset in s.presets
-        for v in s.values
-        if v.task in protocols and protocols[v.task].standard
-    ]
-    present = {(r.job.task, r.job.arch) for r in runs} | {(v.task, v.arch) for v in published_values}
+    standard = {task for task, protocol in protocols.items() if protocol.standard}
+    shown_sets = [s for s in published if preset in s.presets]
+    published_values = [v for s in shown_sets for v in s.values if v.task in standard]
+    summaries = [v for s in shown_sets for v in s.summaries if v.task in standard]
+    present = (
+        {(r.job.task, r.job.arch) for r in runs}
+        | {(v.task, v.arch) for v in published_values}
+        | {(v.task, v.arch) for v in summaries if v.metric == tasks[v.task].primary_metric}
+    )
     columns = [
         Column(task, arch.name, protocols[task.name].evaluation == "heldout")
         for task in tasks.values()
@@ -431,5 +473,18 @@ def build_board(
             published_cell = cells.setdefault(row, {}).setdefault((value.task, value.arch), Cell())
             published_cell.values.append(value.value)
             published_cell.units.append(None)
+    for summary in summaries:
+        if (summary.task, summary.arch) in shown and summary.metric == tasks[summary.task].primary_metric:
+            row = RowKey(summary.method, summary.entry_type, published=True)
+            cells.setdefault(row, {})[(summary.task, summary.arch)] = Cell(reported=reported_summary(summary))
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
-    return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others))
+    references = [s for s in shown_sets if s.summaries]
+    return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others), references)
+
+
+def reported_summary(summary: PublishedSummary) -> Summary:
+    """The reported mean ± std as a cell's summary, with its 95% Student-t interval."""
+    if summary.std is None or summary.n < 2:
+        return Summary(summary.n, summary.mean, summary.std, None, None)
+    half = t_quantile(0.975, summary.n - 1) * summary.std / math.sqrt(summary.n)
+    return Summary(summary.n, summary.mean, summary.std, summary.mean - half, summary.mean + half)

@@ -102,6 +102,10 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
         table=None if table.empty else table.to_html(index=False, border=0, classes="leaderboard"),
         notes=notes(board, tasks),
         sections=sections,
+        references=[
+            {"title": title, "caveat": caveat, "table": table.to_html(index=False, border=0, classes="reference")}
+            for title, caveat, table in board.reference_tables()
+        ],
         provenance=provenance(board.runs).lines(),
         jobs=jobs,
         rendered=rendered,

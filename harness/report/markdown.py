@@ -37,6 +37,11 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
     ]
     if any(r.published for r in board.cells):
         lines.append("Rows marked (published) are imported reference numbers, not runs of this harness.")
+    if any(cell.reported is not None for row in board.cells.values() for cell in row.values()):
+        lines.append(
+            "A published cell with only a reported mean ± std (no per-seed or per-fold values) shows it with n as "
+            "reported; it is never tested against, so it has no Δ, p or mark."
+        )
     hidden = "shown (final evaluation)" if board.include_hidden else "not shown"
     lines.append(f"Hidden architectures: {hidden}.")
     keys = {key for key in board.protocol_keys().values()}
@@ -56,6 +61,10 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
         if table.empty
         else table.to_markdown(index=False, disable_numparse=True)
     )
+    references = [
+        (title, caveat, table.to_markdown(index=False, disable_numparse=True))
+        for title, caveat, table in board.reference_tables()
+    ]
     details = [
         (column.name, board.detail_table(column).to_markdown(index=False, disable_numparse=True))
         for column in board.columns
@@ -69,6 +78,7 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
         table=body,
         notes=notes(board, tasks),
         details=details,
+        references=references,
         provenance=provenance(board.runs).lines(),
         rendered=rendered_line(board),
     )

@@ -1,10 +1,12 @@
 """Published results imported as reference rows (never mixed with the harness's own runs).
 
-Reads the leaderboard data a benchmark website publishes (MLS-Bench's JSON: `rows` with
-`model` like `baseline:dwa`, `seed` ("42" or "mean") and metric columns like
-`test_acc_resnet20-cifar100mt`) and stores the per-seed values under
-`RESULTS/published/`. Leaderboards of the presets the numbers were measured under show
-them as rows marked "published".
+Two formats. The leaderboard data a benchmark website publishes (MLS-Bench's JSON: `rows`
+with `model` like `baseline:dwa`, `seed` ("42" or "mean") and metric columns like
+`test_acc_resnet20-cifar100mt`): per-seed values. And a paper's reported summaries
+(`"format": "reported-summaries/1"`, e.g. `tasks/face_age_gender/published/ror-adience.json`):
+mean ± std over n units per metric, with no per-unit values, so they are never tested
+against. Both are stored under `RESULTS/published/`; leaderboards of the presets the numbers
+were measured under show them as rows marked "published".
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import json
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import get_args
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.api.errors import HarnessError
 from harness.api.records import EntryType
@@ -34,12 +36,101 @@ class PublishedValue(BaseModel):
     value: float
 
 
+class PublishedSummary(BaseModel):
+    """One reported metric of one published system: mean ± std over `n` units (folds)."""
+
+    method: str
+    entry_type: str
+    task: str
+    arch: str
+    metric: str
+    mean: float
+    std: float | None
+    n: int = Field(ge=1)
+    setting: str = ""
+    where: str = ""  # the place in the source, e.g. "Table IX"
+
+
 class PublishedSet(BaseModel):
     source: str
     imported_at: str
     presets: list[str]
     values: list[PublishedValue]
     notes: list[str] = []
+    summaries: list[PublishedSummary] = []
+    caveat: str = ""  # what a reader must know before comparing (shown with the summaries)
+
+
+SUMMARIES_FORMAT = "reported-summaries/1"
+
+
+class _SummaryRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    arch: str
+    table: str = ""
+    setting: str = ""
+    metrics: dict[str, tuple[float, float | None]]
+
+
+class _SummaryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["reported-summaries/1"]
+    source: str
+    task: str
+    unit: str
+    n: int = Field(ge=1)
+    entry_type: EntryType
+    note: str = ""
+    rows: list[_SummaryRow]
+
+
+def parse_summaries(path: Path, data: object, tasks: dict[str, Task], presets: list[str]) -> PublishedSet:
+    """A paper's reported means and stds (`reported-summaries/1`)."""
+    try:
+        reported = _SummaryFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise HarnessError(f"{path}: not a {SUMMARIES_FORMAT} file ({where}: {error['msg']})") from None
+    task = tasks.get(reported.task)
+    if task is None:
+        raise HarnessError(f"{path}: task {reported.task!r} is not registered (known: {', '.join(sorted(tasks))})")
+    notes = []
+    summaries = []
+    for row in reported.rows:
+        for metric, (mean, std) in row.metrics.items():
+            summaries.append(
+                PublishedSummary(
+                    method=row.method,
+                    entry_type=reported.entry_type,
+                    task=task.name,
+                    arch=row.arch,
+                    metric=metric,
+                    mean=mean,
+                    std=std,
+                    n=reported.n,
+                    setting=row.setting,
+                    where=f"Table {row.table}" if row.table else "",
+                )
+            )
+        if not any(a.name == row.arch for a in task.architectures):
+            notes.append(
+                f"{row.method}: architecture {row.arch} is not one of {task.name}'s; shown as a reference only"
+            )
+        if task.primary_metric not in row.metrics:
+            notes.append(f"{row.method}: no {task.primary_metric} (the board's metric); shown as a reference only")
+    return PublishedSet(
+        source=path.name,
+        imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        presets=presets,
+        values=[],
+        notes=notes,
+        summaries=summaries,
+        caveat=f"{reported.source}. Mean ± std over {reported.n} {reported.unit}s as reported. {reported.note}".strip(),
+    )
 
 
 def _metric_column(name: str, tasks: dict[str, Task]) -> tuple[str, str] | None:
@@ -65,6 +156,8 @@ def _method(model: str) -> tuple[str, str]:
 def parse_published(path: Path, tasks: dict[str, Task], presets: list[str]) -> PublishedSet:
     try:
         data = json.loads(path.read_text())
+        if isinstance(data, dict) and "format" in data:
+            return parse_summaries(path, data, tasks, presets)
         rows, metric_columns = data["rows"], data["metric_columns"]
     except FileNotFoundError:
         raise HarnessError(f"published results file not found: {path}") from None
