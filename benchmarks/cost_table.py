@@ -71,6 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "smoke"])
     parser.add_argument("--tasks", nargs="+", help="default: every registered task")
+    parser.add_argument(
+        "--archs", nargs="+", help="measure these architectures (where a task has them) instead of each preset's list"
+    )
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-methods", action="store_true", help="skip the per-method factors")
@@ -85,6 +88,8 @@ def main() -> None:
     for task in tasks.values():
         for preset in args.presets:
             config, archs = timed_config(task, preset, args.images)
+            if args.archs:
+                archs = [a.name for a in task.architectures if a.name in args.archs]
             for arch in archs:
                 combiner = registered_method("equal", task.loss_names, task.name).make_combiner(config)
                 train_cost, eval_cost = per_image(task, arch, config, combiner, device, data)

@@ -129,7 +129,7 @@ def parse_summaries(path: Path, data: object, tasks: dict[str, Task], presets: l
         values=[],
         notes=notes,
         summaries=summaries,
-        caveat=f"{reported.source}. Mean ± std over {reported.n} {reported.unit}s as reported. {reported.note}".strip(),
+        caveat=f"{reported.source}. {reported.note or f'Mean ± std over {reported.n} {reported.unit}s as reported.'}",
     )
 
 

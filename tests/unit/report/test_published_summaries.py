@@ -13,7 +13,7 @@ from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
 from tasks.face_age_gender import AdienceAgeGender
-from tests.helpers import REPO, all_tasks
+from tests.helpers import REPO, all_tasks, run_main
 
 TASKS = all_tasks()
 ADIENCE = AdienceAgeGender()
@@ -85,7 +85,17 @@ def test_the_ror_rows_appear_on_the_full_adience_board(imported: list) -> None:
     reference = text.split("## Published reference results")[1]
     assert "67.34 ± 3.56" in reference and "97.51 ± 0.67" in reference  # the paper's best (RoR-152)
     assert "93.24 ± 1.77" in reference and "Table IX" in reference  # gender, RoR-34 + IMDB-WIKI
-    assert "never ranked" in reference and "over 5 folds" in reference
+    assert "never ranked" in reference and "five subject-exclusive folds" in reference
+
+
+def test_import_published_reads_the_file_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run_main(capsys, monkeypatch, "import-published", ROR, "--results", tmp_path)
+    assert code == 0 and "imported 18 reported means ± std of 7 published systems for presets full, final" in out
+    assert "ror152 is not one of face-adience's" in out
+    code, out, _ = run_main(capsys, monkeypatch, "leaderboard", "--preset", "full", "--results", tmp_path)
+    assert code == 0 and "| RoR-34 [paper]" in out and "60.29 ± 4.25" in out
 
 
 def test_the_ror_rows_stay_off_other_boards(imported: list) -> None:
