@@ -13,6 +13,7 @@ runs are ranked only among themselves, under a banner, and never beside publishe
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.api.errors import HarnessError
-from harness.api.protocols import resolve_protocol
-from harness.api.records import Protocol, RunRecord
+from harness.api.protocols import base_preset, resolve_protocol
+from harness.api.records import JobSpec, Protocol, RunRecord
 from harness.api.task import Task
 from harness.report.published import PublishedSet, PublishedSummary
 from harness.report.stats import (
@@ -103,13 +104,38 @@ def column_name(task: Task, arch: str, heldout: bool = False) -> str:
 
 
 def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
-    """One record per (method, task, arch, seed, variant, protocol): the most recently
-    finished one (a screening run never hides the preset's own run of the same job)."""
-    latest: dict[tuple[str, str, str, int, str | None, str], RunRecord] = {}
+    """One record per (method, task, arch, seed, variant, protocol, task options): the most
+    recently finished one (a screening run, or a run with other task options, never hides
+    the preset's own run of the same job)."""
+    latest: dict[tuple[str, str, str, int, str | None, str, str], RunRecord] = {}
     for record in sorted(records, key=lambda r: r.finished_at):
         job = record.job
-        latest[(record.method.name, job.task, job.arch, job.seed, job.variant, job.protocol.key)] = record
+        options = json.dumps(job.config.options, sort_keys=True)
+        latest[(record.method.name, job.task, job.arch, job.seed, job.variant, job.protocol.key, options)] = record
     return list(latest.values())
+
+
+def settings_label(task: Task, job: JobSpec, preset_variants: dict[str | None, dict] | None) -> str:
+    """The task options `job` changed from its preset's (`recipe=gender-first`), '' for
+    none: such runs get a row of their own, never a cell of the method's standard row."""
+    if preset_variants is None:
+        return ""
+    expected = preset_variants.get(job.variant, preset_variants.get(None, {}))
+    changed = sorted((key, value) for key, value in job.config.options.items() if expected.get(key, _MISSING) != value)
+    return ", ".join(f"{key}={value}" for key, value in changed)
+
+
+_MISSING = object()
+
+
+def _preset_variants(task: Task, preset: str) -> dict[str | None, dict] | None:
+    """The options of each variant of the task's preset, by variant label; None when the
+    preset is not the task's."""
+    try:
+        config = base_preset(task, preset)[0]
+    except (HarnessError, KeyError):
+        return None
+    return {task.variant_label(variant): variant.options for variant in task.variants(config)}
 
 
 def _better(task: Task, difference: float) -> bool:
@@ -382,6 +408,7 @@ class Board:
                         "method": row.method,
                         "type": row.entry_type,
                         "published": row.published,
+                        "reported": cell.reported is not None,
                         "n": cell.n,
                         "failed": cell.failed,
                         "values": list(cell.values),
@@ -457,11 +484,14 @@ def build_board(
     ]
     shown = {c.key for c in columns}
     cells: dict[RowKey, dict[tuple[str, str], Cell]] = {}
+    variants = {name: _preset_variants(task, preset) for name, task in tasks.items()}
     for record in runs:
         column = (record.job.task, record.job.arch)
         if column not in shown:
             continue
-        cell = cells.setdefault(RowKey(record.method.name, record.method.entry_type), {}).setdefault(column, Cell())
+        label = settings_label(tasks[record.job.task], record.job, variants[record.job.task])
+        name = f"{record.method.name} [{label}]" if label else record.method.name
+        cell = cells.setdefault(RowKey(name, record.method.entry_type), {}).setdefault(column, Cell())
         if record.status == "ok" and record.best_primary is not None:
             cell.values.append(record.best_primary)
             cell.units.append((record.job.seed, record.job.variant))

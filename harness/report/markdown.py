@@ -35,6 +35,11 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
         "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
         "`failed`: every run of that cell failed; `—`: no run.",
     ]
+    if any(" [" in r.method and not r.published for r in board.cells):
+        lines.append(
+            "`method [option=value, ...]`: runs with task options changed from the preset's (e.g. "
+            "`--face-recipe gender-first`), ranked as a row of their own."
+        )
     if any(r.published for r in board.cells):
         lines.append("Rows marked (published) are imported reference numbers, not runs of this harness.")
     if any(cell.reported is not None for row in board.cells.values() for cell in row.values()):

@@ -1,4 +1,5 @@
-"""A paper's reported means and stds (the RoR paper's Adience rows, issue 18) on the boards."""
+"""The Adience boards of issue 18: a paper's reported means and stds (the RoR paper's rows),
+and runs with changed task options (the gender-first recipe) in rows of their own."""
 
 from __future__ import annotations
 
@@ -20,11 +21,19 @@ ADIENCE = AdienceAgeGender()
 ROR = REPO / "tasks" / "face_age_gender" / "published" / "ror-adience.json"
 
 
-def adience_record(method: str, arch: str, fold: int, value: float, preset: str = "full") -> RunRecord:
+def adience_record(
+    method: str,
+    arch: str,
+    fold: int,
+    value: float,
+    preset: str = "full",
+    finished: str = "2026-01-01T00:00:00",
+    **options,
+) -> RunRecord:
     config = ADIENCE.preset(preset)[0]
-    config = config.model_copy(update={"options": {**config.options, "fold": fold}})
+    config = config.model_copy(update={"options": {**config.options, "fold": fold, **options}})
     return RunRecord(
-        key=f"{method}{arch}{fold}{preset}".ljust(64, "0"),
+        key=f"{method}{arch}{fold}{preset}{finished}".ljust(64, "0"),
         method=MethodSpec(
             name=method, entry_type="baseline", kind="loss_module", source_path="x.py", source_sha256="0" * 64
         ),
@@ -43,8 +52,8 @@ def adience_record(method: str, arch: str, fold: int, value: float, preset: str 
         ],
         primary_metric="age_exact",
         best_primary=value,
-        started_at="2026-01-01T00:00:00",
-        finished_at="2026-01-01T00:00:00",
+        started_at=finished,
+        finished_at=finished,
         wall_seconds=1.0,
         environment=Environment(
             python="3", torch="t", torchvision="v", harness="h", device="cpu", device_name="cpu", sandbox="in-process"
@@ -79,6 +88,10 @@ def test_the_ror_rows_appear_on_the_full_adience_board(imported: list) -> None:
     # reported std 2.69 over 5 folds: 66.74 +- t(0.975, 4) 2.776 * 2.69 / sqrt 5 = +-3.34
     assert line["n"] == "5" and line["95% CI"] == "[63.40, 70.08]"
     assert line["Δ vs equal"] == "—" and line["paired Δ vs equal [95% CI]"] == "—"  # no values: never tested
+    cells = {(c["method"], c["arch"]): c for c in board.long_rows()}
+    reported = cells[("RoR-34 IMDB-WIKI [paper]", "ror34")]
+    assert reported["reported"] and reported["n"] == 5 and reported["values"] == [] and reported["mean"] == 66.74
+    assert not cells[("equal", "resnet18")]["reported"]
 
     text = render_board_markdown(board, TASKS)
     assert "## Published reference results: face-adience: ror-adience.json" in text
@@ -123,3 +136,17 @@ def test_a_bad_summaries_file_is_one_clear_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps(data))
     with pytest.raises(HarnessError, match="task 'nope' is not registered"):
         import_published(bad, TASKS, ["full"], tmp_path)
+
+
+def test_runs_with_changed_task_options_get_a_row_of_their_own() -> None:
+    """A later gender-first run of the same method, arch and fold never replaces the joint
+    run in the method's row: it is ranked as `method [recipe=gender-first]`."""
+    joint = [adience_record("mine", "resnet18", fold, 50.0 + fold) for fold in range(5)]
+    later = "2026-02-01T00:00:00"
+    recipe = [adience_record("mine", "resnet18", f, 40.0, finished=later, recipe="gender-first") for f in range(5)]
+    table = build_board(joint + recipe, TASKS, "full").main_table().set_index("method")
+    resnet18 = column_name(ADIENCE, "resnet18")
+    assert table.loc["mine", resnet18] == "52.00 ± 1.58"
+    assert table.loc["mine [recipe=gender-first]", resnet18] == "40.00 ± 0.00"
+    text = render_board_markdown(build_board(joint + recipe, TASKS, "full"), TASKS)
+    assert "task options changed from the preset's" in text
