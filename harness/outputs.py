@@ -40,6 +40,11 @@ class BoardCell(BaseModel):
     method: str
     type: str
     published: bool
+    reported: bool = Field(
+        default=False,
+        description="a published mean ± std without its per-seed values (n, mean, std and interval as reported; "
+        "never tested against)",
+    )
     n: int
     failed: int
     values: list[float]

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from harness.api.errors import SubmissionError
+from harness.api.errors import HarnessError, SubmissionError
 from harness.api.method import Combiner, StepContext, StepResult
 from harness.api.precision import autocast as bf16_autocast
 from harness.api.precision import mixed_precision
@@ -222,6 +222,11 @@ def train(
             return outcome
     keep_checkpoints = checkpoint is not None
     pretraining = task.pretraining(config)
+    if pretraining is not None and not (0 < pretraining.epochs < config.epochs and pretraining.losses):
+        raise HarnessError(
+            f"{task.name}: a single-task stage of {pretraining.epochs} of {config.epochs} epochs on losses "
+            f"{pretraining.losses} leaves the method nothing to train"
+        )
     method_start = pretraining.epochs if pretraining else 0  # the method's epoch 0
     for epoch in range(first_epoch, config.epochs):
         started = time.perf_counter()

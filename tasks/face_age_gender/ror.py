@@ -36,13 +36,16 @@ class Projection(nn.Sequential):
             nn.Conv2d(channels_in, channels_out, kernel_size=1, stride=stride, bias=False),
             nn.BatchNorm2d(channels_out),
         )
+        # He initialisation, as torchvision gives ResNet's own convolutions
+        nn.init.kaiming_normal_(self[0].weight, mode="fan_out", nonlinearity="relu")
         if not start_on:
             nn.init.zeros_(self[1].weight)
 
 
 class GatedIdentity(nn.Module):
     """A type B shortcut where the shape stays: the identity, times a learned gate (one
-    parameter) so that it can start at zero on pre-trained weights."""
+    parameter, our addition: the paper's identity has none) so that it can start at zero on
+    pre-trained weights; from scratch it starts at 1, the paper's identity."""
 
     def __init__(self, start_on: bool) -> None:
         super().__init__()
