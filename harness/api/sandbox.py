@@ -101,6 +101,12 @@ class OracleProcess(ABC):
     def output_tail(self) -> str:
         """The last few kilobytes it printed (untrusted text)."""
 
+    def exit_reason(self) -> str | None:
+        """Why it ended, where the backend knows better than its exit code (e.g. a
+        container killed at its memory limit); None otherwise. Not abstract, like
+        `cpu_seconds`."""
+        return None
+
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system) used so far by the oracle and every process it
         started, or None where the backend cannot tell.

@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     "data",
     "import_published",
     "plugins",
+    "sandbox",
 )
 
 

@@ -52,7 +52,7 @@ def add_preset_option(parser: argparse.ArgumentParser) -> None:
         default="smoke",
         choices=PRESETS,
         help="tiny: a pipeline check in seconds (numbers mean nothing); "
-        "smoke: synthetic data, ResNet-20 / ResNet18 at 64 px, 2 epochs (CPU, a minute or two); "
+        "smoke: synthetic data, ResNet-20 / ResNet18 at 48 px, 2 epochs (CPU, a minute or two); "
         "screen: dev's first architecture for a third of its epochs on a quarter of the training set "
         "(a quick comparison, ranked apart); dev: real data, visible archs, short schedule; "
         "full: the full protocol, 3 seeds",

@@ -296,7 +296,10 @@ class OracleLossRunner:
             if code is not None:
                 break
             time.sleep(0.05)
-        if code is None:
+        known = self._process.exit_reason() if code is not None else None
+        if known is not None:
+            reason = known
+        elif code is None:
             reason = "closed its connection"
         elif code < 0:
             reason = _SIGNAL_REASONS.get(-code, f"killed by signal {-code}")

@@ -1,17 +1,20 @@
 """The docker backend, through the docker SDK: no network, read-only root file system,
 all capabilities dropped, no-new-privileges, memory/pids/CPU limits, user nobody.
 
-The image needs Python >= 3.10 with torch; build the default one with
-`docker build -t mtl-bench-oracle -f harness/oracle/backends/Dockerfile .` or name another
-in $MTL_ORACLE_IMAGE. The oracle's guest package, the submission file and the socket
-folder are the only host paths mounted.
+The image needs Python >= 3.10 with torch; `python runner.py sandbox build-image` builds the
+default one offline (harness/oracle/backends/docker_image.py), or name another in
+$MTL_ORACLE_IMAGE. The oracle's guest package, the submission file and the socket folder
+are the only host paths mounted.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from harness import HARNESS_VERSION
 from harness.api.sandbox import SOCKET_NAME, LaunchRequest, OracleProcess, Sandbox, clean_environment
+from harness.oracle.backends.docker_image import LABEL_HARNESS, image_labels
 
 DEFAULT_IMAGE = "mtl-bench-oracle:latest"
 GUEST_PARENT = "/sandbox"
@@ -31,16 +34,29 @@ class ContainerProcess(OracleProcess):
     """A container run by the engine. It does not report CPU time (`cpu_seconds` is
     None): with docker the job budget falls back to the wall time of the calls."""
 
-    def __init__(self, container) -> None:  # a docker.models.containers.Container
+    def __init__(self, container, memory_mb: int) -> None:  # a docker.models.containers.Container
         self.container = container
+        self.memory_mb = memory_mb
+        self.oom_killed = False
+        self._cpu: float | None = None
 
     def poll(self) -> int | None:
+        """The exit code; a container's process killed by signal N exits with 128 + N,
+        returned as -N like a child's."""
         try:
             self.container.reload()
         except Exception:  # the container is gone
             return -9
         if self.container.status in ("exited", "dead"):
-            return int(self.container.attrs["State"].get("ExitCode", -1))
+            state = self.container.attrs["State"]
+            self.oom_killed = bool(state.get("OOMKilled"))
+            code = int(state.get("ExitCode", -1))
+            return -(code - 128) if 128 < code < 160 else code
+        return None
+
+    def exit_reason(self) -> str | None:
+        if self.oom_killed:
+            return f"was killed at the container's memory limit of {self.memory_mb} MB (out of memory)"
         return None
 
     def kill(self) -> None:
@@ -60,10 +76,35 @@ class ContainerProcess(OracleProcess):
             return ""
 
     def cpu_seconds(self) -> float | None:
-        """None: the container's processes are not this host's children to sum in /proc
-        (a remote engine, a VM), and the engine's stats call is a slow HTTP round trip
-        that samples over a second without `one_shot`, which older engines lack."""
-        return None
+        """The container's CPU time from its cgroup where the engine runs on this host (a
+        file read); None for a remote engine or a VM, where only the engine's stats call
+        could say, a slow HTTP round trip that samples over a second without `one_shot`,
+        which older engines lack. The last value read stands once the cgroup is gone."""
+        for path, scale in _cgroup_cpu_files(self.container.id):
+            try:
+                text = path.read_text()
+            except OSError:
+                continue
+            if path.name == "cpu.stat":
+                usage = next((line.split()[1] for line in text.splitlines() if line.startswith("usage_usec")), None)
+                if usage is None:
+                    continue
+                text = usage
+            self._cpu = int(text.strip()) / scale
+            return self._cpu
+        return self._cpu
+
+
+def _cgroup_cpu_files(container_id: str) -> list[tuple[Path, float]]:
+    """Where a local engine's container keeps its CPU time (cgroup v1 cgroupfs, v2 cgroupfs
+    and v2 systemd drivers), with the divisor to seconds."""
+    root = Path("/sys/fs/cgroup")
+    return [
+        (root / "cpuacct" / "docker" / container_id / "cpuacct.usage", 1e9),
+        (root / "cpu,cpuacct" / "docker" / container_id / "cpuacct.usage", 1e9),
+        (root / "docker" / container_id / "cpu.stat", 1e6),
+        (root / "system.slice" / f"docker-{container_id}.scope" / "cpu.stat", 1e6),
+    ]
 
 
 class DockerSandbox(Sandbox):
@@ -80,13 +121,17 @@ class DockerSandbox(Sandbox):
             client = _client()
             client.ping()
         except Exception as exc:
-            return f"no Docker engine answers ({type(exc).__name__})"
+            where = os.environ.get("DOCKER_HOST") or "the default socket"
+            return f"no Docker engine answers at {where} ({type(exc).__name__}): start dockerd or set DOCKER_HOST"
         try:
-            client.images.get(image_name())
+            labels = image_labels(client, image_name())
         except Exception:
+            return f"image {image_name()} not found: build it with `python runner.py sandbox build-image`"
+        built_for = labels.get(LABEL_HARNESS)
+        if built_for is not None and built_for != HARNESS_VERSION:
             return (
-                f"image {image_name()} not found; build it with "
-                f"`docker build -t {DEFAULT_IMAGE} -f harness/oracle/backends/Dockerfile .`"
+                f"image {image_name()} was built for harness {built_for}, this is {HARNESS_VERSION}: "
+                "rebuild it with `python runner.py sandbox build-image`"
             )
         return None
 
@@ -130,4 +175,4 @@ class DockerSandbox(Sandbox):
         if request.socket_path.exists():
             os.chmod(request.socket_path, 0o666)  # the container's user (nobody) must connect
         os.chmod(request.submission, 0o644)
-        return ContainerProcess(_client().containers.run(**self.run_options(request)))
+        return ContainerProcess(_client().containers.run(**self.run_options(request)), request.limits.memory_mb)
