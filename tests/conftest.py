@@ -8,6 +8,18 @@ import pytest
 
 from harness.api import TrainConfig
 from tasks.cifar100_mtl import SYNTHETIC_FOLDER, SYNTHETIC_TEST, SYNTHETIC_TRAIN, synthetic
+from tests.docker_engine import ENGINE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The private Docker engine, before collection: the sandbox tests choose their backends
+    at import."""
+    if not config.option.collectonly:
+        ENGINE.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    ENGINE.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
 """The runner as a user runs it: a subprocess, its exit code and what it prints."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import records, run_main, runner, write_submission
+from tests.helpers import PYTHON, REPO, records, run_main, runner, write_submission
 
 
 @pytest.fixture(scope="module")
@@ -234,14 +236,18 @@ def test_validate_shows_the_submissions_traceback(tmp_path: Path) -> None:
 
 
 def test_unusable_sandbox_is_a_one_line_error(tmp_path: Path) -> None:
-    from harness.oracle.backends.docker import DockerSandbox
-
-    reason = DockerSandbox.available()
-    if reason is None:
-        pytest.skip("a Docker engine answers here")
-    done = runner("submit", "submissions/example_loss.py", "--sandbox", "docker", "--results", tmp_path, timeout=60)
-    assert done.returncode == 2 and "sandbox docker is not usable" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    """No engine at DOCKER_HOST: one line that says what to do, before any job."""
+    done = subprocess.run(
+        [PYTHON, "runner.py", "submit", "submissions/example_loss.py", "--sandbox", "docker", "--results", tmp_path],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"},
+    )
+    assert done.returncode == 2 and "sandbox docker is not usable: no Docker engine answers at unix://" in done.stderr
+    assert "start dockerd or set DOCKER_HOST" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
 
 
 def test_plugins_lists_what_is_registered_and_where_from(
