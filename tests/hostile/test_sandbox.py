@@ -27,10 +27,12 @@ from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.resolve import registered_method, submission_method
 from harness.oracle.backends.bwrap import BwrapSandbox
 from harness.oracle.backends.cgroup import PidsCgroup
+from harness.oracle.backends.docker import DockerSandbox
 from harness.oracle.backends.process import ProcessSandbox
 from harness.run.jobs import plan, run_job
 from harness.run.progress import JobProgress
 from tasks.cifar100_mtl import SYNTHETIC_FOLDER, Cifar100MultiTask
+from tests.docker_engine import ENGINE
 from tests.helpers import REPO
 
 HOSTILE = Path(__file__).resolve().parent / "attacks"
@@ -42,6 +44,9 @@ LIMITS = OracleLimits(init_timeout_s=30, call_timeout_s=3, job_budget_s=60)
 
 BWRAP_REASON = BwrapSandbox.available()
 needs_bwrap = pytest.mark.skipif(BWRAP_REASON is not None, reason=f"bwrap unusable: {BWRAP_REASON}")
+# the private engine of tests/docker_engine.py, started before collection
+DOCKER_REASON = ENGINE.reason or DockerSandbox.available()
+needs_docker = pytest.mark.skipif(DOCKER_REASON is not None, reason=f"docker unusable: {DOCKER_REASON}")
 
 
 def _pids_cap_reason() -> str | None:
@@ -160,12 +165,16 @@ def assert_failed(attack: Attack, *fragments: str) -> str:
     return error
 
 
-BACKENDS = [pytest.param(BwrapSandbox(), marks=needs_bwrap, id="bwrap"), pytest.param(ProcessSandbox(), id="process")]
+ISOLATING = [
+    pytest.param(BwrapSandbox(), marks=needs_bwrap, id="bwrap"),
+    pytest.param(DockerSandbox(), marks=needs_docker, id="docker"),
+]
+BACKENDS = [*ISOLATING, pytest.param(ProcessSandbox(), id="process")]
 # time-outs and budgets are enforced by the trainer's side, the same for every backend
 DEFAULT_BACKEND = [pytest.param(BwrapSandbox() if BWRAP_REASON is None else ProcessSandbox(), id="default")]
 
 
-@needs_bwrap
+@pytest.mark.parametrize("sandbox", ISOLATING)
 @pytest.mark.parametrize(
     "name",
     [
@@ -178,8 +187,8 @@ DEFAULT_BACKEND = [pytest.param(BwrapSandbox() if BWRAP_REASON is None else Proc
         "read_harness_source",
     ],
 )
-def test_isolation_attacks_have_no_effect_in_bwrap(arena: dict, tmp_path: Path, name: str) -> None:
-    attack = launch(arena, name, BwrapSandbox(), tmp_path)
+def test_isolation_attacks_have_no_effect(arena: dict, tmp_path: Path, name: str, sandbox: Sandbox) -> None:
+    attack = launch(arena, name, sandbox, tmp_path)
     assert_no_effect(attack)
     assert not arena["connections"], "the submission reached the host's loopback"
     assert_survived(arena)
@@ -194,16 +203,16 @@ def test_reading_the_harness_source_is_caught_where_nothing_isolates(arena: dict
     assert_survived(arena)
 
 
-@needs_bwrap
-def test_kill_parent_has_no_effect_in_bwrap(arena: dict, tmp_path: Path) -> None:
-    attack = launch(arena, "kill_parent", BwrapSandbox(), tmp_path)
+@pytest.mark.parametrize("sandbox", ISOLATING)
+def test_kill_parent_has_no_effect(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
+    attack = launch(arena, "kill_parent", sandbox, tmp_path)
     assert_no_effect(attack)  # it cannot see, let alone signal, the trainer
     assert_survived(arena)
 
 
-@needs_bwrap
-def test_walking_the_graph_finds_no_model(arena: dict, tmp_path: Path) -> None:
-    assert_no_effect(launch(arena, "walk_graph", BwrapSandbox(), tmp_path))
+@pytest.mark.parametrize("sandbox", ISOLATING)
+def test_walking_the_graph_finds_no_model(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
+    assert_no_effect(launch(arena, "walk_graph", sandbox, tmp_path))
     assert_survived(arena)
 
 
@@ -228,7 +237,7 @@ def test_fake_metric_lines_change_nothing(arena: dict, tmp_path: Path, sandbox: 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
 def test_fork_bomb_is_contained(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
-    reason = _pids_cap_reason()
+    reason = _pids_cap_reason() if sandbox.name != "docker" else None  # docker: the engine's pids limit
     if reason:
         pytest.skip(reason)
     limits = LIMITS.model_copy(update={"init_timeout_s": 8})
@@ -242,6 +251,22 @@ def test_50_gb_allocation_fails(arena: dict, tmp_path: Path, sandbox: Sandbox) -
     attack = launch(arena, "big_alloc", sandbox, tmp_path)
     error = assert_failed(attack)
     assert "memory" in error.lower() or "alloc" in error.lower()
+    assert_survived(arena)
+
+
+@pytest.mark.parametrize("sandbox", BACKENDS)
+def test_memory_past_the_limit_fails_with_an_out_of_memory_reason(
+    arena: dict, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """2 GiB touched against a 1 GiB limit: RLIMIT_DATA refuses the allocation (bwrap,
+    process); the engine's cgroup kills the container, and the reason says so (docker)."""
+    limits = LIMITS.model_copy(update={"memory_mb": 1024})
+    attack = launch(arena, "memory_hog", sandbox, tmp_path, limits, __CHUNKS__=16)
+    error = assert_failed(attack)
+    if sandbox.name == "docker":
+        assert "killed at the container's memory limit of 1024 MB (out of memory)" in error, error
+    else:
+        assert "can't allocate memory" in error or "Cannot allocate memory" in error, error
     assert_survived(arena)
 
 
@@ -272,7 +297,7 @@ def test_slow_calls_hit_the_wall_time_backstop(arena: dict, tmp_path: Path, sand
     assert_survived(arena)
 
 
-@pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
+@pytest.mark.parametrize("sandbox", [*DEFAULT_BACKEND, pytest.param(DockerSandbox(), marks=needs_docker, id="docker")])
 def test_busy_calls_exhaust_the_cpu_budget(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     """Computing is caught by the CPU budget long before the wall-time backstop (3600s)."""
     limits = LIMITS.model_copy(update={"job_budget_s": 1.0})
