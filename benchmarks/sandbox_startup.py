@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -70,22 +73,36 @@ def main() -> None:
     parser.add_argument("--start-engine", action="store_true", help="start a private Docker engine for the run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    engine = None
-    if args.start_engine and "docker" in args.backends:
-        engine = Path(tempfile.mkdtemp(prefix="docker-engine-"))
-        data = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtl-bench" / "docker-engine" / "data"
-        script = str(ROOT / "scripts" / "docker-engine.sh")
-        subprocess.run(["bash", script, "start", str(engine), str(data)], check=True, stdout=subprocess.DEVNULL)
-        os.environ["DOCKER_HOST"] = f"unix://{engine}/docker.sock"
-        subprocess.run([sys.executable, str(ROOT / "runner.py"), "sandbox", "build-image"], check=True)
+    engine, lock, own_data = None, None, None
+    script = str(ROOT / "scripts" / "docker-engine.sh")
     try:
+        if args.start_engine and "docker" in args.backends:
+            # the tests' image cache, under the same lock (else a data folder of this run's own)
+            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtl-bench" / "docker-engine"
+            cache.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(cache / "lock"))
+            try:
+                lock.acquire(timeout=0)
+                data = cache / "data"
+            except Timeout:
+                lock, data = None, Path(tempfile.mkdtemp(prefix="docker-data-"))
+                own_data = data
+            engine = Path(tempfile.mkdtemp(prefix="docker-engine-"))
+            subprocess.run(["bash", script, "start", str(engine), str(data)], check=True, stdout=subprocess.DEVNULL)
+            os.environ["DOCKER_HOST"] = f"unix://{engine}/docker.sock"
+            subprocess.run([sys.executable, str(ROOT / "runner.py"), "sandbox", "build-image"], check=True)
         results = {}
         for name in args.backends:
             print(f"{name} ...", file=sys.stderr, flush=True)
             results[name] = measure(name, args.starts, args.calls)
     finally:
         if engine is not None:
-            subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh"), "stop", str(engine)], check=False)
+            subprocess.run(["bash", script, "stop", str(engine)], check=False)
+            shutil.rmtree(engine, ignore_errors=True)
+        if own_data is not None:
+            shutil.rmtree(own_data, ignore_errors=True)
+        if lock is not None:
+            lock.release()
     reference = results.get("bwrap", {})
     for result in results.values():
         if "start_seconds" in result and "start_seconds" in reference:

@@ -49,8 +49,15 @@ start() {
     DATA=${DATA:-$DIR/data}
     mkdir -p "$DATA"/{containerd,docker}
     DATA=$(cd "$DATA" && pwd)
+    # an engine of a session that crashed may still run on DATA: the caller holds DATA's
+    # lock, so it is an orphan; stop it before two engines share one data folder
+    if [ -f "$DATA/engine-dir" ] && [ "$(cat "$DATA/engine-dir")" != "$DIR" ]; then
+        (DIR=$(cat "$DATA/engine-dir"); stop)
+    fi
+    echo "$DIR" >"$DATA/engine-dir"
     cat >"$DIR/containerd.toml" <<EOF
 version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
 root = "$DATA/containerd"
 state = "$DIR/containerd/state"
 [grpc]
@@ -61,8 +68,6 @@ state = "$DIR/containerd/state"
   address = ""
 [metrics]
   address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_cgroup = true
 EOF
     containerd --config "$DIR/containerd.toml" >"$DIR/log/containerd.log" 2>&1 &
     echo $! >"$DIR/containerd.pid"

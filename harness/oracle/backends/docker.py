@@ -10,6 +10,7 @@ are the only host paths mounted.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from harness import HARNESS_VERSION
@@ -31,8 +32,8 @@ def _client():
 
 
 class ContainerProcess(OracleProcess):
-    """A container run by the engine. It does not report CPU time (`cpu_seconds` is
-    None): with docker the job budget falls back to the wall time of the calls."""
+    """A container run by the engine. Its CPU time comes from its cgroup where the engine
+    runs on this host; for a remote engine the job budget falls back to wall time."""
 
     def __init__(self, container, memory_mb: int) -> None:  # a docker.models.containers.Container
         self.container = container
@@ -49,14 +50,21 @@ class ContainerProcess(OracleProcess):
             return -9
         if self.container.status in ("exited", "dead"):
             state = self.container.attrs["State"]
-            self.oom_killed = bool(state.get("OOMKilled"))
             code = int(state.get("ExitCode", -1))
+            if code == 137 and not state.get("OOMKilled"):  # the engine may mark the exit before the OOM flag
+                time.sleep(0.2)
+                try:
+                    self.container.reload()
+                    state = self.container.attrs["State"]
+                except Exception:
+                    pass
+            self.oom_killed = bool(state.get("OOMKilled"))
             return -(code - 128) if 128 < code < 160 else code
         return None
 
     def exit_reason(self) -> str | None:
         if self.oom_killed:
-            return f"was killed at the container's memory limit of {self.memory_mb} MB (out of memory)"
+            return f"was killed at the container's memory limit of {self.memory_mb} MiB (out of memory)"
         return None
 
     def kill(self) -> None:
@@ -146,6 +154,7 @@ class DockerSandbox(Sandbox):
             "image": image_name(),
             "command": request.argv("python", GUEST_PARENT, f"/ipc/{SOCKET_NAME}", inside),
             "detach": True,
+            "init": True,  # docker-init is PID 1, so the oracle gets the kernel's default signal handling
             "network_mode": "none",
             "read_only": True,
             "cap_drop": ["ALL"],
@@ -166,7 +175,7 @@ class DockerSandbox(Sandbox):
             "volumes": {
                 str(request.guest_dir): {"bind": f"{GUEST_PARENT}/{request.guest_dir.name}", "mode": "ro"},
                 str(request.submission): {"bind": inside, "mode": "ro"},
-                str(request.ipc_dir): {"bind": "/ipc", "mode": "rw"},
+                str(request.ipc_dir): {"bind": "/ipc", "mode": "ro"},  # connecting needs no write to the folder
             },
         }
 

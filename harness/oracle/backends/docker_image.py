@@ -36,7 +36,7 @@ SITE = "usr/local/lib/python3.11/dist-packages"
 SKIPPED_PREFIXES = ("/usr/share/doc", "/usr/share/man", "/usr/share/locale", "/usr/share/lintian")
 LABEL_KEY = "mtl-bench.image-key"
 LABEL_HARNESS = "mtl-bench.harness"
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: file modes normalised (never setuid or writable by others)
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -190,8 +190,8 @@ def write_rootfs(tar_path: Path, files: list[str], wheels: list[Path]) -> int:
             info = tar.gettarinfo(path, arcname=path.lstrip("/"))
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
-            if info.isreg():
-                info.mode |= 0o444
+            if info.isreg():  # root's file, readable by all; never setuid, setgid or writable by others
+                info.mode = 0o755 if info.mode & 0o111 else 0o644
                 with open(path, "rb") as handle:
                     tar.addfile(info, handle)
             else:
