@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import registry
-from harness.api import Task
+from harness.api import JobSpec, RunRecord, Task
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -55,3 +55,48 @@ def run_main(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *ar
 
 def records(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((results / "runs").rglob("*.json"))]
+
+
+def run_record(
+    method: str,
+    job: JobSpec,
+    value: float | None,
+    primary_metric: str,
+    entry_type: str = "baseline",
+    finished: str = "2026-01-01T00:00:00",
+) -> RunRecord:
+    """A one-epoch run record of `job` whose best primary metric is `value` (None: failed),
+    for the board tests; the key names the method, the job and the finishing time."""
+    from harness.api.records import Environment, EpochLog, MethodSpec, RunRecord
+
+    epochs = []
+    if value is not None:
+        epochs = [
+            EpochLog(
+                epoch=0,
+                lr=0.1,
+                train_losses={},
+                task_weights={},
+                test_metrics={primary_metric: value},
+                seconds=1.0,
+                images_per_second=1.0,
+            )
+        ]
+    return RunRecord(
+        key=f"{method}{job.arch}{job.seed}{job.variant}{job.preset}{finished}".ljust(64, "0")[:64],
+        method=MethodSpec(
+            name=method, entry_type=entry_type, kind="loss_module", source_path="x.py", source_sha256="0" * 64
+        ),
+        job=job,
+        status="ok" if value is not None else "failed",
+        error=None if value is not None else "boom",
+        epochs=epochs,
+        primary_metric=primary_metric,
+        best_primary=value,
+        started_at=finished,
+        finished_at=finished,
+        wall_seconds=1.0,
+        environment=Environment(
+            python="3", torch="t", torchvision="v", harness="h", device="cpu", device_name="cpu", sandbox="in-process"
+        ),
+    )

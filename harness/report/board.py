@@ -14,7 +14,6 @@ runs are ranked only among themselves, under a banner, and never beside publishe
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,14 +24,14 @@ from harness.api.errors import HarnessError
 from harness.api.protocols import base_preset, resolve_protocol
 from harness.api.records import JobSpec, Protocol, RunRecord
 from harness.api.task import Task
-from harness.report.published import PublishedSet, PublishedSummary
+from harness.report.published import PublishedSet
 from harness.report.stats import (
     Comparison,
     PairedComparison,
     Summary,
     paired_test,
     summarize,
-    t_quantile,
+    summary_of,
     welch_test,
 )
 
@@ -115,6 +114,9 @@ def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
     return list(latest.values())
 
 
+_MISSING = object()
+
+
 def settings_label(task: Task, job: JobSpec, preset_variants: dict[str | None, dict] | None) -> str:
     """The task options `job` changed from its preset's (`recipe=gender-first`), '' for
     none: such runs get a row of their own, never a cell of the method's standard row."""
@@ -123,9 +125,6 @@ def settings_label(task: Task, job: JobSpec, preset_variants: dict[str | None, d
     expected = preset_variants.get(job.variant, preset_variants.get(None, {}))
     changed = sorted((key, value) for key, value in job.config.options.items() if expected.get(key, _MISSING) != value)
     return ", ".join(f"{key}={value}" for key, value in changed)
-
-
-_MISSING = object()
 
 
 def _preset_variants(task: Task, preset: str) -> dict[str | None, dict] | None:
@@ -506,15 +505,9 @@ def build_board(
     for summary in summaries:
         if (summary.task, summary.arch) in shown and summary.metric == tasks[summary.task].primary_metric:
             row = RowKey(summary.method, summary.entry_type, published=True)
-            cells.setdefault(row, {})[(summary.task, summary.arch)] = Cell(reported=reported_summary(summary))
+            cells.setdefault(row, {})[(summary.task, summary.arch)] = Cell(
+                reported=summary_of(summary.n, summary.mean, summary.std)
+            )
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
     references = [s for s in shown_sets if s.summaries]
     return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others), references)
-
-
-def reported_summary(summary: PublishedSummary) -> Summary:
-    """The reported mean ± std as a cell's summary, with its 95% Student-t interval."""
-    if summary.std is None or summary.n < 2:
-        return Summary(summary.n, summary.mean, summary.std, None, None)
-    half = t_quantile(0.975, summary.n - 1) * summary.std / math.sqrt(summary.n)
-    return Summary(summary.n, summary.mean, summary.std, summary.mean - half, summary.mean + half)

@@ -77,10 +77,14 @@ class Summary:
 
 def summarize(values: list[float], level: float = 0.95) -> Summary:
     n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        return Summary(n, mean, None, None, None)
-    std = statistics.stdev(values)
+    return summary_of(n, statistics.fmean(values), statistics.stdev(values) if n >= 2 else None, level)
+
+
+def summary_of(n: int, mean: float, std: float | None, level: float = 0.95) -> Summary:
+    """Mean, sample std and the Student-t interval of n values (also a paper's reported
+    mean ± std, whose values are not known)."""
+    if n < 2 or std is None:
+        return Summary(n, mean, std if n >= 2 else None, None, None)
     half = t_quantile(0.5 + level / 2, n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
 

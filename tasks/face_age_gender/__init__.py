@@ -33,7 +33,7 @@ from tasks.face_age_gender.data import (
     unscale_age,
 )
 from tasks.face_age_gender.images import decode_all
-from tasks.face_age_gender.models import STOCHASTIC_DEPTH, build_face_network, find_pretrained
+from tasks.face_age_gender.models import build_face_network, check_stochastic_depth, find_pretrained
 from tasks.face_age_gender.options import DATA_COMMANDS, DATASET_OPTION, SHARED_OPTIONS, FaceOptions
 from tasks.face_age_gender.readers import (
     ADIENCE_FOLDS,
@@ -138,11 +138,7 @@ class _FaceTask(Task):
 
     def check_job(self, job: JobSpec, data_root: Path) -> None:
         face = self.options(job.config)
-        if face.stochastic_depth and job.arch not in STOCHASTIC_DEPTH:
-            raise HarnessError(
-                f"stochastic depth is implemented for {', '.join(STOCHASTIC_DEPTH)} only, not {job.arch}: "
-                "drop --stochastic-depth or pass --archs ror34"
-            )
+        check_stochastic_depth(job.arch, face.stochastic_depth)
         if face.recipe == "gender-first" and job.config.epochs < 2:
             raise HarnessError("--face-recipe gender-first needs at least 2 epochs: gender alone, then both losses")
         if face.pretrained:

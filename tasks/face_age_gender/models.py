@@ -70,6 +70,20 @@ def _torchvision_arch(arch: str) -> str:
     return TORCHVISION_ARCH.get(arch, arch)
 
 
+def _imagenet_weights(arch: str) -> Any:
+    """torchvision's IMAGENET1K_V1 weights entry of the backbone `arch` is built on."""
+    return _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1
+
+
+def check_stochastic_depth(arch: str, wanted: bool) -> None:
+    """Refuse stochastic depth on a backbone without it (before any job, and when built)."""
+    if wanted and arch not in STOCHASTIC_DEPTH:
+        raise HarnessError(
+            f"stochastic depth is implemented for {', '.join(STOCHASTIC_DEPTH)} only, not {arch}: "
+            "drop --stochastic-depth or pass --archs ror34"
+        )
+
+
 def _strip_classifier(arch: str, model: nn.Module, stochastic_depth: bool, pretrained: bool) -> tuple[nn.Module, int]:
     if arch == "ror34":  # the added shortcuts start off on ImageNet weights, on from scratch
         features = model.fc.in_features
@@ -88,8 +102,7 @@ def _strip_classifier(arch: str, model: nn.Module, stochastic_depth: bool, pretr
 
 def weights_file_name(arch: str) -> str:
     """The file name torchvision's IMAGENET1K_V1 weights download to."""
-    weights = _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1
-    return weights.url.rsplit("/", 1)[-1]
+    return _imagenet_weights(arch).url.rsplit("/", 1)[-1]
 
 
 def weights_search_path(arch: str) -> list[Path]:
@@ -107,7 +120,7 @@ def find_pretrained(arch: str) -> Path:
     for place in places:
         if place.is_file():
             return place
-    url = _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1.url
+    url = _imagenet_weights(arch).url
     raise DataNotFoundError(
         f"ImageNet weights for {arch} not found (looked at {', '.join(map(str, places))}). "
         f"Fetch them on a machine with network: `python runner.py data weights --archs {arch}` "
@@ -145,8 +158,7 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def build_face_network(arch: str, age_outputs: int, pretrained: bool, stochastic_depth: bool = False) -> FaceNetwork:
-    if stochastic_depth and arch not in STOCHASTIC_DEPTH:
-        raise HarnessError(f"stochastic depth is implemented for {', '.join(STOCHASTIC_DEPTH)} only, not {arch}")
+    check_stochastic_depth(arch, stochastic_depth)
     model = _torchvision_model(arch)
     if pretrained:
         path = find_pretrained(arch)
@@ -160,7 +172,7 @@ def build_face_network(arch: str, age_outputs: int, pretrained: bool, stochastic
 
 def download_weights(arch: str) -> Path:
     """The real download path (torchvision's), for machines with network."""
-    url = _vision_models().get_model_weights(_torchvision_arch(arch)).IMAGENET1K_V1.url
+    url = _imagenet_weights(arch).url
     try:
         _vision_models().get_model(_torchvision_arch(arch), weights="IMAGENET1K_V1")
     except (URLError, OSError) as exc:

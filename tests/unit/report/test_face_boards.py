@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from harness.api.errors import HarnessError
-from harness.api.records import Environment, EpochLog, JobSpec, MethodSpec, Protocol, RunRecord
+from harness.api.records import JobSpec, Protocol, RunRecord
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
 from tasks.face_age_gender import AdienceAgeGender
-from tests.helpers import REPO, all_tasks, run_main
+from tests.helpers import REPO, all_tasks, run_main, run_record
 
 TASKS = all_tasks()
 ADIENCE = AdienceAgeGender()
@@ -32,33 +32,8 @@ def adience_record(
 ) -> RunRecord:
     config = ADIENCE.preset(preset)[0]
     config = config.model_copy(update={"options": {**config.options, "fold": fold, **options}})
-    return RunRecord(
-        key=f"{method}{arch}{fold}{preset}{finished}".ljust(64, "0"),
-        method=MethodSpec(
-            name=method, entry_type="baseline", kind="loss_module", source_path="x.py", source_sha256="0" * 64
-        ),
-        job=JobSpec(task=ADIENCE.name, arch=arch, seed=42, preset=preset, config=config, variant=f"fold {fold}"),
-        status="ok",
-        epochs=[
-            EpochLog(
-                epoch=0,
-                lr=0.01,
-                train_losses={},
-                task_weights={},
-                test_metrics={"age_exact": value},
-                seconds=1.0,
-                images_per_second=1.0,
-            )
-        ],
-        primary_metric="age_exact",
-        best_primary=value,
-        started_at=finished,
-        finished_at=finished,
-        wall_seconds=1.0,
-        environment=Environment(
-            python="3", torch="t", torchvision="v", harness="h", device="cpu", device_name="cpu", sandbox="in-process"
-        ),
-    )
+    job = JobSpec(task=ADIENCE.name, arch=arch, seed=42, preset=preset, config=config, variant=f"fold {fold}")
+    return run_record(method, job, value, "age_exact", finished=finished)
 
 
 @pytest.fixture

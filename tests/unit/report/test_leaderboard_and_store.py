@@ -3,12 +3,12 @@ from pathlib import Path
 import pytest
 
 from harness.api.errors import HarnessError
-from harness.api.records import Environment, EpochLog, JobSpec, MethodSpec, Protocol, RunRecord, TrainConfig
+from harness.api.records import JobSpec, Protocol, RunRecord, TrainConfig
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
 from harness.store import find_record, load_records, save_record
-from tests.helpers import FIXTURES, all_tasks
+from tests.helpers import FIXTURES, all_tasks, run_record
 
 TASKS = all_tasks()
 # MLS-Bench's published leaderboard data (a copy of ../shared/data/published/, 9 KB)
@@ -25,40 +25,8 @@ def record(
     preset: str = "dev",
     finished: str = "2026-01-01T00:00:00",
 ) -> RunRecord:
-    status = "ok" if value is not None else "failed"
-    epochs = (
-        []
-        if value is None
-        else [
-            EpochLog(
-                epoch=0,
-                lr=0.1,
-                train_losses={},
-                task_weights={},
-                test_metrics={"fine_acc": value},
-                seconds=1.0,
-                images_per_second=1.0,
-            )
-        ]
-    )
-    return RunRecord(
-        key=f"{method}{arch}{seed}{preset}".ljust(64, "0"),
-        method=MethodSpec(
-            name=method, entry_type=entry_type, kind="loss_module", source_path="x.py", source_sha256="0" * 64
-        ),
-        job=JobSpec(task="cifar100-mtl", arch=arch, seed=seed, preset=preset, config=CONFIG),
-        status=status,
-        error=None if value is not None else "boom",
-        epochs=epochs,
-        primary_metric="fine_acc",
-        best_primary=value,
-        started_at=finished,
-        finished_at=finished,
-        wall_seconds=1.0,
-        environment=Environment(
-            python="3", torch="t", torchvision="v", harness="h", device="cpu", device_name="cpu", sandbox="in-process"
-        ),
-    )
+    job = JobSpec(task="cifar100-mtl", arch=arch, seed=seed, preset=preset, config=CONFIG)
+    return run_record(method, job, value, "fine_acc", entry_type, finished)
 
 
 def test_table_shape_mean_std_failed_and_order() -> None:
