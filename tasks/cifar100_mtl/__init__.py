@@ -41,8 +41,10 @@ PRESETS: dict[str, tuple[TrainConfig, list[str], list[int]]] = {
         ["resnet20"],
         [0],
     ),
+    # smoke: batch 32 on 1,280 images takes 80 steps in half the time that batch 128 on 2,560
+    # took 40, and learns more (fine 16.6 % vs 10.5 % for equal weighting, on 2 CPU cores)
     "smoke": (
-        TrainConfig(epochs=2, data="synthetic", train_size=2560, test_size=1000),
+        TrainConfig(epochs=2, batch_size=32, data="synthetic", train_size=1280, test_size=500),
         ["resnet20"],
         [0],
     ),
