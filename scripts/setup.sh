@@ -30,7 +30,8 @@ packages=(torch==2.14.1 torchvision==0.29.1 -e ".[test]")
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about half a minute the first time)" >&2
 # uv unpacks torch's 3 GB of wheels in parallel: 31 s against pip's 75 s on 2 cores. It reads
 # pip's package sources (index, extra indexes, find-links, constraints: `pip config list`,
-# PIP_* variables included); where uv cannot be had or fails, pip installs the same pins.
+# PIP_* variables included) and hard-links from its cache (~/.cache/uv) where it can, so the
+# 5 GB are not held twice; where uv cannot be had or fails, pip installs the same pins.
 uv_sources() {
   .venv/bin/python -m pip config list 2>/dev/null | sed -n "s/^[^.]*\.\([a-z-]*\)='\(.*\)'$/\1 \2/p" |
     while read -r key values; do
@@ -49,7 +50,7 @@ installed_by_uv() {
   [ -x .venv/bin/uv ] || quiet_pip uv >/dev/null 2>&1 || return 1
   local sources
   mapfile -t sources < <(uv_sources)
-  .venv/bin/uv pip install --quiet --python .venv/bin/python --link-mode copy "${sources[@]}" "${packages[@]}"
+  .venv/bin/uv pip install --quiet --python .venv/bin/python "${sources[@]}" "${packages[@]}"
 }
 if ! installed_by_uv; then
   [ -n "${SETUP_NO_UV:-}" ] || echo "setup: uv unavailable or failed; installing with pip" >&2
