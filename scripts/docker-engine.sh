@@ -16,24 +16,9 @@
 # Daemons are stopped by their PID files, never by name (another engine may run here).
 set -euo pipefail
 
-die() { echo "docker-engine: $*" >&2; exit 1; }
-
-install_packages() {
-    [ "$(id -u)" = 0 ] || die "installing needs root"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends docker.io >/dev/null 2>&1 \
-        || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends docker.io >/dev/null; }
-}
-
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-    local seconds=$1 what=$2
-    shift 2
-    local deadline=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || die "$what did not come up within ${seconds}s (logs in $DIR/log)"
-        sleep 0.1
-    done
-}
+NAME=docker-engine
+# shellcheck source=scripts/services.sh
+source "$(dirname "$0")/services.sh"
 
 client() {  # Debian's client: it matches the daemon (a newer one may come first on PATH)
     DOCKER_HOST="unix://$DIR/docker.sock" /usr/bin/docker "$@"
@@ -123,7 +108,7 @@ stop() {
 
 command=${1:-}
 case "$command" in
-    install) install_packages ;;
+    install) apt_install docker.io ;;
     start) DIR=${2:?usage: $0 start DIR [DATA]}; DATA=${3:-}; start ;;
     stop) DIR=${2:?usage: $0 stop DIR}; stop ;;
     *) die "usage: $0 install | start DIR [DATA] | stop DIR" ;;

@@ -28,7 +28,7 @@ quiet_pip() {  # drop the warnings about this machine's absent local package fol
 }
 packages=(torch==2.14.1 torchvision==0.29.1 -e ".[test]")
 echo "setup: installing torch==2.14.1 torchvision==0.29.1 and the project (about half a minute the first time)" >&2
-# uv unpacks torch's 3 GB of wheels in parallel: 31 s against pip's 75 s on 2 cores. It reads
+# uv unpacks torch's 3 GB of wheels in parallel: 31 s against pip's 81 s on 2 cores. It reads
 # pip's package sources (index, extra indexes, find-links, constraints: `pip config list`,
 # PIP_* variables included) and hard-links from its cache (~/.cache/uv) where it can, so the
 # 5 GB are not held twice; where uv cannot be had or fails, pip installs the same pins.

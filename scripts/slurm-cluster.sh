@@ -17,27 +17,12 @@ set -euo pipefail
 
 PACKAGES=(slurmctld slurmd slurm-client slurmdbd munge mariadb-server)
 
-die() { echo "slurm-cluster: $*" >&2; exit 1; }
-
-install_packages() {
-    [ "$(id -u)" = 0 ] || die "installing needs root"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends "${PACKAGES[@]}" >/dev/null 2>&1 \
-        || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends "${PACKAGES[@]}" >/dev/null; }
-}
+NAME=slurm-cluster
+# shellcheck source=scripts/services.sh
+source "$(dirname "$0")/services.sh"
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-    local seconds=$1 what=$2
-    shift 2
-    local deadline=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || die "$what did not come up within ${seconds}s (logs in $DIR/log)"
-        sleep 0.2
-    done
 }
 
 start() {
@@ -177,7 +162,7 @@ stop() {
 }
 
 case "${1:-}" in
-    install) install_packages ;;
+    install) apt_install "${PACKAGES[@]}" ;;
     start) [ -n "${2:-}" ] || die "usage: $0 start DIR"; DIR=$2; start ;;
     stop) [ -n "${2:-}" ] || die "usage: $0 stop DIR"; DIR=$2; stop ;;
     *) die "usage: $0 install | start DIR | stop DIR" ;;
