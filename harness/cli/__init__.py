@@ -111,20 +111,27 @@ def _run_for_json(args: argparse.Namespace) -> int:
     return code
 
 
+def _line(value: object) -> str:
+    """An error as one line: a submission's words may hold line breaks or escapes."""
+    from harness.oracle.guest.protocol import clean_text
+
+    return clean_text(str(value), 4000)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except SubmissionError as exc:
-        args.json_error = str(exc)
-        print(f"error: {exc}", file=sys.stderr)
+        args.json_error = _line(exc)
+        print(f"error: {args.json_error}", file=sys.stderr)
         if exc.details and args.verbose:
             from harness.cli.options import indent
 
             print(indent(exc.details), file=sys.stderr)
         return exc.exit_code
     except HarnessError as exc:
-        args.json_error = str(exc)
-        print(f"error: {exc}", file=sys.stderr)
+        args.json_error = _line(exc)
+        print(f"error: {args.json_error}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: finished jobs are saved; rerun the command to continue", file=sys.stderr)
@@ -134,8 +141,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     except Exception as exc:  # a bug of ours: a short line here, the traceback in a file
         report = _save_crash_report()
-        args.json_error = f"internal error (a harness bug): {type(exc).__name__}: {exc}; traceback in {report}"
-        print(f"internal error (a harness bug): {type(exc).__name__}: {exc}; traceback in {report}", file=sys.stderr)
+        args.json_error = f"internal error (a harness bug): {type(exc).__name__}: {_line(exc)}; traceback in {report}"
+        print(args.json_error, file=sys.stderr)
         return 3
 
 

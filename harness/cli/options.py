@@ -39,7 +39,11 @@ def parse_seeds(values: list[str] | None) -> list[int] | None:
 
 
 def indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines())
+    """Multi-line details (a traceback) below a line of ours, each line indented and rid of
+    control characters (a carriage return or an escape could overwrite the line above)."""
+    from harness.oracle.guest.protocol import clean_details
+
+    return "\n".join("    " + line for line in clean_details(text, 100_000).splitlines())
 
 
 def add_results_option(parser: argparse.ArgumentParser) -> None:

@@ -70,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def verdict(warnings: list[str], problems: list[str], details: str, ran: bool) -> int:
-    """Print the findings; the exit code: 0 none, 1 problems, 2 the file could not run."""
+    """Print the findings, one line each (they may quote the oracle); the exit code: 0 none,
+    1 problems, 2 the file could not run."""
+    from harness.oracle.guest.protocol import clean_text
+
     for warning in warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {clean_text(warning, 4000)}")
     for problem in problems:
-        print(f"PROBLEM: {problem}")
+        print(f"PROBLEM: {clean_text(problem, 4000)}")
     if details:
         print(indent(details))
     if not problems:

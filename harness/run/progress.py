@@ -6,11 +6,14 @@ import sys
 from typing import TextIO
 
 from harness.api.records import EpochLog
+from harness.oracle.guest.protocol import clean_text
+
+MESSAGE_LIMIT = 4000
 
 
 class JobProgress:
     def __init__(self, label: str, total_epochs: int, stream: TextIO | None = None) -> None:
-        self.label = label
+        self.label = clean_text(label, 300)  # a method's name is the user's
         self.total_epochs = total_epochs
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty()
@@ -36,5 +39,6 @@ class JobProgress:
         self.stream.flush()
 
     def message(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        """One line, whatever `text` holds (errors quote the oracle): it cannot forge another."""
+        self.stream.write(clean_text(text, MESSAGE_LIMIT) + "\n")
         self.stream.flush()

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .protocol import MAX_INT_DIGITS
+
 _MODULE_INTERNALS = {
     "training",
     "_parameters",
@@ -40,13 +42,24 @@ class UnsupportedState(ValueError):
     """A value the codec cannot represent."""
 
 
+_INT_BOUND = 10**MAX_INT_DIGITS  # the protocol refuses longer integers: refused here already
+
+
+def _int(value: int, where: str) -> int:
+    if abs(value) >= _INT_BOUND:
+        raise UnsupportedState(f"{where} holds an integer of more than {MAX_INT_DIGITS} digits")
+    return value
+
+
 def _float(value: float) -> Any:
     return value if math.isfinite(value) else {"__float__": repr(value)}
 
 
 def encode(value: Any, where: str = "state") -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, int):
+        return _int(value, where)
     if isinstance(value, float):
         return _float(value)
     if isinstance(value, torch.Tensor):
@@ -65,6 +78,9 @@ def encode(value: Any, where: str = "state") -> Any:
     if isinstance(value, dict):
         if not all(isinstance(k, (str, int)) for k in value):
             raise UnsupportedState(f"{where} has keys that are not str or int")
+        for key in value:
+            if isinstance(key, int):
+                _int(key, f"a key of {where}")
         return {"__dict__": [[k, encode(v, f"{where}[{k!r}]")] for k, v in value.items()]}
     raise UnsupportedState(f"{where} is a {type(value).__name__}, which a checkpoint cannot hold")
 

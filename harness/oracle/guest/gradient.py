@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 
 from .codec import UnsupportedState, decode, encode
-from .loader import SubmissionFault, _describe, _import_module, read_source, submission_traceback
+from .loader import PARSE_ERRORS, SubmissionFault, _describe, _import_module, read_source, submission_traceback
 
 Format = Literal["loss", "gradient", "gram"]
 CLASSES: dict[str, Format] = {"MultiTaskLoss": "loss", "GradientCombiner": "gradient", "GramCombiner": "gram"}
@@ -37,7 +37,7 @@ def declared_format(path: Path, source: str) -> Format:
     code runs): exactly one of MultiTaskLoss, GradientCombiner or GramCombiner."""
     try:
         tree = ast.parse(source, str(path))
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return "loss"  # the loader's syntax check reports it
     found = [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
     names = sorted(set(found))
@@ -55,7 +55,7 @@ def graph_walking(source: str) -> tuple[str, int] | None:
     In the oracle a loss only has detached values, so such a file cannot work there."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return None
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):

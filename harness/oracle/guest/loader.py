@@ -8,6 +8,7 @@ It is part of the guest package, so it imports nothing from the harness: its err
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import math
@@ -31,6 +32,12 @@ class SubmissionFault(Exception):
 
 CLASS_NAME = "MultiTaskLoss"
 FORWARD_ARGS = ("epoch", "total_epochs")
+# A submission is a few KB; parsing costs memory (about 600 bytes per byte of source in the
+# host), so a bigger file is refused before anything parses or decodes it.
+MAX_SOURCE_BYTES = 256 * 1024
+# What Python's parser raises beyond SyntaxError on hostile input: null bytes (ValueError),
+# deep nesting (RecursionError, or MemoryError from the parser's own stack), huge numbers.
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -41,18 +48,30 @@ class LoadedSubmission:
     loss_class: type[nn.Module]
 
 
-def read_source(path: Path) -> tuple[str, str]:
-    """The file's text and its sha256, or a SubmissionFault saying why it can't be read."""
+def read_source(path: Path, limit: int | None = MAX_SOURCE_BYTES) -> tuple[str, str]:
+    """The file's text and its sha256, or a SubmissionFault saying why it can't be read.
+    At most `limit` bytes are read (None: a trusted file, only hashed): the size is checked
+    before any parse, here and in the oracle alike."""
     if not path.exists():
         raise SubmissionFault(f"submission file not found: {path}")
     if not path.is_file():
         raise SubmissionFault(f"submission path is not a file: {path}")
-    raw = path.read_bytes()
+    size = path.stat().st_size
+    if limit is not None and size > limit:
+        raise SubmissionFault(_too_large(path, size, limit))
+    with path.open("rb") as handle:
+        raw = handle.read() if limit is None else handle.read(limit + 1)  # the file may grow meanwhile
+    if limit is not None and len(raw) > limit:
+        raise SubmissionFault(_too_large(path, len(raw), limit))
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SubmissionFault(f"{path} is not UTF-8 text: {exc}") from None
     return source, hashlib.sha256(raw).hexdigest()
+
+
+def _too_large(path: Path, size: int, limit: int) -> str:
+    return f"{path.name} has {size:,} bytes, more than the {limit // 1024} KiB a submission file may have"
 
 
 def submission_traceback(exc: BaseException, path: Path) -> str:
@@ -76,18 +95,37 @@ def _describe(exc: BaseException, path: Path) -> str:
     return f"{described} ({path.name} line {lines[-1]})" if lines else described
 
 
+def _parse_fault(path: Path, exc: BaseException) -> SubmissionFault:
+    """One line for any of PARSE_ERRORS: a syntax error where it is one, else the nesting or
+    the size that Python's parser could not take."""
+    if not isinstance(exc, (SyntaxError, ValueError)):
+        return SubmissionFault(
+            f"{path.name} cannot be parsed: it nests too deeply or an expression is too large "
+            f"for Python's parser ({type(exc).__name__})"
+        )
+    line = getattr(exc, "lineno", None)
+    where = f" line {line}" if line else ""
+    message = " ".join(str(getattr(exc, "msg", exc)).split())
+    return SubmissionFault(
+        f"syntax error in {path.name}{where}: {message}",
+        "".join(traceback.format_exception_only(type(exc), exc)).rstrip(),
+    )
+
+
 def check_syntax(path: Path, source: str) -> types.CodeType:
-    """Compile without running anything; a SyntaxError becomes a SubmissionFault."""
+    """Compile without running anything; whatever the parser raises becomes a SubmissionFault."""
     try:
         return compile(source, str(path), "exec")
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        where = f" line {line}" if line else ""
-        message = getattr(exc, "msg", str(exc))
-        raise SubmissionFault(
-            f"syntax error in {path.name}{where}: {message}",
-            "".join(traceback.format_exception_only(type(exc), exc)).rstrip(),
-        ) from None
+    except PARSE_ERRORS as exc:
+        raise _parse_fault(path, exc) from None
+
+
+def parse_tree(path: Path, source: str) -> ast.Module:
+    """The file's syntax tree (no code runs), or the SubmissionFault `check_syntax` raises."""
+    try:
+        return ast.parse(source, str(path))
+    except PARSE_ERRORS as exc:
+        raise _parse_fault(path, exc) from None
 
 
 def _import_module(path: Path, source: str, sha256: str) -> types.ModuleType:
