@@ -71,6 +71,10 @@ class Combiner(ABC):
     def after_step(self, losses: list[torch.Tensor]) -> None:
         """Called after the optimizer step with the same batch's new losses (no graph)."""
 
+    def check_limits(self, epoch: int) -> None:
+        """After each epoch: raise SubmissionError if the method broke a limit between
+        calls (a sandboxed oracle's CPU-time budget, spent by processes it forked)."""
+
     def close(self) -> None:
         pass
 

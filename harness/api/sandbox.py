@@ -25,11 +25,15 @@ class OracleLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    memory_mb: int = Field(default=2048, description="address space for data (RLIMIT_DATA)")
+    memory_mb: int = Field(
+        default=2048, description="memory of all its processes, shared memory and tmpfs included (cgroup; RLIMIT_DATA)"
+    )
+    cpu_cores: float = Field(default=1.0, description="CPU quota: the share of the machine it may use (cgroup)")
     cpu_seconds: int = Field(default=3600, description="CPU time of the oracle (RLIMIT_CPU)")
-    processes: int = Field(default=64, description="processes and threads (RLIMIT_NPROC)")
+    processes: int = Field(default=64, description="processes and threads (cgroup; RLIMIT_NPROC)")
     open_files: int = Field(default=64, description="file descriptors (RLIMIT_NOFILE)")
     file_size_mb: int = Field(default=16, description="largest file it may write (RLIMIT_FSIZE)")
+    tmpfs_mb: int = Field(default=64, description="size of its private /tmp and /dev/shm")
     init_timeout_s: float = Field(default=120.0, description="start, import and first probe")
     call_timeout_s: float = Field(default=10.0, description="one forward call")
     job_budget_s: float = Field(default=600.0, description="CPU time of the oracle, all calls of one job together")

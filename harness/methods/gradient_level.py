@@ -88,6 +88,9 @@ class GradientLevelCombiner(SharedGradientCombiner):
         self.steps = int(state["steps"])
         self.runner.set_state(state["combiner"])
 
+    def check_limits(self, epoch: int) -> None:
+        self.runner.check_budget(f"epoch {epoch}, between calls")
+
     def close(self) -> None:
         self.runner.close()
 

@@ -1,4 +1,10 @@
-"""Which sandbox backend runs the oracle: the named one, or the safest that works here."""
+"""Which sandbox backend runs the oracle: the named one, or bwrap.
+
+There is no silent fallback: the `process` backend isolates nothing (the submission can
+read every file the user can and reach the network), so it runs only when it is named
+(`--sandbox process`). Where bwrap does not work the default fails with the reason and
+the choices.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +15,21 @@ from harness.api.errors import HarnessError
 from harness.api.sandbox import Sandbox
 
 DEFAULT = "bwrap"
-FALLBACK = "process"
+UNISOLATED = "process"
 
 
 def choose_sandbox(name: str | None, warn: Callable[[str], None] = print) -> Sandbox:
-    """The named backend, or by default bwrap where it works, else process with a warning."""
-    if name is None:
-        reason = registry.sandboxes.get(DEFAULT).available()
-        if reason is None:
-            return registry.sandboxes.get(DEFAULT)()
-        warn(
-            f"warning: {reason}; falling back to the {FALLBACK} sandbox, which does not isolate "
-            "the file system or the network"
-        )
-        return registry.sandboxes.get(FALLBACK)()
-    backend = registry.sandboxes.get(name)
+    """The named backend, or bwrap by default; a HarnessError where it cannot run here.
+    Naming `process` works, with a warning that it isolates nothing."""
+    backend = registry.sandboxes.get(name or DEFAULT)
     reason = backend.available()
     if reason is not None:
+        if name is None:
+            raise HarnessError(
+                f"the default sandbox {DEFAULT} is not usable: {reason}; install bubblewrap, or pass "
+                f"--sandbox docker, or --sandbox {UNISOLATED} (no isolation at all: only for code you trust)"
+            )
         raise HarnessError(f"sandbox {name} is not usable: {reason}")
+    if backend.name == UNISOLATED:
+        warn(f"warning: the {UNISOLATED} sandbox isolates nothing: the submission can read your files and the network")
     return backend()

@@ -11,167 +11,28 @@ its own, without the sandboxed check that `submit` runs first. The tests about t
 
 from __future__ import annotations
 
-import io
 import os
-import socket
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from harness.api.errors import SubmissionError
-from harness.api.records import JobSpec, RunRecord, TrainConfig
-from harness.api.sandbox import OracleLimits, Sandbox
-from harness.methods.resolve import registered_method, submission_method
-from harness.oracle.backends.bwrap import BwrapSandbox
-from harness.oracle.backends.cgroup import PidsCgroup
+from harness.api.sandbox import Sandbox
 from harness.oracle.backends.docker import DockerSandbox
 from harness.oracle.backends.process import ProcessSandbox
-from harness.run.jobs import plan, run_job
-from harness.run.progress import JobProgress
-from tasks.cifar100_mtl import SYNTHETIC_FOLDER, Cifar100MultiTask
-from tests.docker_engine import ENGINE
-from tests.helpers import REPO
-
-HOSTILE = Path(__file__).resolve().parent / "attacks"
-HARNESS_DIR = REPO / "harness"
-TASK = Cifar100MultiTask()
-CPU = torch.device("cpu")
-CONFIG = TrainConfig(epochs=1, batch_size=64, data="synthetic", train_size=256, test_size=100)
-LIMITS = OracleLimits(init_timeout_s=30, call_timeout_s=3, job_budget_s=60)
-
-BWRAP_REASON = BwrapSandbox.available()
-needs_bwrap = pytest.mark.skipif(BWRAP_REASON is not None, reason=f"bwrap unusable: {BWRAP_REASON}")
-# the private engine of tests/docker_engine.py, started before collection
-DOCKER_REASON = ENGINE.reason or DockerSandbox.available()
-needs_docker = pytest.mark.skipif(DOCKER_REASON is not None, reason=f"docker unusable: {DOCKER_REASON}")
-
-
-def _pids_cap_reason() -> str | None:
-    probe = PidsCgroup(1)
-    ok = probe.path is not None
-    probe.destroy()
-    if ok or os.geteuid() != 0:
-        return None
-    return f"as root without a pids cgroup ({probe.reason}) a fork bomb cannot be contained"
-
-
-@dataclass
-class Attack:
-    record: RunRecord | None = None
-    check_error: SubmissionError | None = None
-    console: str = ""
-
-
-@pytest.fixture(scope="module")
-def arena(tmp_path_factory: pytest.TempPathFactory, data_root: Path):
-    """A results folder holding a victim record of another job, and a loopback listener."""
-    results = tmp_path_factory.mktemp("results")
-    victim_method = registered_method("equal", TASK.loss_names)
-    job = JobSpec(task=TASK.name, arch="resnet20", seed=0, preset="hostile", config=CONFIG)
-    victim = run_job(
-        plan(victim_method, [job])[0], TASK, CPU, data_root, results, JobProgress("victim", 1, io.StringIO())
-    )
-    assert victim.status == "ok"
-    victim_files = {p: p.read_bytes() for p in (results / "runs").rglob("*.json")}
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    connections: list[object] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            connections.append(conn)
-
-    threading.Thread(target=accept, daemon=True).start()
-    state = {
-        "results": results,
-        "data_root": data_root,
-        "victim": victim,
-        "victim_files": victim_files,
-        "port": listener.getsockname()[1],
-        "connections": connections,
-        "canary": tmp_path_factory.mktemp("canary") / "forged.txt",
-    }
-    yield state
-    listener.close()
-
-
-def launch(
-    arena: dict,
-    name: str,
-    sandbox: Sandbox,
-    tmp_path: Path,
-    limits: OracleLimits = LIMITS,
-    check: bool = False,
-    **extra: object,
-) -> Attack:
-    source = (HOSTILE / f"{name}.py").read_text()
-    values = {
-        "__PORT__": arena["port"],
-        "__DATA_TEST__": str(arena["data_root"] / SYNTHETIC_FOLDER / "cifar-100-python" / "test"),
-        "__RESULTS__": str(arena["results"]),
-        "__HARNESS_TRAINER__": str(HARNESS_DIR / "run" / "trainer.py"),
-        "__HARNESS_FILES__": [str(HARNESS_DIR / p) for p in ("run/trainer.py", "queue/jobqueue.py", "store.py")],
-        "__CANARY__": str(arena["canary"]),
-        "__TRAINER_PID__": os.getpid(),
-        "__SLEEP__": 0.0,
-        **extra,
-    }
-    for key, value in values.items():
-        source = source.replace(key, repr(value) if not isinstance(value, (int, float)) else str(value))
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    try:
-        method = submission_method(path, "attacker", "submission", TASK.loss_names, sandbox, limits, check=check)
-    except SubmissionError as exc:
-        return Attack(check_error=exc)
-    job = JobSpec(task=TASK.name, arch="resnet20", seed=0, preset="hostile", config=CONFIG)
-    console = io.StringIO()
-    record = run_job(
-        plan(method, [job])[0], TASK, CPU, arena["data_root"], arena["results"], JobProgress("attacker", 1, console)
-    )
-    return Attack(record=record, console=console.getvalue())
-
-
-def assert_survived(arena: dict) -> None:
-    for path, content in arena["victim_files"].items():
-        assert path.read_bytes() == content, f"victim record {path} changed"
-    assert not (arena["results"] / "runs" / "forged.json").exists()
-    assert not arena["canary"].exists()
-    assert not Path("/root/forged.txt").exists()
-
-
-def assert_no_effect(attack: Attack) -> None:
-    """The attack did nothing: the run finished normally."""
-    assert attack.check_error is None, attack.check_error
-    assert attack.record is not None and attack.record.status == "ok", attack.record.error
-
-
-def assert_failed(attack: Attack, *fragments: str) -> str:
-    error = str(attack.check_error) if attack.check_error else (attack.record.error if attack.record else "")
-    if attack.record is not None:
-        assert attack.record.status == "failed"
-    assert error and "ATTACK SUCCEEDED" not in error
-    for fragment in fragments:
-        assert fragment in error, error
-    return error
-
-
-ISOLATING = [
-    pytest.param(BwrapSandbox(), marks=needs_bwrap, id="bwrap"),
-    pytest.param(DockerSandbox(), marks=needs_docker, id="docker"),
-]
-BACKENDS = [*ISOLATING, pytest.param(ProcessSandbox(), id="process")]
-# time-outs and budgets are enforced by the trainer's side, the same for every backend
-DEFAULT_BACKEND = [pytest.param(BwrapSandbox() if BWRAP_REASON is None else ProcessSandbox(), id="default")]
+from tests.hostile.corpus import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    ISOLATING,
+    LIMITS,
+    LOCAL_DOCKER,
+    assert_failed,
+    assert_no_effect,
+    assert_survived,
+    launch,
+    needs_docker,
+    pids_cap_reason,
+)
 
 
 @pytest.mark.parametrize("sandbox", ISOLATING)
@@ -237,7 +98,7 @@ def test_fake_metric_lines_change_nothing(arena: dict, tmp_path: Path, sandbox: 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
 def test_fork_bomb_is_contained(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
-    reason = _pids_cap_reason() if sandbox.name != "docker" else None  # docker: the engine's pids limit
+    reason = pids_cap_reason() if sandbox.name != "docker" else None  # docker: the engine's pids limit
     if reason:
         pytest.skip(reason)
     limits = LIMITS.model_copy(update={"init_timeout_s": 8})
@@ -295,10 +156,6 @@ def test_slow_calls_hit_the_wall_time_backstop(arena: dict, tmp_path: Path, sand
     error = assert_failed(attack, "wall-time backstop of 1s for the job (during forward at epoch 0)")
     assert "CPU-time" not in error
     assert_survived(arena)
-
-
-# docker reads the CPU time from the container's cgroup, which only an engine on this host has
-LOCAL_DOCKER = pytest.mark.skipif(not ENGINE.private, reason="not the tests' own engine on this host")
 
 
 @pytest.mark.parametrize(

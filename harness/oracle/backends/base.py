@@ -1,6 +1,7 @@
 """What the built-in backends share: a subprocess in its own session whose output tail
-is kept, joined to a pids cgroup, with the oracle's resource limits applied before exec,
-and whose CPU time (the job budget's measure) is read from the cgroup or /proc."""
+is kept, joined to its own cgroup (processes, memory, CPU quota), with the oracle's
+resource limits applied before exec, and whose CPU time (the job budget's measure) is
+read from the cgroup or /proc."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ import threading
 from collections.abc import Callable, Iterable
 
 from harness.api.sandbox import OracleLimits, OracleProcess, apply_rlimits
-from harness.oracle.backends.cgroup import PidsCgroup
+from harness.oracle.backends.cgroup import CgroupLimits, OracleCgroup
 
 
-def rlimit_setter(limits: OracleLimits, cgroup: PidsCgroup | None = None) -> Callable[[], None]:
-    """A preexec function: join the pids cgroup, apply the limits, before exec."""
+def oracle_cgroup(limits: OracleLimits) -> OracleCgroup:
+    """The cgroup of one oracle, with its share of the limits."""
+    return OracleCgroup.create(CgroupLimits(limits.processes, limits.memory_mb, limits.cpu_cores))
+
+
+def rlimit_setter(limits: OracleLimits, cgroup: OracleCgroup | None = None) -> Callable[[], None]:
+    """A preexec function: join the cgroup, apply the limits, before exec."""
 
     def apply() -> None:
         if cgroup is not None:
@@ -76,7 +82,7 @@ def proc_tree_cpu_seconds(root: int, extra: Iterable[int] = ()) -> float | None:
 class PopenProcess(OracleProcess):
     """A subprocess in its own session; a thread keeps the tail of its output."""
 
-    def __init__(self, popen: subprocess.Popen, cgroup: PidsCgroup, tail_bytes: int = 4096) -> None:
+    def __init__(self, popen: subprocess.Popen, cgroup: OracleCgroup, tail_bytes: int = 4096) -> None:
         self.popen = popen
         self.cgroup = cgroup
         self._tail: collections.deque[bytes] = collections.deque()
@@ -97,6 +103,11 @@ class PopenProcess(OracleProcess):
     def poll(self) -> int | None:
         return self.popen.poll()
 
+    def exit_reason(self) -> str | None:
+        if self.cgroup.out_of_memory():
+            return f"was killed at its memory limit of {self.cgroup.limits.memory_mb} MiB (out of memory)"
+        return None
+
     def kill(self) -> None:
         if self.popen.poll() is None:
             try:
@@ -113,7 +124,7 @@ class PopenProcess(OracleProcess):
     def cpu_seconds(self) -> float | None:
         """From the cgroup's `cpu.stat` where it has one (cgroup v2: exact); else the sum
         over /proc of the Popen'd process, its descendants (bwrap runs the oracle as its
-        grandchild) and whatever else sits in its pids cgroup (orphans it left)."""
+        grandchild) and whatever else sits in its cgroup (orphans it left)."""
         exact = self.cgroup.cpu_seconds()
         if exact is not None:
             return exact
@@ -122,9 +133,9 @@ class PopenProcess(OracleProcess):
         return proc_tree_cpu_seconds(self.popen.pid, self.cgroup.pids())
 
 
-def process_cap() -> str:
-    """How the process limit is enforced on this machine (for the run record)."""
-    probe = PidsCgroup(1)
-    enforced = probe.path is not None
+def cgroup_limits() -> str:
+    """Which limits a cgroup enforces on this machine (for the run record)."""
+    probe = OracleCgroup.create(CgroupLimits(1, 64, 1.0))
+    text = probe.describe()
     probe.destroy()
-    return "pids cgroup" if enforced else f"RLIMIT_NPROC only ({probe.reason})"
+    return text

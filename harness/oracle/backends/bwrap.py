@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 from harness.api.sandbox import SOCKET_NAME, LaunchRequest, OracleProcess, Sandbox, clean_environment
-from harness.oracle.backends.base import PopenProcess, rlimit_setter
-from harness.oracle.backends.cgroup import PidsCgroup
+from harness.oracle.backends.base import PopenProcess, oracle_cgroup, rlimit_setter
 
 GUEST_PARENT = "/sandbox"
 PLUGIN_GROUPS = ("mtl_bench.tasks", "mtl_bench.methods", "mtl_bench.sandboxes")
@@ -48,8 +47,10 @@ def trusted_code_locations() -> list[Path]:
 class BwrapSandbox(Sandbox):
     """bubblewrap: new user, pid, network, ipc and uts namespaces; a file system made of
     read-only binds of /usr, the Python environment (with the harness's and the plugins'
-    own packages masked), the oracle's guest package and the submission file, a private
-    /tmp and the socket folder; nothing else."""
+    own packages masked by empty read-only folders), the oracle's guest package, the
+    submission file and the socket folder (read-only: connecting to the host's socket
+    writes nothing), and a private /tmp and /dev/shm of `tmpfs_mb` each; nothing else.
+    The oracle's cgroup charges what it writes to those to its memory limit."""
 
     name = "bwrap"
     description = "bubblewrap: no network, private /tmp, read-only python+oracle guest+submission only"
@@ -77,6 +78,8 @@ class BwrapSandbox(Sandbox):
             "--die-with-parent",
             "--new-session",
             # the private /tmp first: binds below may live under /tmp and must stay visible
+            "--size",
+            str(request.limits.tmpfs_mb << 20),
             "--tmpfs",
             "/tmp",
             "--ro-bind",
@@ -94,7 +97,7 @@ class BwrapSandbox(Sandbox):
             args += ["--ro-bind", str(root), str(root)]
         for location in trusted_code_locations():
             if location.is_dir() and any(location.is_relative_to(r) for r in [*roots, Path("/usr")]):
-                args += ["--tmpfs", str(location)]
+                args += ["--size", "4096", "--tmpfs", str(location), "--remount-ro", str(location)]
         inside = f"/submission/{request.submission.name}"
         args += [
             "--ro-bind",
@@ -103,13 +106,17 @@ class BwrapSandbox(Sandbox):
             "--ro-bind",
             str(request.submission),
             inside,
-            "--bind",
+            "--ro-bind",
             str(request.ipc_dir),
             "/ipc",
             "--proc",
             "/proc",
             "--dev",
             "/dev",
+            "--size",
+            str(request.limits.tmpfs_mb << 20),
+            "--tmpfs",
+            "/dev/shm",
             "--chdir",
             "/tmp",
             "--remount-ro",
@@ -122,7 +129,7 @@ class BwrapSandbox(Sandbox):
         return args
 
     def launch(self, request: LaunchRequest) -> OracleProcess:
-        cgroup = PidsCgroup(request.limits.processes)
+        cgroup = oracle_cgroup(request.limits)
         return PopenProcess(
             subprocess.Popen(
                 self.command(request),

@@ -163,13 +163,14 @@ class DockerSandbox(Sandbox):
             "mem_limit": limits.memory_mb * mb,
             "memswap_limit": limits.memory_mb * mb,
             "pids_limit": limits.processes,
-            "nano_cpus": 1_000_000_000,
+            "nano_cpus": int(limits.cpu_cores * 1e9),
             "ulimits": [
                 Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
                 Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds + 5),
                 Ulimit(name="fsize", soft=limits.file_size_mb * mb, hard=limits.file_size_mb * mb),
             ],
-            "tmpfs": {"/tmp": "size=64m"},
+            "tmpfs": {"/tmp": f"size={limits.tmpfs_mb}m"},
+            "shm_size": f"{limits.tmpfs_mb}m",
             "working_dir": "/tmp",
             "environment": clean_environment("/tmp"),
             "volumes": {

@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 from harness.api.sandbox import LaunchRequest, OracleProcess, Sandbox, clean_environment
-from harness.oracle.backends.base import PopenProcess, rlimit_setter
-from harness.oracle.backends.cgroup import PidsCgroup
+from harness.oracle.backends.base import PopenProcess, oracle_cgroup, rlimit_setter
 
 
 class ProcessSandbox(Sandbox):
@@ -24,7 +23,7 @@ class ProcessSandbox(Sandbox):
         command = request.argv(
             sys.executable, str(request.guest_dir.parent), str(request.socket_path), str(request.submission)
         )
-        cgroup = PidsCgroup(request.limits.processes)
+        cgroup = oracle_cgroup(request.limits)
         return PopenProcess(
             subprocess.Popen(
                 command,

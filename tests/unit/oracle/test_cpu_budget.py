@@ -20,9 +20,10 @@ from harness.api.errors import SubmissionError
 from harness.api.method import StepContext
 from harness.api.records import TrainConfig
 from harness.api.sandbox import LaunchRequest, OracleLimits, OracleProcess, Sandbox
-from harness.oracle.backends.base import PopenProcess, proc_tree_cpu_seconds, rlimit_setter
+from harness.oracle import client
+from harness.oracle.backends.base import PopenProcess, oracle_cgroup, proc_tree_cpu_seconds, rlimit_setter
 from harness.oracle.backends.bwrap import BwrapSandbox
-from harness.oracle.backends.cgroup import PidsCgroup
+from harness.oracle.backends.cgroup import CgroupLimits, OracleCgroup
 from harness.oracle.backends.process import ProcessSandbox
 from harness.oracle.client import OracleLossRunner
 from tests.helpers import write_submission
@@ -82,6 +83,7 @@ class MultiTaskLoss(nn.Module):
 
 
 def start(tmp_path: Path, body: str, sandbox: Sandbox, limits: OracleLimits = LIMITS) -> OracleLossRunner:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     return OracleLossRunner(write_submission(tmp_path, body), LOSS_NAMES, CONFIG, sandbox, limits)
 
 
@@ -200,7 +202,7 @@ def test_proc_tree_sum_counts_live_and_reaped_children() -> None:
 
 
 def test_popen_process_reports_the_cpu_time_of_what_it_started() -> None:
-    cgroup = PidsCgroup(16)
+    cgroup = oracle_cgroup(OracleLimits(processes=16))
     process = PopenProcess(
         subprocess.Popen(
             [sys.executable, "-c", PARENT],
@@ -221,13 +223,62 @@ def test_popen_process_reports_the_cpu_time_of_what_it_started() -> None:
         assert used is not None and used >= 0.75
     finally:
         process.kill()
-    if cgroup.path is None:  # no cgroup left to ask, and its pid may be another process's now
-        assert process.cpu_seconds() is None
+    assert not cgroup.folders  # no cgroup left to ask, and its pid may be another process's now
+    assert process.cpu_seconds() is None
 
 
-def test_cgroup_cpu_stat_is_read_where_it_exists(tmp_path: Path) -> None:
-    cgroup = PidsCgroup.__new__(PidsCgroup)
-    cgroup.path = tmp_path
-    assert cgroup.cpu_seconds() is None  # a v1 pids cgroup: no cpu.stat
-    (tmp_path / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+@pytest.mark.parametrize(
+    ("version", "file_name", "text"),
+    [
+        (2, "cpu.stat", "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n"),
+        (1, "cpuacct.usage", "2500000000\n"),
+    ],
+)
+def test_cgroup_cpu_time_is_read_where_it_exists(tmp_path: Path, version: int, file_name: str, text: str) -> None:
+    cgroup = OracleCgroup(CgroupLimits(16, 256, 1.0), folders={"cpuacct": tmp_path}, version=version)
+    assert cgroup.cpu_seconds() is None  # not written yet
+    (tmp_path / file_name).write_text(text)
     assert cgroup.cpu_seconds() == 2.5
+
+
+# a child forked at the first training call spins between calls; every call returns at once
+SPINNER = """
+import os
+import torch.nn as nn
+
+class MultiTaskLoss(nn.Module):
+    started = False
+
+    def forward(self, fine, coarse, epoch, total_epochs):
+        if total_epochs == 2 and not MultiTaskLoss.started:
+            MultiTaskLoss.started = True
+            if os.fork() == 0:
+                while True:
+                    pass
+        return fine + coarse
+"""
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_cpu_spent_between_calls_is_read_at_each_epoch(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within an epoch the CPU time is read at most once per CPU_CHECK_INTERVAL_S (here
+    never again); the first call of the next epoch reads it whatever the interval, and so
+    does the trainer's check after the last epoch."""
+    monkeypatch.setattr(client, "CPU_CHECK_INTERVAL_S", 1000.0)
+    for last_check in ("call", "between epochs"):
+        runner = start(tmp_path / last_check, SPINNER, sandbox)
+        try:
+            runner([1.0, 2.0], StepContext(epoch=0, total_epochs=2, lr=0.1))  # forks the spinner
+            time.sleep(1.6)  # the child spins past the 1s budget, no call in flight
+            runner([1.0, 2.0], StepContext(epoch=0, total_epochs=2, lr=0.1))  # same epoch: not read
+            with pytest.raises(SubmissionError) as caught:
+                if last_check == "call":
+                    runner([1.0, 2.0], StepContext(epoch=1, total_epochs=2, lr=0.1))
+                else:
+                    runner.check_budget("epoch 0, between calls")
+        finally:
+            runner.close()
+        where = "forward at epoch 1" if last_check == "call" else "epoch 0, between calls"
+        assert f"used more than its CPU-time budget of 1s for the job (during {where})" in str(caught.value)

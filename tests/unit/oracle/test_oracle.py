@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.api.errors import HarnessError
 from harness.api.method import StepContext, StepResult
 from harness.api.records import TrainConfig
 from harness.api.sandbox import LaunchRequest, OracleLimits, Sandbox
@@ -84,11 +85,25 @@ def test_oracle_and_in_process_give_the_same_run(baseline: str, sandbox: Sandbox
 
 def test_default_sandbox_is_bwrap_where_it_works() -> None:
     warnings: list[str] = []
+    if BWRAP_REASON is not None:
+        with pytest.raises(HarnessError, match="--sandbox process"):
+            choose_sandbox(None, warn=warnings.append)
+        return
     chosen = choose_sandbox(None, warn=warnings.append)
-    if BWRAP_REASON is None:
-        assert chosen.name == "bwrap" and not warnings
-    else:
-        assert chosen.name == "process" and "falling back" in warnings[0]
+    assert chosen.name == "bwrap" and not warnings
+
+
+def test_the_process_sandbox_never_runs_unless_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where bwrap cannot run, the default fails (one line, the choices named) instead of
+    falling back to a backend that isolates nothing; naming `process` runs it, with a warning."""
+    monkeypatch.setattr(BwrapSandbox, "available", classmethod(lambda cls: "bwrap is not installed"))
+    warnings: list[str] = []
+    with pytest.raises(HarnessError) as refused:
+        choose_sandbox(None, warn=warnings.append)
+    assert "bwrap is not installed" in str(refused.value) and "--sandbox process" in str(refused.value)
+    assert "\n" not in str(refused.value) and not warnings
+    assert choose_sandbox("process", warn=warnings.append).name == "process"
+    assert "isolates nothing" in warnings[0]
 
 
 def test_docker_options_lock_the_container_down(tmp_path: Path) -> None:
