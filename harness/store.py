@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,19 +19,39 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "unnamed"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half."""
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for a moment, in
+    every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half.
+    The file gets `mode` less the umask (mkstemp's own 0600 would hide it on a shared folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
             out.flush()
+            os.fchmod(out.fileno(), mode & ~_umask())
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def record_path(results: Path, record: RunRecord) -> Path:
@@ -47,10 +67,38 @@ def save_record(results: Path, record: RunRecord) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """A record file that could not be read. Its place in `record_path`'s layout still
+    names the preset and the method (as slugs), and its file name the task, architecture
+    and seed: the board counts it as a failed run of that method, never as no run, so a
+    run that breaks its own record cannot hide (a bad seed left out of the mean)."""
+
+    path: Path
+    reason: str
+    preset: str  # slug(preset), from the folder; "" where the path is not in the layout
+    method: str  # slug(method name), from the folder
+
+    def matches(self, task: str, arch: str) -> bool:
+        """Whether the file name is a record of `task` on `arch` (`record_path`'s form)."""
+        return self.path.name.startswith(f"{slug(task)}-{slug(arch)}-seed")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
 @dataclass
 class LoadedRecords:
     records: list[RunRecord]
     problems: list[str]  # files that could not be read, with the reason
+    unreadable: list[UnreadableRecord] = field(default_factory=list)  # the same files, placed in the layout
+
+
+def _unreadable(folder: Path, path: Path, exc: Exception) -> UnreadableRecord:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    parts = path.relative_to(folder).parts
+    preset, method = (parts[0], parts[1]) if len(parts) == 3 else ("", "")
+    return UnreadableRecord(path, reason, preset, method)
 
 
 def load_records(results: Path) -> LoadedRecords:
@@ -63,8 +111,9 @@ def load_records(results: Path) -> LoadedRecords:
         try:
             loaded.records.append(RunRecord.model_validate_json(path.read_bytes()))
         except (ValidationError, ValueError, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            loaded.problems.append(f"{path}: {reason}")
+            problem = _unreadable(folder, path, exc)
+            loaded.unreadable.append(problem)
+            loaded.problems.append(str(problem))
     return loaded
 
 

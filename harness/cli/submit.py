@@ -23,7 +23,8 @@ def add_entry_options(parser: argparse.ArgumentParser) -> None:
         default="submission",
         choices=["submission", "agent", "vanilla", "baseline", "human"],
         help="row type on the leaderboard: agent (written by an agent with tools), vanilla (a model's "
-        "one-shot answer), baseline (a reference method), human, or submission (default)",
+        "one-shot answer), human, or submission (default); baseline is refused for a file (it names the "
+        "registered methods, which `baselines` runs)",
     )
     parser.add_argument(
         "--no-baselines",
@@ -59,21 +60,30 @@ def run(args: argparse.Namespace) -> int:
         local_run,
         plan_for,
     )
-    from harness.methods.resolve import submission_method
+    from harness.methods.resolve import refuse_file_as_baseline, submission_method
     from harness.oracle.choose import choose_sandbox
+    from harness.oracle.guest.loader import MAX_SOURCE_BYTES
     from harness.queue.local import all_recorded, run_planned
     from harness.run.jobs import record_unusable
+    from harness.submission_store import store_submission
 
+    refuse_file_as_baseline(args.entry_type)
     tasks = chosen_tasks(args.tasks)
     name = args.name or args.file.stem
     job_device_type(args)  # fail fast on a bad --device
     how = local_run(args)
     sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
     limits = OracleLimits()
-    submissions = {
-        task.name: submission_method(args.file, name, args.entry_type, task.loss_names, sandbox, limits, check=False)
-        for task in tasks.values()
-    }
+    # the file's bytes are read once, here: the check and every job run this stored copy (a
+    # dry run writes nothing and runs nothing: it reads the file itself)
+    stored = args.file if args.dry_run else store_submission(args.file, queue_of(args).root, MAX_SOURCE_BYTES).path
+
+    def method_of(loss_names: tuple[str, ...], check: bool) -> Method:
+        return submission_method(
+            stored, name, args.entry_type, loss_names, sandbox, limits, check=check, shown_as=args.file
+        )
+
+    submissions = {task.name: method_of(task.loss_names, check=False) for task in tasks.values()}
     submission_jobs = plan_for({t: [m] for t, m in submissions.items()}, tasks, args)
     if args.dry_run:  # no sandbox started: the plan and its cost only
         finish_dry_run(args, plan_for(with_baselines(submissions, tasks, args), tasks, args), name)
@@ -84,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         try:  # the probe passes the losses positionally: one check per number of losses
             for loss_names in {len(t.loss_names): t.loss_names for t in tasks.values()}.values():
-                submission_method(args.file, name, args.entry_type, loss_names, sandbox, limits)
+                method_of(loss_names, check=True)
         except SubmissionError as exc:  # recorded as failed, reported as one line by the CLI
             record_unusable(submission_jobs, tasks, exc, args.results)
             raise

@@ -48,23 +48,51 @@ class Method:
         if self.untrusted_path is not None and self.level != "loss":
             assert self.sandbox is not None and self.limits is not None
             runner = OracleGradientRunner(
-                self.untrusted_path, self.loss_names, config, self.sandbox, self.limits, self.level
+                self.untrusted_path,
+                self.loss_names,
+                config,
+                self.sandbox,
+                self.limits,
+                self.level,
+                self.spec.source_sha256,
             )
             return GradientLevelCombiner(runner)
         if self.untrusted_path is not None:
             assert self.sandbox is not None and self.limits is not None
             return LossLevelCombiner(
-                OracleLossRunner(self.untrusted_path, self.loss_names, config, self.sandbox, self.limits)
+                OracleLossRunner(
+                    self.untrusted_path,
+                    self.loss_names,
+                    config,
+                    self.sandbox,
+                    self.limits,
+                    expected_sha256=self.spec.source_sha256,
+                )
             )
         assert self.loaded is not None
         return LossLevelCombiner(InProcessLossRunner(self.loaded.loss_class, self.loaded.path, config))
 
 
 def check_in_sandbox(
-    path: Path, loss_names: tuple[str, ...], sandbox: Sandbox, limits: OracleLimits, level: Format = "loss"
+    path: Path,
+    loss_names: tuple[str, ...],
+    sandbox: Sandbox,
+    limits: OracleLimits,
+    level: Format = "loss",
+    sha256: str | None = None,
 ) -> None:
-    """Load and probe the submission inside the sandbox; SubmissionError if unusable."""
-    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits, level).close()
+    """Load and probe the submission inside the sandbox; SubmissionError if unusable (or,
+    with `sha256`, if the file no longer hashes to it)."""
+    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits, level, sha256).close()
+
+
+def refuse_file_as_baseline(entry_type: EntryType) -> None:
+    """A queued baseline is rebuilt from the registry, never from a file: a file given the
+    type would crash every worker that claimed its jobs."""
+    if entry_type == "baseline":
+        raise HarnessError(
+            "--type baseline is for the registered methods; a file is a submission, agent, vanilla or human entry"
+        )
 
 
 def submission_method(
@@ -75,9 +103,13 @@ def submission_method(
     sandbox: Sandbox,
     limits: OracleLimits,
     check: bool = True,
+    shown_as: Path | None = None,
 ) -> Method:
     """A submission as a method. With `check`, it is checked without importing it here:
-    syntax in this process (compile only), everything else in the sandboxed oracle."""
+    syntax in this process (compile only), everything else in the sandboxed oracle, which
+    must load the very bytes hashed here. `path` is best the stored copy of
+    `harness/submission_store.py`; `shown_as`, the user's own path, is what the record names."""
+    refuse_file_as_baseline(entry_type)
     if name in registry.methods:
         raise HarnessError(f"the name {name!r} belongs to a registered method; pass another --name")
     with submission_errors():
@@ -89,12 +121,12 @@ def submission_method(
     if walking is not None:
         raise SubmissionError(graph_walking_message(path.name, *walking))
     if check:
-        check_in_sandbox(path, loss_names, sandbox, limits, level)
+        check_in_sandbox(path, loss_names, sandbox, limits, level, sha256)
     spec = MethodSpec(
         name=name,
         entry_type=entry_type,
         kind=KINDS[level],
-        source_path=str(path),
+        source_path=str(shown_as or path),
         source_sha256=sha256,
     )
     return Method(
@@ -117,7 +149,7 @@ def registered_method(name: str, loss_names: tuple[str, ...], task_name: str = "
     digest = hashlib.sha256()
     with submission_errors():
         for path in info.hashed_files():
-            digest.update(read_source(path)[1].encode())
+            digest.update(read_source(path, limit=None)[1].encode())  # trusted: hashed, never parsed here
         loaded = load_submission(info.loss_file, loss_names) if info.loss_file is not None else None
     spec = MethodSpec(
         name=name,

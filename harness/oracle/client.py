@@ -5,11 +5,14 @@ the request id, one finite weight per task and a finite total, and the oracle mu
 within the job's budget of CPU time. Anything else ends the job with a specific reason.
 
 The job budget counts the oracle's CPU time, not the wall time of the calls: jobs packed
-on one machine wait for a core, and a fair submission must not fail for that. Reading
-the CPU time costs a walk of /proc on some backends, so it is read only once the calls'
-wall time has passed the budget (CPU time cannot pass it first unless the oracle runs
-several threads), and then at most once a second. A backend that cannot tell the CPU
-time (`OracleProcess.cpu_seconds()` is None) keeps the budget on wall time.
+on one machine wait for a core, and a fair submission must not fail for that. The CPU
+time counts every process of the oracle, between calls too (children it forked spin on
+while the trainer works), so it is read on a schedule: on the first call of every epoch,
+at most once a second within an epoch, and after the last epoch (`check_budget`); a file
+read on a cgroup, a walk of /proc elsewhere. The cgroup's CPU quota (`cpu_cores`) bounds
+what the oracle takes from the trainer and its neighbours until the budget catches it. A
+backend that cannot tell the CPU time (`OracleProcess.cpu_seconds()` is None) keeps the
+budget on the calls' wall time.
 
 A loss that sleeps uses no CPU time, yet holds the job (and its GPU): the wall time of
 all calls together has a backstop of its own (`OracleLimits.job_wall_budget_s`, generous
@@ -36,13 +39,15 @@ from harness.oracle.guest.protocol import (
     CallTimeout,
     PeerClosed,
     ProtocolError,
+    clean_details,
     clean_text,
     finite_float,
     recv_message,
     send_message,
 )
+from harness.submission_store import sha256_of, verified_copy
 
-CPU_CHECK_INTERVAL_S = 1.0  # the least wall time between two readings of the oracle's CPU time
+CPU_CHECK_INTERVAL_S = 1.0  # within an epoch, the least wall time between two readings of the CPU time
 
 _SIGNAL_REASONS: dict[int, str] = {
     signal.SIGKILL: "killed (SIGKILL: out of memory or processes, or killed from outside)",
@@ -82,16 +87,20 @@ class OracleLossRunner:
         sandbox: Sandbox,
         limits: OracleLimits,
         level: str = "loss",
+        expected_sha256: str | None = None,
     ) -> None:
+        """`expected_sha256`: the hash the job was planned (and its record keyed) with; the
+        oracle runs only bytes that hash to it, and must report loading just those."""
         self.level = level  # the submission's format: loss, gradient or gram
         self.sandbox = sandbox.name
         self.limits = limits
         self.task_count = len(loss_names)
-        self.budget_left = limits.job_budget_s  # of wall time: past it, the CPU time decides
+        self.budget_left = limits.job_budget_s  # of the calls' wall time: the budget where CPU time is unknown
         self.calls = 0
         self.call_seconds = 0.0
         self._cpu_start: float | None = None  # the oracle's CPU time when ready; None: wall time
         self._cpu_read_at = -float("inf")
+        self._epoch_checked: int | None = None  # the epoch of the last forced reading
         self._next_id = 0
         self._work = Path(tempfile.mkdtemp(prefix="mtl-oracle-"))
         self._ipc = self._work / "ipc"
@@ -99,7 +108,13 @@ class OracleLossRunner:
         private = self._work / "submission"
         private.mkdir()
         self._submission = private / submission.name
-        shutil.copyfile(submission, self._submission)  # the file cannot change under the run
+        try:  # the private copy cannot change under the run; it holds the very bytes hashed
+            data = verified_copy(submission, expected_sha256) if expected_sha256 else submission.read_bytes()
+        except BaseException:
+            shutil.rmtree(self._work, ignore_errors=True)
+            raise
+        self._submission.write_bytes(data)
+        self.sha256 = sha256_of(data)
         request = LaunchRequest(self._ipc, self._submission, GUEST_DIR, limits)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(request.socket_path))
@@ -148,9 +163,14 @@ class OracleLossRunner:
         expired = f"time-out: {doing} took longer than {self.limits.init_timeout_s:.0f}s"
         reply = self._receive(max(deadline - time.monotonic(), 0.01), doing, expired)
         if "error" in reply:
-            raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
+            raise self._fail(clean_text(reply["error"], 600), clean_details(reply.get("details", ""), 4000))
         if reply.get("ready") is not True:
             raise self._fail("protocol violation: the oracle's first answer is not `ready`")
+        if reply.get("sha256") != self.sha256:
+            raise self._fail(
+                f"protocol violation: the oracle reports loading sha256 {clean_text(reply.get('sha256'), 64)}, "
+                f"not the submission's {self.sha256}"
+            )
 
     # -- steps ------------------------------------------------------------------------
     def __call__(self, values: list[float], context: StepContext) -> StepResult:
@@ -176,9 +196,9 @@ class OracleLossRunner:
         self.calls += 1
         self.call_seconds += elapsed
         if "error" in reply:
-            raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
-        if self.budget_left < 0:
-            self._check_budget(doing)
+            raise self._fail(clean_text(reply["error"], 600), clean_details(reply.get("details", ""), 4000))
+        self._check_budget(doing, force=epoch != self._epoch_checked)
+        self._epoch_checked = epoch
         if self.call_seconds > self.limits.job_wall_budget_s:
             raise self._fail(self._backstop_message(doing))
         if reply.get("id") != message["id"]:
@@ -199,26 +219,33 @@ class OracleLossRunner:
             timeout, expired = self.budget_left, self._wall_budget_message(doing)
         return max(timeout, 0.0), doing, expired
 
-    def _check_budget(self, doing: str) -> None:
-        """Past the budget in wall time: fail if the oracle's CPU time is past it too (read
-        at most once per CPU_CHECK_INTERVAL_S), or where CPU time cannot be read."""
+    def check_budget(self, when: str) -> None:
+        """Fail if the oracle's CPU time is past the job budget now (what its processes did
+        since the last call included): the trainer asks after every epoch."""
+        if self._process is not None:
+            self._check_budget(when, force=True)
+
+    def _check_budget(self, doing: str, force: bool = False) -> None:
+        """Fail if the oracle's CPU time is past the budget (read when `force`, else at most
+        once per CPU_CHECK_INTERVAL_S), or, where it cannot be read, the calls' wall time."""
         assert self._process is not None
         budget = self.limits.job_budget_s
         if self._cpu_start is not None:
             now = time.monotonic()
-            if now - self._cpu_read_at < CPU_CHECK_INTERVAL_S:
+            if not force and now - self._cpu_read_at < CPU_CHECK_INTERVAL_S:
                 return
             self._cpu_read_at = now
             used = self._process.cpu_seconds()
             if used is not None:
                 if used - self._cpu_start > budget:
                     raise self._fail(
-                        f"the loss oracle used more than its CPU-time budget of {budget:.0f}s for the job "
+                        f"the loss oracle used more than its CPU-time budget of {budget:g}s for the job "
                         f"(during {doing})"
                     )
                 return
-            self._cpu_start = None  # no longer readable: wall time decides, and it has run out
-        raise self._fail(self._wall_budget_message(doing))
+            self._cpu_start = None  # no longer readable: wall time decides
+        if self.budget_left < 0:
+            raise self._fail(self._wall_budget_message(doing))
 
     def _backstop_message(self, doing: str) -> str:
         return (
@@ -228,7 +255,7 @@ class OracleLossRunner:
 
     def _wall_budget_message(self, doing: str) -> str:
         return (
-            f"the loss oracle used more than its time budget of {self.limits.job_budget_s:.0f}s for the job "
+            f"the loss oracle used more than its time budget of {self.limits.job_budget_s:g}s for the job "
             f"(during {doing}; wall time: the {self.sandbox} sandbox does not report CPU time)"
         )
 
@@ -311,7 +338,7 @@ class OracleLossRunner:
         tail = self._process.output_tail() if self._process is not None else ""
         self.close()
         if tail.strip():
-            details = (details + "\n" if details else "") + "oracle output (last lines):\n" + clean_text(tail, 4000)
+            details = (details + "\n" if details else "") + "oracle output (last lines):\n" + clean_details(tail, 4000)
         return SubmissionError(message, details)
 
     def close(self) -> None:

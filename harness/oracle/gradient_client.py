@@ -17,7 +17,7 @@ from harness.api.method import StepContext
 from harness.api.records import TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.oracle.client import OracleLossRunner
-from harness.oracle.guest.protocol import ProtocolError, clean_text, finite_float, send_message
+from harness.oracle.guest.protocol import ProtocolError, clean_details, clean_text, finite_float, send_message
 from harness.oracle.guest.segment import Segment
 
 
@@ -30,9 +30,10 @@ class OracleGradientRunner(OracleLossRunner):
         sandbox: Sandbox,
         limits: OracleLimits,
         level: str,
+        expected_sha256: str | None = None,
     ) -> None:
         self.segment: Segment | None = None
-        super().__init__(submission, loss_names, config, sandbox, limits, level)
+        super().__init__(submission, loss_names, config, sandbox, limits, level, expected_sha256)
 
     def attach(self, width: int, seed: int) -> None:
         """Send the shape, the seed and (gradient level) the segment; wait for `ok`."""
@@ -55,7 +56,7 @@ class OracleGradientRunner(OracleLossRunner):
         doing = "starting the combiner"
         reply = self._receive(timeout, doing, f"time-out: {doing} took longer than {timeout:.0f}s")
         if "error" in reply:
-            raise self._fail(clean_text(reply["error"], 600), clean_text(reply.get("details", ""), 4000))
+            raise self._fail(clean_text(reply["error"], 600), clean_details(reply.get("details", ""), 4000))
         if reply.get("id") != message["id"] or reply.get("ok") is not True:
             raise self._fail(f"protocol violation while {doing}")
 

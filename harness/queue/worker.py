@@ -20,33 +20,40 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import torch
 
 from harness import registry
-from harness.api.errors import InfrastructureError
+from harness.api.errors import HarnessError, InfrastructureError
 from harness.api.records import EpochLog
 from harness.api.sandbox import OracleLimits
 from harness.methods.resolve import LEVELS, Method, registered_method
 from harness.oracle.choose import choose_sandbox
 from harness.queue.jobqueue import MAX_ATTEMPTS, JobQueue, QueueEntry
-from harness.run.devices import configure_process, release_memory, resolve_device, slot_threads
-from harness.run.jobs import DeviceType, JobInterrupted, PlannedJob, record_infrastructure_failure, run_job
+from harness.run.devices import configure_process, one_line, release_memory, resolve_device, slot_threads
+from harness.run.jobs import (
+    DeviceType,
+    JobInterrupted,
+    PlannedJob,
+    record_failure,
+    record_infrastructure_failure,
+    run_job,
+)
 from harness.run.progress import JobProgress
-from harness.store import atomic_write_text, find_record
+from harness.store import find_record
+from harness.submission_store import keep, verified_copy
 
 
 def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path, force: bool = False) -> QueueEntry:
-    """The queue entry of a planned job; an untrusted file is copied into the queue, so it
-    cannot change under the run, keeping its name (errors quote it)."""
+    """The queue entry of a planned job; an untrusted file is kept in the queue's store
+    under its hash (`harness/submission_store.py`), from bytes that hash to the method's recorded
+    sha256, keeping its name (errors quote it)."""
     copy = None
     if item.method.untrusted_path is not None:
-        folder = queue.root / "submissions" / item.method.spec.source_sha256[:16]
-        copy_path = folder / item.method.untrusted_path.name
-        if not copy_path.exists():
-            atomic_write_text(copy_path, item.method.untrusted_path.read_text())
-        copy = str(copy_path.resolve())
+        data = verified_copy(item.method.untrusted_path, item.method.spec.source_sha256)
+        copy = str(keep(data, item.method.untrusted_path.name, queue.root).path.resolve())
     return QueueEntry(
         key=item.key,
         method=item.method.spec,
@@ -62,11 +69,15 @@ def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path,
 
 
 def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
-    """Rebuild the method of a queued job (submissions run only in their sandbox)."""
+    """Rebuild the method of a queued job (submissions run only in their sandbox), or a
+    HarnessError saying why it cannot be: a baseline is a registered method, never a file."""
     if entry.method.entry_type == "baseline":
+        if entry.submission_copy is not None:
+            raise HarnessError(f"{entry.method.name!r} is a submission file queued as a baseline")
         method = registered_method(entry.method.name, loss_names, entry.job.task)
         return dataclasses.replace(method, spec=entry.method)
-    assert entry.submission_copy is not None
+    if entry.submission_copy is None or not Path(entry.submission_copy).is_file():
+        raise HarnessError(f"the queue holds no copy of {entry.method.name!r}'s file ({entry.submission_copy})")
     sandbox = choose_sandbox(entry.sandbox, warn=lambda text: None)
     return Method(
         entry.method,
@@ -110,10 +121,18 @@ def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str
     if existing is not None and existing.status == "ok":
         queue.finish(entry, "done")  # recorded by a worker that died before finishing
         return "done"
-    method = method_for(entry, task.loss_names)
     device_type: DeviceType = entry.device_type or ("cuda" if device.type == "cuda" else "cpu")
-    planned = PlannedJob(method, entry.job, entry.key, device_type)
     progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}", entry.job.config.epochs)
+    try:
+        method = method_for(entry, task.loss_names)
+    except Exception as exc:  # the job fails with a record saying why; the worker goes on
+        unbuilt = PlannedJob(Method(entry.method, loss_names=task.loss_names), entry.job, entry.key, device_type)
+        error = f"the queued job's method cannot be built: {one_line(exc)}"
+        record = record_failure(unbuilt, task, device, results, error, traceback.format_exc(), slots_per_device)
+        progress.message(f"{progress.label} FAILED: {record.error}")
+        queue.finish(entry, "failed")
+        return "failed"
+    planned = PlannedJob(method, entry.job, entry.key, device_type)
 
     def give_up(attempts: int, reason: str, details: str | None = None) -> str:
         record = record_infrastructure_failure(

@@ -19,7 +19,8 @@ from harness.api.protocols import base_preset, resolve_protocol
 from harness.api.records import Environment, EpochLog, JobSpec, Protocol, RunRecord, job_key
 from harness.api.task import Task
 from harness.methods.resolve import Method
-from harness.oracle.backends.base import process_cap
+from harness.oracle.backends.base import cgroup_limits
+from harness.oracle.guest.protocol import clean_details, clean_text
 from harness.run.devices import device_name, is_infrastructure_error, one_line
 from harness.run.environment import git_commit, torchvision_version
 from harness.run.progress import JobProgress
@@ -27,6 +28,9 @@ from harness.run.trainer import train
 from harness.store import save_record
 
 DeviceType = Literal["cpu", "cuda"]
+# a record's error is one line (consoles print it); its details may span lines
+ERROR_LIMIT = 2000
+DETAILS_LIMIT = 100_000
 
 
 class JobInterrupted(Exception):
@@ -95,7 +99,7 @@ def _now() -> str:
 def _limits_of(method: Method) -> dict[str, float | str] | None:
     if method.limits is None:
         return None
-    return {**method.limits.model_dump(), "process_cap": process_cap()}
+    return {**method.limits.model_dump(), "cgroup": cgroup_limits()}
 
 
 def _best(task: Task, epochs: list[EpochLog]) -> tuple[float | None, int | None]:
@@ -194,6 +198,20 @@ def record_infrastructure_failure(
     """The failed record of a job the machine kept failing: its error starts with
     "infrastructure error", so it is never read as the method's fault."""
     error = f"infrastructure error after {attempts} attempts: {reason}"
+    return record_failure(planned, task, device, results, error, details, slots_per_device)
+
+
+def record_failure(
+    planned: PlannedJob,
+    task: Task,
+    device: torch.device,
+    results: Path,
+    error: str,
+    details: str | None = None,
+    slots_per_device: int = 1,
+) -> RunRecord:
+    """The saved failed record of a job that never trained (its method could not be built,
+    the machine kept failing it)."""
     record = _make_record(planned, task, [], error, details, _now(), 0.0, device, slots_per_device)
     save_record(results, record)
     return record
@@ -216,8 +234,8 @@ def _make_record(
         method=planned.method.spec,
         job=planned.job,
         status="failed" if error else "ok",
-        error=error,
-        error_details=details,
+        error=None if error is None else clean_text(error, ERROR_LIMIT),  # whoever wrote it: one line
+        error_details=None if details is None else clean_details(details, DETAILS_LIMIT),
         epochs=epochs,
         primary_metric=task.primary_metric,
         best_primary=best,

@@ -1,0 +1,82 @@
+"""One immutable copy of each submission, stored under its content's hash.
+
+`submit` reads the file's bytes once, hashes them and stores them at
+`<queue>/submissions/<sha256>/<file name>`; the sandboxed check and every job run that
+copy, never the user's file again. A file swapped after the check therefore never runs
+under the first file's hash, and two different files of the same name never share a
+copy (their hashes differ). A stored copy is verified against its hash whenever it is
+used: one changed in place (by anything with write access to the results folder) is
+refused, and a fresh copy is written only from bytes that hash right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.api.errors import SubmissionError
+from harness.store import atomic_write_bytes
+
+FOLDER = "submissions"
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    path: Path  # the stored copy
+    sha256: str
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, or a SubmissionError if it is missing, not a file or over `limit`
+    bytes (read no further than that: a huge file never fills the host's memory)."""
+    if not path.exists():
+        raise SubmissionError(f"submission file not found: {path}")
+    if not path.is_file():
+        raise SubmissionError(f"submission path is not a file: {path}")
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise SubmissionError(f"{path.name} is larger than the {limit // 1024} KiB a submission may have")
+    return data
+
+
+def store_submission(path: Path, root: Path, limit: int) -> StoredSubmission:
+    """Read `path` once and keep its bytes under their hash in `root` (read-only)."""
+    return keep(read_bounded(path, limit), path.name, root)
+
+
+def keep(data: bytes, name: str, root: Path) -> StoredSubmission:
+    """`data` stored as `root/submissions/<sha256>/<name>`, unless an intact copy is there."""
+    stored = StoredSubmission(root / FOLDER / sha256_of(data) / name, sha256_of(data))
+    _write_verified(stored, data)
+    return stored
+
+
+def verified_copy(path: Path, sha256: str) -> bytes:
+    """The bytes at `path`, if they still hash to `sha256`; else a SubmissionError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SubmissionError(f"the stored copy of the submission cannot be read: {exc.strerror}") from None
+    if sha256_of(data) != sha256:
+        raise SubmissionError(
+            f"the stored copy of {path.name} changed after it was checked (sha256 {sha256_of(data)[:12]}, "
+            f"recorded {sha256[:12]}): it is not run"
+        )
+    return data
+
+
+def _write_verified(stored: StoredSubmission, data: bytes) -> None:
+    """Write the copy unless an intact one is there (one that was changed is replaced)."""
+    if stored.path.is_file():
+        try:
+            verified_copy(stored.path, stored.sha256)
+            return
+        except SubmissionError:
+            pass
+    atomic_write_bytes(stored.path, data, mode=0o444)
