@@ -46,7 +46,10 @@ class BoardCell(BaseModel):
         "never tested against)",
     )
     n: int
-    failed: int
+    failed: int = Field(description="failed runs, unreadable record files included")
+    unreadable: list[str] = Field(
+        default_factory=list, description="record files of this cell that could not be read (path: reason)"
+    )
     values: list[float]
     mean: float | None
     std: float | None
@@ -81,6 +84,11 @@ class LeaderboardOutput(Output):
     )
     include_hidden: bool
     cells: list[BoardCell]
+    unreadable_records: list[str] = Field(
+        default_factory=list,
+        description="run record files of this preset that could not be read (path: reason): each counts as a "
+        "failed run in the cell its path names",
+    )
     files: list[str] = Field(default_factory=list, description="the reports written (--out, --html, --csv)")
 
     def frame(self) -> Any:

@@ -47,8 +47,8 @@ def leaderboard(
             "--preset final (the default with --final)"
         )
     tasks, _ = registry.tasks.load_all()
-    records, published = load_for_board(Path(results))
-    board = build_board(records, tasks, preset, final, published, protocol)
+    records, published, unreadable = load_for_board(Path(results))
+    board = build_board(records, tasks, preset, final, published, protocol, unreadable)
     cells = [BoardCell.model_validate(row) for row in board.long_rows()]
     return LeaderboardOutput(
         exit_code=0,
@@ -58,6 +58,7 @@ def leaderboard(
         comparable_to_published=board.comparable_to_published,
         include_hidden=final,
         cells=cells,
+        unreadable_records=board.unreadable(),
     )
 
 
@@ -155,12 +156,14 @@ def file_format(path: Path) -> str:
     """The format the file states by its class; unreadable files go the loss path, which
     reports why."""
     from harness.oracle.guest.gradient import declared_format
-    from harness.oracle.guest.loader import SubmissionFault
+    from harness.oracle.guest.loader import SubmissionFault, read_source
 
     try:
-        return declared_format(path, path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+        source, _ = read_source(path)  # within the size limit: nothing bigger is parsed
+    except (OSError, SubmissionFault):
         return "loss"
+    try:
+        return declared_format(path, source)
     except SubmissionFault as exc:
         raise HarnessError(str(exc)) from None
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.api.precision import precision_name
 
@@ -187,8 +188,24 @@ def _job_for_key(job: JobSpec) -> dict[str, Any]:
     return data
 
 
+# JSON has no NaN or infinity: pydantic writes them as null by default, which a float field
+# then refuses, so a record with a diverged metric could not be read back (and vanished
+# from the board). Records write them as the strings "NaN", "Infinity", "-Infinity", which
+# read back as floats.
+RECORD_JSON = ConfigDict(ser_json_inf_nan="strings")
+
+
+def _nulls_as_nan(values: Any) -> Any:
+    """A metric dict as records written before RECORD_JSON stored it: null read as NaN."""
+    if isinstance(values, dict):
+        return {key: math.nan if value is None else value for key, value in values.items()}
+    return values
+
+
 class EpochLog(BaseModel):
     """What one epoch of training measured."""
+
+    model_config = RECORD_JSON
 
     epoch: int
     lr: float
@@ -197,6 +214,11 @@ class EpochLog(BaseModel):
     test_metrics: dict[str, float]
     seconds: float
     images_per_second: float
+
+    @field_validator("train_losses", "task_weights", "test_metrics", mode="before")
+    @classmethod
+    def _read_nulls(cls, values: Any) -> Any:
+        return _nulls_as_nan(values)
 
 
 class Environment(BaseModel):
@@ -215,6 +237,8 @@ class Environment(BaseModel):
 
 class RunRecord(BaseModel):
     """The immutable result of one job; leaderboards are pure functions of these."""
+
+    model_config = RECORD_JSON
 
     schema_version: int = RECORD_SCHEMA_VERSION
     key: str
@@ -235,3 +259,8 @@ class RunRecord(BaseModel):
         default=0.0, description="wall time / the slots sharing the device (environment.slots_per_device)"
     )
     environment: Environment
+
+    @field_validator("final_metrics", mode="before")
+    @classmethod
+    def _read_nulls(cls, values: Any) -> Any:
+        return _nulls_as_nan(values)

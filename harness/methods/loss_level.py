@@ -2,7 +2,19 @@
 detached loss values (in the sandboxed oracle for a submission, in-process for a trusted
 baseline file) and returns the total and d total / d loss_i; the combiner then
 backpropagates the real losses with those weights, which by the chain rule is the
-gradient of an in-process call."""
+gradient of an in-process call.
+
+Every answer is bounded before it touches a gradient (`check_weights`), a trusted file's
+as a submission's: |d total / d L_i| <= MAX_LOSS_WEIGHT / min(1, max(|L_i|, LOSS_FLOOR)).
+A weight is a gain on its task's gradient, so beyond a bound it is a change of the
+protocol's learning rate (3e38 is finite in float32, passes every other check and sends
+the parameters to inf). Legitimate weights grow as a loss shrinks: scale-invariant
+log losses give 1 / L_i, uncertainty weighting exp(-s_i) with s_i drawn to log L_i,
+the geometric mean total / (T L_i); their w_i L_i is about 1 (the geometric mean's:
+total / T), so MAX_LOSS_WEIGHT = 1000 leaves them a margin of about 1000, ten times the
+gradient level's gain bound of 100. Below LOSS_FLOOR the bound stops growing (1e8): a
+loss that rounds to 0 in float32 may still have a gradient.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +43,29 @@ def submission_errors() -> Iterator[None]:
         raise SubmissionError(str(exc), exc.details) from None
 
 
+MAX_LOSS_WEIGHT = 1e3
+LOSS_FLOOR = 1e-5
+
+
 def sgd_settings(config: TrainConfig) -> SGDSettings:
     return SGDSettings(config.lr, config.momentum, config.weight_decay)
+
+
+def weight_bound(value: float) -> float:
+    """The largest |d total / d L_i| allowed where the loss L_i has this value."""
+    return MAX_LOSS_WEIGHT / min(1.0, max(abs(value), LOSS_FLOOR))
+
+
+def check_weights(values: list[float], weights: list[float] | torch.Tensor, epoch: int) -> None:
+    """A SubmissionError unless every weight is within `weight_bound` of its loss (NaN fails).
+    A loss runner's weights are host floats already: no wait on the device."""
+    for index, (value, weight) in enumerate(zip(values, [float(w) for w in weights])):
+        bound = weight_bound(value)
+        if not abs(weight) <= bound:
+            raise SubmissionError(
+                f"d total / d loss {index} is {weight:.4g} at epoch {epoch}, beyond the bound {bound:.4g} "
+                f"({MAX_LOSS_WEIGHT:g} / min(1, loss {value:.4g})): a weight that large changes the learning rate"
+            )
 
 
 class LossRunner(Protocol):
@@ -92,6 +125,7 @@ class LossLevelCombiner(Combiner):
         weights come back in one asynchronous copy."""
         values = to_host(torch.stack([loss.detach().float() for loss in losses]), "step").tolist()
         result = self.runner(values, context)
+        check_weights(values, result.weights, context.epoch)
         weights = to_device(torch.tensor(result.weights, dtype=losses[0].dtype), losses[0])
         grads = [w if w.dtype == loss.dtype else w.to(loss.dtype) for w, loss in zip(weights.unbind(), losses)]
         torch.autograd.backward(losses, grad_tensors=grads)
@@ -99,6 +133,11 @@ class LossLevelCombiner(Combiner):
 
     def state(self) -> object:
         return self.runner.get_state()
+
+    def check_limits(self, epoch: int) -> None:
+        check = getattr(self.runner, "check_budget", None)  # a sandboxed runner's
+        if check is not None:
+            check(f"epoch {epoch}, between calls")
 
     def load_state(self, state: object) -> None:
         self.runner.set_state(state)

@@ -16,10 +16,10 @@ from harness.api.errors import SubmissionError
 from harness.api.method import StepContext
 from harness.api.records import TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
-from harness.methods.loss_level import submission_errors
+from harness.methods.loss_level import check_weights, submission_errors
 from harness.oracle.client import OracleLossRunner
 from harness.oracle.guest.gradient import graph_walking, graph_walking_message
-from harness.oracle.guest.loader import CLASS_NAME, check_syntax, read_source
+from harness.oracle.guest.loader import CLASS_NAME, check_syntax, parse_tree, read_source
 
 SLOW_CALL_MS = 5.0
 
@@ -66,16 +66,18 @@ def synthetic_trajectory(
     return trajectory
 
 
-def _static_checks(path: Path) -> list[str]:
+def _static_checks(path: Path) -> tuple[str, list[str]]:
+    """The file's source (read once, within the size limit) and the warnings its syntax
+    tree gives; SubmissionError if it cannot be read or parsed."""
     with submission_errors():
         source, _ = read_source(path)
         check_syntax(path, source)
-    tree = ast.parse(source)
+        tree = parse_tree(path, source)
     classes = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == CLASS_NAME]
     if not classes:
-        return [f"no top-level class {CLASS_NAME} is defined (it may still be created dynamically)"]
+        return source, [f"no top-level class {CLASS_NAME} is defined (it may still be created dynamically)"]
     methods = {n.name for n in classes[0].body if isinstance(n, ast.FunctionDef)}
-    return [] if "forward" in methods else [f"{CLASS_NAME} defines no forward method"]
+    return source, [] if "forward" in methods else [f"{CLASS_NAME} defines no forward method"]
 
 
 def validate(
@@ -87,8 +89,9 @@ def validate(
     steps_per_epoch: int = 20,
 ) -> ValidationReport:
     report = ValidationReport(loss_names)
-    report.warnings += _static_checks(path)
-    walking = graph_walking(path.read_text(encoding="utf-8", errors="replace"))
+    source, warnings = _static_checks(path)
+    report.warnings += warnings
+    walking = graph_walking(source)
     if walking is not None:
         report.problems.append(graph_walking_message(path.name, *walking))
         return report
@@ -104,6 +107,7 @@ def validate(
             lr = 0.5 * config.lr * (1 + math.cos(math.pi * epoch / epochs))
             started = time.perf_counter()
             result = runner(values, StepContext(epoch, epochs, lr))
+            check_weights(values, result.weights, epoch)  # the trainer's bound, so a run would fail too
             report.steps.append(
                 {
                     "epoch": epoch,

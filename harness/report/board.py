@@ -14,6 +14,7 @@ runs are ranked only among themselves, under a banner, and never beside publishe
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from harness.report.stats import (
     summary_of,
     welch_test,
 )
+from harness.store import UnreadableRecord, slug
 
 ALPHA = 0.05
 REFERENCE = "equal"
@@ -72,8 +74,9 @@ Unit = tuple[int, "str | None"]  # (seed, variant): what pairs two methods' runs
 @dataclass
 class Cell:
     values: list[float] = field(default_factory=list)
-    failed: int = 0
+    failed: int = 0  # unreadable records included
     units: list[Unit | None] = field(default_factory=list)  # per value; None: a published number
+    unreadable: list[str] = field(default_factory=list)  # record files that could not be read: path: reason
     reported: Summary | None = None  # a paper's mean ± std without its values: shown, never tested
 
     def by_unit(self) -> dict[Unit, float] | None:
@@ -151,6 +154,12 @@ class Board:
     protocols: dict[str, Protocol] = field(default_factory=dict)  # per task: what its runs here ran under
     other_protocols: list[str] = field(default_factory=list)  # keys of the preset's runs left off this board
     references: list[PublishedSet] = field(default_factory=list)  # reported summaries of the board's tasks
+    unplaced: list[str] = field(default_factory=list)  # unreadable files of this preset no cell could hold
+
+    def unreadable(self) -> list[str]:
+        """Every unreadable record file the board counted or could not place, with the reason."""
+        counted = [u for row in self.cells.values() for cell in row.values() for u in cell.unreadable]
+        return sorted(counted) + self.unplaced
 
     # --- the protocol --------------------------------------------------------------------
 
@@ -410,6 +419,7 @@ class Board:
                         "reported": cell.reported is not None,
                         "n": cell.n,
                         "failed": cell.failed,
+                        "unreadable": list(cell.unreadable),
                         "values": list(cell.values),
                         "mean": summary.mean if summary else None,
                         "std": summary.std if summary else None,
@@ -446,6 +456,41 @@ def _protocols(tasks: dict[str, Task], preset: str, requested: Protocol | None) 
     return out
 
 
+def _method_rows(records: list[RunRecord]) -> dict[str, RowKey]:
+    """The row of each method by its records' folder name (`store.record_path`)."""
+    rows: dict[str, RowKey] = {}
+    for record in sorted(records, key=lambda r: (r.method.name, r.method.entry_type)):
+        rows.setdefault(slug(record.method.name), RowKey(record.method.name, record.method.entry_type))
+    return rows
+
+
+def _place_unreadable(
+    unreadable: Iterable[UnreadableRecord], tasks: dict[str, Task], preset: str, rows: dict[str, RowKey]
+) -> tuple[list[tuple[RowKey, tuple[str, str], str]], list[str]]:
+    """The unreadable record files of `preset` as (row, column, text) failures, and those no
+    column can hold. The method's row comes from its readable records (type `unknown`
+    where it has none); the protocol cannot be read, so a file counts on every board of its
+    preset."""
+    placed, unplaced = [], []
+    for item in unreadable:
+        if item.preset not in (slug(preset), ""):
+            continue
+        columns = [(t.name, a.name) for t in tasks.values() for a in t.architectures if item.matches(t.name, a.name)]
+        if item.method and len(columns) == 1:
+            row = rows.get(item.method, RowKey(item.method, "unknown"))
+            placed.append((row, columns[0], str(item)))
+        else:
+            unplaced.append(str(item))
+    return placed, unplaced
+
+
+def _value(record: RunRecord) -> float | None:
+    """The run's value in its cell: an ok run's best primary metric, if finite (a diverged
+    metric is stored as NaN); None counts as a failure."""
+    value = record.best_primary
+    return value if record.status == "ok" and value is not None and math.isfinite(value) else None
+
+
 def build_board(
     records: list[RunRecord],
     tasks: dict[str, Task],
@@ -453,9 +498,11 @@ def build_board(
     include_hidden: bool = False,
     published: Iterable[PublishedSet] = (),
     protocol: Protocol | None = None,
+    unreadable: Iterable[UnreadableRecord] = (),
 ) -> Board:
     """The preset's board from the runs under `protocol` (default the preset's own): runs of
-    any other protocol are left off, and published rows appear only beside the standard one."""
+    any other protocol are left off, and published rows appear only beside the standard one.
+    An `unreadable` record file counts as a failed run of its method, never as no run."""
     if preset == "final" and protocol is not None and not protocol.standard:
         raise HarnessError("the final evaluation runs its own protocol: no --epochs, --train-fraction or --protocol")
     protocols = _protocols(tasks, preset, protocol)
@@ -470,8 +517,11 @@ def build_board(
     shown_sets = [s for s in published if preset in s.presets]
     published_values = [v for s in shown_sets for v in s.values if v.task in standard]
     summaries = [v for s in shown_sets for v in s.summaries if v.task in standard]
+    placed, unplaced = _place_unreadable(unreadable, tasks, preset, _method_rows(records))
+    placed = [(row, column, text) for row, column, text in placed if column[0] in protocols]
     present = (
         {(r.job.task, r.job.arch) for r in runs}
+        | {column for _, column, _ in placed}
         | {(v.task, v.arch) for v in published_values}
         | {(v.task, v.arch) for v in summaries if v.metric == tasks[v.task].primary_metric}
     )
@@ -491,11 +541,16 @@ def build_board(
         label = settings_label(tasks[record.job.task], record.job, variants[record.job.task])
         name = f"{record.method.name} [{label}]" if label else record.method.name
         cell = cells.setdefault(RowKey(name, record.method.entry_type), {}).setdefault(column, Cell())
-        if record.status == "ok" and record.best_primary is not None:
-            cell.values.append(record.best_primary)
+        if (best := _value(record)) is not None:
+            cell.values.append(best)
             cell.units.append((record.job.seed, record.job.variant))
         else:
             cell.failed += 1
+    for row, column, text in placed:
+        if column in shown:
+            cell = cells.setdefault(row, {}).setdefault(column, Cell())
+            cell.failed += 1
+            cell.unreadable.append(text)
     for value in published_values:
         if (value.task, value.arch) in shown:
             row = RowKey(value.method, value.entry_type, published=True)
@@ -510,4 +565,4 @@ def build_board(
             )
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
     references = [s for s in shown_sets if s.summaries]
-    return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others), references)
+    return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others), references, unplaced)

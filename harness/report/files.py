@@ -13,16 +13,19 @@ from harness.api.task import Task
 from harness.report.board import build_board
 from harness.report.markdown import render_board_markdown, rendered_line
 from harness.report.published import PublishedSet, load_published
-from harness.store import atomic_write_text, load_records
+from harness.store import UnreadableRecord, atomic_write_text, load_records
 
 
-def load_for_board(results: Path) -> tuple[list[RunRecord], list[PublishedSet]]:
-    """The run records and published sets; unreadable files are warned about, not fatal."""
+def load_for_board(results: Path) -> tuple[list[RunRecord], list[PublishedSet], list[UnreadableRecord]]:
+    """The run records, published sets and unreadable record files (the board counts those
+    as failed runs); every unreadable file is warned about, none is fatal."""
     loaded = load_records(results)
     published, problems = load_published(results)
-    for problem in [*loaded.problems, *problems]:
+    for problem in loaded.problems:
+        print(f"warning: unreadable run record, counted as a failed run: {problem}", file=sys.stderr)
+    for problem in problems:
         print(f"warning: skipped unreadable file {problem}", file=sys.stderr)
-    return loaded.records, published
+    return loaded.records, published, loaded.unreadable
 
 
 def write_reports(
@@ -39,8 +42,8 @@ def write_reports(
     """Render the board once into the requested files; returns the markdown. With
     `tensorboard`, the board's runs (hidden architectures only on the final board) are
     exported as event files too."""
-    records, published = load_for_board(results)
-    board = build_board(records, tasks, preset, include_hidden, published, protocol)
+    records, published, unreadable = load_for_board(results)
+    board = build_board(records, tasks, preset, include_hidden, published, protocol, unreadable)
     text = render_board_markdown(board, tasks)
     if md is not None:
         atomic_write_text(md, text)
@@ -50,7 +53,11 @@ def write_reports(
         atomic_write_text(html, render_html(board, tasks, rendered_line(board)))
     if csv is not None:
         rows = [
-            {**row, "values": ";".join(f"{v:.6g}" for v in cast(list[float], row["values"]))}
+            {
+                **row,
+                "values": ";".join(f"{v:.6g}" for v in cast(list[float], row["values"])),
+                "unreadable": ";".join(cast(list[str], row["unreadable"])),
+            }
             for row in board.long_rows()
         ]
         atomic_write_text(csv, pd.DataFrame(rows).to_csv(index=False))

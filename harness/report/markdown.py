@@ -35,6 +35,7 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
         "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
         "`failed`: every run of that cell failed; `—`: no run.",
     ]
+    lines += unreadable_notes(board)
     if any(" [" in r.method and not r.published for r in board.cells):
         lines.append(
             "`method [option=value, ...]`: runs with task options changed from the preset's (e.g. "
@@ -57,6 +58,19 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
             "own: pass the same --epochs / --train-fraction / --protocol to `leaderboard`."
         )
     return lines
+
+
+def unreadable_notes(board: Board) -> list[str]:
+    """The record files that could not be read: each is a failed run of its method (a run
+    must not leave the board by breaking its record), listed with the reason."""
+    unreadable = board.unreadable()
+    if not unreadable:
+        return []
+    return [
+        f"{len(unreadable)} run record file(s) could not be read: each counts as a failed run of the method "
+        "and column its path names, on every board of its preset (its protocol cannot be read):",
+        *(f"unreadable: {item}" for item in unreadable),
+    ]
 
 
 def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:

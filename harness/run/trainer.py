@@ -3,6 +3,7 @@ schedule, and asks a combiner how to turn the task losses into gradients."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,15 +162,55 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
     )
 
 
+def parameter_check(model: torch.nn.Module) -> torch.Tensor:
+    """A float64 scalar on the device, finite exactly when every parameter is: the sum of
+    each parameter's largest magnitude (one fused reduction, no wait; it travels with the
+    epoch's sums)."""
+    largest = torch._foreach_norm([p.detach() for p in model.parameters()], math.inf)
+    return torch.stack([value.double() for value in largest]).sum()
+
+
+@dataclass
+class EpochSums:
+    """The epoch's sums on the host."""
+
+    losses: torch.Tensor
+    weights: torch.Tensor
+    extras: dict[str, float]
+    parameters: float  # parameter_check's value
+
+
+def divergence(epoch: int, sums: EpochSums) -> SubmissionError | None:
+    """The run's failure if training diverged: a non-finite parameter, task loss or task
+    weight. Every check of the method's answers can pass (a weight of 3e38 is finite in
+    float32) while the update drives the model to inf/NaN: such a run must fail, not end
+    `ok` with NaN metrics."""
+    if not math.isfinite(sums.parameters):
+        what = "the model's parameters are not finite (the method's weights drove them to inf/NaN)"
+    elif not bool(torch.isfinite(sums.losses).all()):
+        what = "the task losses are not finite"
+    elif not bool(torch.isfinite(sums.weights).all()):
+        what = "the method's task weights are not finite"
+    else:
+        return None
+    details = f"epoch sums: losses {sums.losses.tolist()}, task weights {sums.weights.tolist()}"
+    return SubmissionError(f"training diverged at epoch {epoch}: {what}", details)
+
+
 def _epoch_sums(
     loss_sums: torch.Tensor,
     weight_sums: torch.Tensor | None,
     extra_sums: dict[str, float | torch.Tensor],
     task_count: int,
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """The epoch's loss, weight and extra sums on the host; what is on the device comes
-    over in one transfer."""
-    named = {"losses": loss_sums, "weights": torch.zeros(task_count, dtype=torch.float64)}
+    parameters: torch.Tensor,
+) -> EpochSums:
+    """The epoch's loss, weight and extra sums and `parameter_check` on the host; what is
+    on the device comes over in one transfer."""
+    named = {
+        "losses": loss_sums,
+        "weights": torch.zeros(task_count, dtype=torch.float64),
+        "parameters": parameters.reshape(1),
+    }
     if weight_sums is not None:
         named["weights"] = weight_sums
     tensors = [key for key, value in extra_sums.items() if isinstance(value, torch.Tensor)]
@@ -181,7 +222,7 @@ def _epoch_sums(
         host.update(zip(remote, fetched.split([value.numel() for value in remote.values()])))
     extras = {key: float(value) for key, value in extra_sums.items() if not isinstance(value, torch.Tensor)}
     extras.update({key: float(host[f"extra {key}"]) for key in tensors})
-    return host["losses"], host["weights"], extras
+    return EpochSums(host["losses"], host["weights"], extras, float(host["parameters"]))
 
 
 def train(
@@ -265,15 +306,23 @@ def train(
                 on_step(steps, steps_per_epoch)
         scheduler.step()
         wait_for_device(device)  # a method with no wait per step leaves the device behind the host
+        try:  # what the oracle's own processes did between calls counts too
+            combiner.check_limits(epoch - method_start)
+        except SubmissionError as exc:
+            outcome.error = exc
+            return outcome
         train_seconds = time.perf_counter() - started
+        sums = _epoch_sums(loss_sums, weight_sums, extra_sums, task_count, parameter_check(model))
+        if (diverged := divergence(epoch, sums)) is not None:  # the epochs before it are kept
+            outcome.error = diverged
+            return outcome
         metrics = task.evaluate(model, data, mixed)
-        losses_sum, weights_sum, extras = _epoch_sums(loss_sums, weight_sums, extra_sums, task_count)
-        metrics.update({key: value / max(steps, 1) for key, value in extras.items()})
+        metrics.update({key: value / max(steps, 1) for key, value in sums.extras.items()})
         log = EpochLog(
             epoch=epoch,
             lr=lr,
-            train_losses=dict(zip(task.loss_names, _mean(losses_sum, steps))),
-            task_weights=dict(zip(task.loss_names, _mean(weights_sum, steps))),
+            train_losses=dict(zip(task.loss_names, _mean(sums.losses, steps))),
+            task_weights=dict(zip(task.loss_names, _mean(sums.weights, steps))),
             test_metrics=metrics,
             seconds=time.perf_counter() - started,
             images_per_second=data.train_size / max(train_seconds, 1e-9),
