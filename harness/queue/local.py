@@ -38,6 +38,7 @@ class LocalRun:
     wait: bool = True
     threads_per_slot: int | None = None  # None: the available cores shared by the slots
     slurm: SlurmOptions | None = None  # --executor slurm: the jobs go to Slurm in bundles
+    allow_process: bool = False  # the workers it starts run the process sandbox (named by the user)
 
 
 def local_devices(choice: str) -> list[str]:
@@ -63,15 +64,23 @@ def prepare(planned: list[PlannedJob], tasks: dict[str, Task], data_root: Path) 
             checked.add(item.job)
 
 
-def ok_record(item: PlannedJob, results: Path) -> RunRecord | None:
-    """The job's stored record if it finished `ok` (a failed one is run again)."""
+INFRASTRUCTURE = "infrastructure error"  # how the record of a job the machine failed begins
+
+
+def final_record(item: PlannedJob, results: Path) -> RunRecord | None:
+    """The job's stored record if it is final: `ok`, or failed by the method. Only a job the
+    machine failed runs again without --force: the same file on the same job is the same
+    computation, so a rerun of a failed one could only differ by the loss's own randomness,
+    and a loss that fails its bad seeds could be retried until they come out well."""
     record = find_record(results, item.job.preset, item.method.spec.name, item.key)
-    return record if record is not None and record.status == "ok" else None
+    if record is None or (record.status == "failed" and (record.error or "").startswith(INFRASTRUCTURE)):
+        return None
+    return record
 
 
 def all_recorded(planned: list[PlannedJob], results: Path) -> bool:
-    """Whether every job has an `ok` record (a rerun would only read them back)."""
-    return all(ok_record(item, results) is not None for item in planned)
+    """Whether every job has a final record (a rerun would only read them back)."""
+    return all(final_record(item, results) is not None for item in planned)
 
 
 def run_planned(
@@ -87,7 +96,7 @@ def run_planned(
     records: dict[str, RunRecord] = {}
     todo: list[PlannedJob] = []
     for item in planned:
-        cached = None if how.force else ok_record(item, how.results)
+        cached = None if how.force else final_record(item, how.results)
         if cached is not None:
             records[item.key] = cached
         else:
@@ -102,7 +111,9 @@ def run_planned(
     if how.slurm is not None:
         waiting = unsubmitted(queue, [item.key for item in todo])
         jobs = (
-            submit_bundles(queue, waiting, how.results, how.slots_per_device, how.slurm, how.threads_per_slot)
+            submit_bundles(
+                queue, waiting, how.results, how.slots_per_device, how.slurm, how.threads_per_slot, how.allow_process
+            )
             if waiting
             else []
         )
@@ -238,6 +249,8 @@ def worker_command(how: LocalRun) -> list[str]:
         str(how.results),
         "--exit-when-idle",
     ]
+    if how.allow_process:
+        command.append("--allow-process-sandbox")
     if how.threads_per_slot is not None:
         command += ["--threads-per-slot", str(how.threads_per_slot)]
     return command

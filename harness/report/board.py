@@ -105,6 +105,21 @@ def column_name(task: Task, arch: str, heldout: bool = False) -> str:
     return f"{label} {arch}-{task.column_tag} {arrow}"
 
 
+def one_file_per_method(records: list[RunRecord]) -> tuple[list[RunRecord], dict[str, int]]:
+    """The runs of each method's most recently finished file (by its sha256), and per
+    method how many runs of earlier files were left off: a row is one file, so a second
+    file under the same name cannot replace some of the first one's seeds."""
+    newest: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: r.finished_at):
+        newest[record.method.name] = record.method.source_sha256
+    kept = [r for r in records if r.method.source_sha256 == newest[r.method.name]]
+    superseded: dict[str, int] = {}
+    for record in records:
+        if record.method.source_sha256 != newest[record.method.name]:
+            superseded[record.method.name] = superseded.get(record.method.name, 0) + 1
+    return kept, superseded
+
+
 def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
     """One record per (method, task, arch, seed, variant, protocol, task options): the most
     recently finished one (a screening run, or a run with other task options, never hides
@@ -155,6 +170,7 @@ class Board:
     other_protocols: list[str] = field(default_factory=list)  # keys of the preset's runs left off this board
     references: list[PublishedSet] = field(default_factory=list)  # reported summaries of the board's tasks
     unplaced: list[str] = field(default_factory=list)  # unreadable files of this preset no cell could hold
+    superseded: dict[str, int] = field(default_factory=dict)  # per method: runs of an earlier file left off
 
     def unreadable(self) -> list[str]:
         """Every unreadable record file the board counted or could not place, with the reason."""
@@ -200,8 +216,15 @@ class Board:
         return self.cells.get(row, {}).get(column.key)
 
     def _values(self, row: RowKey, column: Column) -> list[float]:
+        """The values a comparison or a rank may use: none from a cell with a failed run.
+        A method that fails on its bad seeds (a loss sees its own trajectory and can raise)
+        would otherwise leave them out of its mean."""
         cell = self.cell(row, column)
-        return cell.values if cell else []
+        return cell.values if cell and not cell.failed else []
+
+    def has_failures(self, row: RowKey) -> bool:
+        """Whether any shown cell of the row holds a failed run: the row gets no average rank."""
+        return any(cell.failed for cell in self.cells.get(row, {}).values())
 
     def reference(self) -> RowKey | None:
         key = RowKey(REFERENCE, "baseline")
@@ -225,7 +248,7 @@ class Board:
     def paired(self, row: RowKey, other: RowKey | None, column: Column) -> PairedComparison | None:
         """The paired comparison over the seeds (and folds) both rows ran, or None."""
         mine, theirs = self.cell(row, column), self.cell(other, column) if other else None
-        if other is None or other == row or mine is None or theirs is None:
+        if other is None or other == row or mine is None or theirs is None or mine.failed or theirs.failed:
             return None
         a, b = mine.by_unit(), theirs.by_unit()
         if not a or not b:
@@ -235,7 +258,7 @@ class Board:
     def fully_paired(self, row: RowKey, other: RowKey | None, column: Column) -> bool:
         """Every run of both rows has its partner (same seeds and folds), two or more."""
         mine, theirs = self.cell(row, column), self.cell(other, column) if other else None
-        if other == row or mine is None or theirs is None:
+        if other == row or mine is None or theirs is None or mine.failed or theirs.failed:
             return False
         a, b = mine.by_unit(), theirs.by_unit()
         return a is not None and b is not None and len(a) >= 2 and set(a) == set(b)
@@ -255,8 +278,11 @@ class Board:
 
     def ranks(self) -> dict[RowKey, float | None]:
         """Average over columns of each ranked row's rank by mean (1 = best; ties share the
-        mean of their ranks); published rows and rows without values are not ranked."""
+        mean of their ranks); published rows, rows without values and rows with a failed run
+        in any column (None) are not ranked: failing a column must not improve a rank."""
         per_row: dict[RowKey, list[float]] = {r: [] for r in self.cells if not r.published}
+        unranked = {r for r in per_row if self.has_failures(r)}  # a failed run in any column
+        per_row = {r: ranks for r, ranks in per_row.items() if r not in unranked}
         for column in self.columns:
             sign = -1 if column.task.higher_is_better else 1
             scored = sorted(
@@ -271,7 +297,8 @@ class Board:
                 for index in range(position, end + 1):
                     per_row[scored[index][1]].append((position + end) / 2 + 1)
                 position = end + 1
-        return {r: (statistics.fmean(ranks) if ranks else None) for r, ranks in per_row.items()}
+        ranked = {r: (statistics.fmean(ranks) if ranks else None) for r, ranks in per_row.items()}
+        return {**ranked, **dict.fromkeys(unranked)}
 
     def max_n(self) -> int:
         return max((c.n for row in self.cells.values() for c in row.values()), default=0)
@@ -513,6 +540,7 @@ def build_board(
             runs.append(record)
         else:
             others.add(record.job.protocol.key)
+    runs, superseded = one_file_per_method(runs)
     standard = {task for task, protocol in protocols.items() if protocol.standard}
     shown_sets = [s for s in published if preset in s.presets]
     published_values = [v for s in shown_sets for v in s.values if v.task in standard]
@@ -565,4 +593,15 @@ def build_board(
             )
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
     references = [s for s in shown_sets if s.summaries]
-    return Board(preset, columns, cells, visible_runs, include_hidden, protocols, sorted(others), references, unplaced)
+    return Board(
+        preset,
+        columns,
+        cells,
+        visible_runs,
+        include_hidden,
+        protocols,
+        sorted(others),
+        references,
+        unplaced,
+        superseded,
+    )

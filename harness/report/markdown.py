@@ -33,7 +33,13 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
         "seeds with its 95% t-interval, paired p and a bootstrap percentile interval (every resample up to 6 "
         "pairs).",
         "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
-        "`failed`: every run of that cell failed; `—`: no run.",
+        "`failed`: every run of that cell failed; `—`: no run. A cell with a failed run, `(k failed)`, has no "
+        "mark, no test and no rank, and its row no average rank (`—`): a method must not leave its bad seeds "
+        "out of its mean by failing them. A job its method failed is not run again without --force.",
+    ]
+    lines += [
+        f"`{name}`: {count} run(s) of an earlier file of this name left off: a row is the newest file's runs."
+        for name, count in sorted(board.superseded.items())
     ]
     lines += unreadable_notes(board)
     if any(" [" in r.method and not r.published for r in board.cells):
