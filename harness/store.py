@@ -84,7 +84,10 @@ class UnreadableRecord:
         return self.path.name.startswith(f"{slug(task)}-{slug(arch)}-seed")
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        """One line of printable text: a file name in a shared folder may hold a newline
+        or an escape sequence, and this reaches consoles and boards."""
+        text = f"{self.path}: {self.reason}"
+        return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 @dataclass

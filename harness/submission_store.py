@@ -12,6 +12,8 @@ refused, and a fresh copy is written only from bytes that hash right.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +33,21 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_bounded(path: Path, limit: int) -> bytes:
-    """The file's bytes, or a SubmissionError if it is missing, not a file or over `limit`
-    bytes (read no further than that: a huge file never fills the host's memory)."""
-    if not path.exists():
-        raise SubmissionError(f"submission file not found: {path}")
-    if not path.is_file():
-        raise SubmissionError(f"submission path is not a file: {path}")
-    with open(path, "rb") as handle:
+def read_bounded(path: Path, limit: int, follow: bool = True) -> bytes:
+    """The file's bytes, or a SubmissionError if it is missing, not a regular file or over
+    `limit` bytes (read no further than that: a huge file, or /dev/zero, never fills the
+    host's memory). Without `follow`, a symbolic link is refused too (a stored copy is never
+    one: a link planted in its place could point anywhere)."""
+    flags = os.O_RDONLY | (0 if follow else os.O_NOFOLLOW)
+    try:
+        descriptor = os.open(path, flags)
+    except FileNotFoundError:
+        raise SubmissionError(f"submission file not found: {path}") from None
+    except OSError as exc:
+        raise SubmissionError(f"submission file {path} cannot be read: {exc.strerror}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise SubmissionError(f"submission path is not a file: {path}")
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise SubmissionError(f"{path.name} is larger than the {limit // 1024} KiB a submission may have")
@@ -53,16 +62,14 @@ def store_submission(path: Path, root: Path, limit: int) -> StoredSubmission:
 def keep(data: bytes, name: str, root: Path) -> StoredSubmission:
     """`data` stored as `root/submissions/<sha256>/<name>`, unless an intact copy is there."""
     stored = StoredSubmission(root / FOLDER / sha256_of(data) / name, sha256_of(data))
-    _write_verified(stored, data)
+    _write_verified(stored, data, len(data))
     return stored
 
 
-def verified_copy(path: Path, sha256: str) -> bytes:
-    """The bytes at `path`, if they still hash to `sha256`; else a SubmissionError."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SubmissionError(f"the stored copy of the submission cannot be read: {exc.strerror}") from None
+def verified_copy(path: Path, sha256: str, limit: int) -> bytes:
+    """The bytes of the stored copy at `path` (a regular file, not a link, at most `limit`
+    bytes), if they still hash to `sha256`; else a SubmissionError."""
+    data = read_bounded(path, limit, follow=False)
     if sha256_of(data) != sha256:
         raise SubmissionError(
             f"the stored copy of {path.name} changed after it was checked (sha256 {sha256_of(data)[:12]}, "
@@ -71,11 +78,11 @@ def verified_copy(path: Path, sha256: str) -> bytes:
     return data
 
 
-def _write_verified(stored: StoredSubmission, data: bytes) -> None:
+def _write_verified(stored: StoredSubmission, data: bytes, limit: int) -> None:
     """Write the copy unless an intact one is there (one that was changed is replaced)."""
-    if stored.path.is_file():
+    if stored.path.exists() or stored.path.is_symlink():
         try:
-            verified_copy(stored.path, stored.sha256)
+            verified_copy(stored.path, stored.sha256, limit)
             return
         except SubmissionError:
             pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         plan_for,
     )
     from harness.methods.resolve import refuse_file_as_baseline, submission_method
-    from harness.oracle.choose import choose_sandbox
+    from harness.oracle.backends.base import cgroup_limits
+    from harness.oracle.choose import UNISOLATED, choose_sandbox
     from harness.oracle.guest.loader import MAX_SOURCE_BYTES
     from harness.queue.local import all_recorded, run_planned
     from harness.run.jobs import record_unusable
@@ -73,14 +75,27 @@ def run(args: argparse.Namespace) -> int:
     job_device_type(args)  # fail fast on a bad --device
     how = local_run(args)
     sandbox = choose_sandbox(args.sandbox, warn=lambda text: print(text, file=sys.stderr))
+    held = cgroup_limits() if sandbox.name != "docker" else ""  # docker: the engine's cgroup
+    if "rlimits only" in held:  # the run records say so too; say it before hours of training
+        print(f"warning: oracle limits here: {held} (rlimits miss shared memory, tmpfs and children)", file=sys.stderr)
+    # the workers this command starts run the process sandbox only because it was named here
+    how = dataclasses.replace(how, allow_process=sandbox.name == UNISOLATED)
     limits = OracleLimits()
-    # the file's bytes are read once, here: the check and every job run this stored copy (a
-    # dry run writes nothing and runs nothing: it reads the file itself)
-    stored = args.file if args.dry_run else store_submission(args.file, queue_of(args).root, MAX_SOURCE_BYTES).path
+    # the file's bytes are read once, here: the check and every job run this stored copy and
+    # must find those bytes in it (a dry run writes nothing and runs nothing: it reads the file)
+    stored = None if args.dry_run else store_submission(args.file, queue_of(args).root, MAX_SOURCE_BYTES)
 
     def method_of(loss_names: tuple[str, ...], check: bool) -> Method:
         return submission_method(
-            stored, name, args.entry_type, loss_names, sandbox, limits, check=check, shown_as=args.file
+            stored.path if stored else args.file,
+            name,
+            args.entry_type,
+            loss_names,
+            sandbox,
+            limits,
+            check=check,
+            shown_as=args.file,
+            expected_sha256=stored.sha256 if stored else None,
         )
 
     submissions = {task.name: method_of(task.loss_names, check=False) for task in tasks.values()}

@@ -42,6 +42,12 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument(
+        "--allow-process-sandbox",
+        action="store_true",
+        help="run jobs queued for the process sandbox, which isolates nothing (submit passes it to the workers it "
+        "starts when it was given --sandbox process); without it such a job fails with a record saying why",
+    )
+    parser.add_argument(
         "--keys-file",
         type=Path,
         help="serve only the jobs whose keys this file lists, one per line (a Slurm bundle's worker)",
@@ -81,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
     if released:
         print(f"worker: {released} job(s) of this Slurm job's earlier run resume from their checkpoints", flush=True)
     failed = run_workers(
-        queue.root, devices, args.slots_per_device, args.lease, args.exit_when_idle, threads=threads, only=only
+        queue.root,
+        devices,
+        args.slots_per_device,
+        args.lease,
+        args.exit_when_idle,
+        threads=threads,
+        only=only,
+        allow_process=args.allow_process_sandbox,
     )
     return 1 if failed else 0

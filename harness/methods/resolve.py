@@ -104,16 +104,24 @@ def submission_method(
     limits: OracleLimits,
     check: bool = True,
     shown_as: Path | None = None,
+    expected_sha256: str | None = None,
 ) -> Method:
     """A submission as a method. With `check`, it is checked without importing it here:
     syntax in this process (compile only), everything else in the sandboxed oracle, which
     must load the very bytes hashed here. `path` is best the stored copy of
-    `harness/submission_store.py`; `shown_as`, the user's own path, is what the record names."""
+    `harness/submission_store.py`; `shown_as`, the user's own path, is what the record names;
+    `expected_sha256`, the hash of the bytes stored: the file must still hold them."""
     refuse_file_as_baseline(entry_type)
     if name in registry.methods:
         raise HarnessError(f"the name {name!r} belongs to a registered method; pass another --name")
     with submission_errors():
         source, sha256 = read_source(path)
+    if expected_sha256 is not None and sha256 != expected_sha256:
+        raise SubmissionError(
+            f"the stored copy of {path.name} changed after it was read (sha256 {sha256[:12]}, read as "
+            f"{expected_sha256[:12]}): it is not run"
+        )
+    with submission_errors():
         if check:
             check_syntax(path, source)
         level = declared_format(path, source)

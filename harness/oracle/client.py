@@ -35,6 +35,7 @@ from harness.api.method import StepContext, StepResult
 from harness.api.records import TrainConfig
 from harness.api.sandbox import LaunchRequest, OracleLimits, OracleProcess, Sandbox
 from harness.oracle.guest import GUEST_DIR
+from harness.oracle.guest.loader import MAX_SOURCE_BYTES
 from harness.oracle.guest.protocol import (
     CallTimeout,
     PeerClosed,
@@ -45,7 +46,7 @@ from harness.oracle.guest.protocol import (
     recv_message,
     send_message,
 )
-from harness.submission_store import sha256_of, verified_copy
+from harness.submission_store import read_bounded, sha256_of, verified_copy
 
 CPU_CHECK_INTERVAL_S = 1.0  # within an epoch, the least wall time between two readings of the CPU time
 
@@ -109,7 +110,10 @@ class OracleLossRunner:
         private.mkdir()
         self._submission = private / submission.name
         try:  # the private copy cannot change under the run; it holds the very bytes hashed
-            data = verified_copy(submission, expected_sha256) if expected_sha256 else submission.read_bytes()
+            if expected_sha256:
+                data = verified_copy(submission, expected_sha256, MAX_SOURCE_BYTES)
+            else:
+                data = read_bounded(submission, MAX_SOURCE_BYTES)
         except BaseException:
             shutil.rmtree(self._work, ignore_errors=True)
             raise

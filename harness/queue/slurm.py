@@ -69,9 +69,12 @@ def check_slurm() -> None:
 class Bundle:
     """What one Slurm job runs: a worker serving the bundle's keys (picklable for submitit)."""
 
-    def __init__(self, results: str, keys_file: str, device: str, slots: int, threads: int) -> None:
+    def __init__(
+        self, results: str, keys_file: str, device: str, slots: int, threads: int, allow_process: bool = False
+    ) -> None:
         self.results, self.keys_file, self.device = results, keys_file, device
         self.slots, self.threads = slots, threads
+        self.allow_process = allow_process  # jobs of the process sandbox, named by the user who submitted
 
     def command(self) -> list[str]:
         return [
@@ -90,6 +93,7 @@ class Bundle:
             "--keys-file",
             self.keys_file,
             "--exit-when-idle",
+            *(["--allow-process-sandbox"] if self.allow_process else []),
         ]
 
     def __call__(self) -> int:
@@ -139,6 +143,7 @@ def submit_bundles(
     slots: int,
     options: SlurmOptions,
     threads_per_slot: int | None = None,
+    allow_process: bool = False,
 ) -> list[Any]:
     """One Slurm job per bundle of `slots` keys; the submitit jobs, in bundle order. Each
     pending queue entry records its Slurm job id. Each slot gets `threads_per_slot` CPU
@@ -177,6 +182,7 @@ def submit_bundles(
                     device,
                     len(bundle),
                     threads_per_slot or max(1, cpus // len(bundle)),
+                    allow_process,
                 )
             )
         # all the chunk's bundles in one sbatch (a job array; Slurm runs as many at once as

@@ -30,7 +30,8 @@ from harness.api.errors import HarnessError, InfrastructureError
 from harness.api.records import EpochLog
 from harness.api.sandbox import OracleLimits
 from harness.methods.resolve import LEVELS, Method, registered_method
-from harness.oracle.choose import choose_sandbox
+from harness.oracle.choose import UNISOLATED, choose_sandbox
+from harness.oracle.guest.loader import MAX_SOURCE_BYTES
 from harness.queue.jobqueue import MAX_ATTEMPTS, JobQueue, QueueEntry
 from harness.run.devices import configure_process, one_line, release_memory, resolve_device, slot_threads
 from harness.run.jobs import (
@@ -52,7 +53,7 @@ def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path,
     sha256, keeping its name (errors quote it)."""
     copy = None
     if item.method.untrusted_path is not None:
-        data = verified_copy(item.method.untrusted_path, item.method.spec.source_sha256)
+        data = verified_copy(item.method.untrusted_path, item.method.spec.source_sha256, MAX_SOURCE_BYTES)
         copy = str(keep(data, item.method.untrusted_path.name, queue.root).path.resolve())
     return QueueEntry(
         key=item.key,
@@ -68,9 +69,11 @@ def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path,
     )
 
 
-def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
+def method_for(entry: QueueEntry, loss_names: tuple[str, ...], allow_process: bool = False) -> Method:
     """Rebuild the method of a queued job (submissions run only in their sandbox), or a
-    HarnessError saying why it cannot be: a baseline is a registered method, never a file."""
+    HarnessError saying why it cannot be: a baseline is a registered method, never a file,
+    and a file queued for the process sandbox (which isolates nothing) runs only on a
+    worker started to allow it: the worker's owner decides, not whoever filled the queue."""
     if entry.method.entry_type == "baseline":
         if entry.submission_copy is not None:
             raise HarnessError(f"{entry.method.name!r} is a submission file queued as a baseline")
@@ -78,6 +81,11 @@ def method_for(entry: QueueEntry, loss_names: tuple[str, ...]) -> Method:
         return dataclasses.replace(method, spec=entry.method)
     if entry.submission_copy is None or not Path(entry.submission_copy).is_file():
         raise HarnessError(f"the queue holds no copy of {entry.method.name!r}'s file ({entry.submission_copy})")
+    if entry.sandbox == UNISOLATED and not allow_process:
+        raise HarnessError(
+            f"it was queued for the {UNISOLATED} sandbox, which isolates nothing, and this worker was not started "
+            "with --allow-process-sandbox"
+        )
     sandbox = choose_sandbox(entry.sandbox, warn=lambda text: None)
     return Method(
         entry.method,
@@ -112,7 +120,14 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
 
-def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str, slots_per_device: int = 1) -> str:
+def run_one(
+    queue: JobQueue,
+    entry: QueueEntry,
+    device: torch.device,
+    label: str,
+    slots_per_device: int = 1,
+    allow_process: bool = False,
+) -> str:
     """Run a claimed job to its end; the state it ends in ("done", "failed", "lost", or
     "requeued" after an infrastructure error)."""
     task = registry.tasks.get(entry.job.task)
@@ -124,7 +139,7 @@ def run_one(queue: JobQueue, entry: QueueEntry, device: torch.device, label: str
     device_type: DeviceType = entry.device_type or ("cuda" if device.type == "cuda" else "cpu")
     progress = JobProgress(f"{label} {entry.method.name} {entry.job.label}", entry.job.config.epochs)
     try:
-        method = method_for(entry, task.loss_names)
+        method = method_for(entry, task.loss_names, allow_process)
     except Exception as exc:  # the job fails with a record saying why; the worker goes on
         unbuilt = PlannedJob(Method(entry.method, loss_names=task.loss_names), entry.job, entry.key, device_type)
         error = f"the queued job's method cannot be built: {one_line(exc)}"
@@ -229,6 +244,7 @@ def slot_main(
     slots_per_device: int = 1,
     threads: int = 1,
     only: list[str] | None = None,
+    allow_process: bool = False,
 ) -> int:
     """The loop of one slot, forked or in the worker's own process (both set up alike);
     0 when idle, 1 when its CUDA device became unusable in this process. With `only`, it
@@ -244,7 +260,7 @@ def slot_main(
                 return 0
             time.sleep(poll_seconds)
             continue
-        run_one(queue, entry, device, f"[{slot}]", slots_per_device)
+        run_one(queue, entry, device, f"[{slot}]", slots_per_device, allow_process)
         broken = release_memory(device)
         if broken is not None:  # e.g. after an illegal memory access: every later job would fail
             print(f"[{slot}] stopping: {device} is unusable in this process ({broken})", flush=True)
@@ -264,15 +280,28 @@ def run_workers(
     poll_seconds: float = 1.0,
     threads: int | None = None,
     only: list[str] | None = None,
+    allow_process: bool = False,
 ) -> int:
     """Start one process per slot and wait for them; the number that failed. A single
     slot runs in this process (it already is one process with its device). Each slot gets
-    `threads` CPU threads (default: the available cores shared by all slots)."""
+    `threads` CPU threads (default: the available cores shared by all slots). With
+    `allow_process`, jobs queued for the process sandbox run (else they fail, saying why)."""
     threads = slot_threads(len(devices) * slots_per_device, threads)
     if len(devices) * slots_per_device == 1:
         device = devices[0]
         return int(
-            slot_main(str(queue_root), device, f"{device}#0", lease, exit_when_idle, poll_seconds, 1, threads, only)
+            slot_main(
+                str(queue_root),
+                device,
+                f"{device}#0",
+                lease,
+                exit_when_idle,
+                poll_seconds,
+                1,
+                threads,
+                only,
+                allow_process,
+            )
             != 0
         )
     # forkserver: one fresh process imports torch and the harness once (about 3 s of CPU),
@@ -296,6 +325,7 @@ def run_workers(
                     slots_per_device,
                     threads,
                     only,
+                    allow_process,
                 ),
                 name=f"slot-{slot}",
             )

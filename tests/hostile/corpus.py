@@ -2,7 +2,8 @@
 another job, a loopback listener, a canary path), `launch` (an attack file with its
 placeholders filled, run through the runner's own job path), the assertions every attack
 test makes and the backends they run through. The tests live in the `test_*` files
-beside it; `conftest.py` hands them the arena."""
+beside it; `conftest.py` hands them the arena. Imported only once the tests are collected:
+which backends are usable is decided at import, after the private Docker engine started."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +62,9 @@ class Attack:
     console: str = ""
 
 
-@pytest.fixture(scope="module")
-def arena(tmp_path_factory: pytest.TempPathFactory, data_root: Path):
-    """A results folder holding a victim record of another job, and a loopback listener."""
+def open_arena(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[dict]:
+    """A results folder holding a victim record of another job, and a loopback listener
+    (the `arena` fixture of conftest.py)."""
     results = tmp_path_factory.mktemp("results")
     victim_method = registered_method("equal", TASK.loss_names)
     job = JobSpec(task=TASK.name, arch="resnet20", seed=0, preset="hostile", config=CONFIG)

@@ -72,6 +72,14 @@ def test_no_host_folder_is_writable(arena: dict, tmp_path: Path, sandbox: Sandbo
     assert_survived(arena)
 
 
+@pytest.mark.parametrize("sandbox", ISOLATING)
+def test_no_user_namespace_can_be_made_inside(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
+    """Inside a user namespace of its own the oracle would hold every capability and could
+    mount a cgroup file system to lift its limits: unshare(CLONE_NEWUSER) must fail."""
+    assert_no_effect(launch(arena, "userns_escape", sandbox, tmp_path))
+    assert_survived(arena)
+
+
 @pytest.mark.parametrize(
     "sandbox", [*DEFAULT_BACKEND, pytest.param(DockerSandbox(), marks=[needs_docker, LOCAL_DOCKER], id="docker")]
 )

@@ -280,7 +280,8 @@ def test_a_submission_that_raises_fails_once_without_retries(
     planned = plan(method, [job], "cpu")
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
-    records = run_planned(planned, {TASK.name: TASK}, queue, LocalRun(results, data_root, "cpu", slurm=SlurmOptions()))
+    how = LocalRun(results, data_root, "cpu", slurm=SlurmOptions(), allow_process=True)  # the process sandbox, named
+    records = run_planned(planned, {TASK.name: TASK}, queue, how)
     assert records is not None and [r.status for r in records] == ["failed"]
     assert "broken on purpose" in (records[0].error or "") and len(records[0].epochs) == 1
     (entry,) = queue.entries("failed")

@@ -57,7 +57,7 @@ def test_a_copy_changed_in_place_is_refused_and_replaced_when_stored_again(tmp_p
     os.chmod(stored.path, 0o644)
     stored.path.write_text(SWAPPED)  # planted by whoever can write the results folder
     with pytest.raises(SubmissionError, match="changed after it was checked"):
-        verified_copy(stored.path, stored.sha256)
+        verified_copy(stored.path, stored.sha256, LIMIT)
     again = store_submission(original, tmp_path / "queue", LIMIT)  # a later, clean submit of the file
     assert again.path == stored.path and again.path.read_text() == PLAIN
 
@@ -129,3 +129,41 @@ def test_an_oracle_that_loaded_other_bytes_fails_at_start(tmp_path: Path) -> Non
             SwappingSandbox(other),
             OracleLimits(),
         ).close()
+
+
+def test_a_link_planted_in_place_of_a_copy_is_never_read(tmp_path: Path) -> None:
+    """A symbolic link where a stored copy should be (to /dev/zero, or to a file of the
+    right hash elsewhere) is refused without reading it, and storing the file again puts a
+    real copy back."""
+    original = write_submission(tmp_path / "user", PLAIN, "loss.py")
+    stored = store_submission(original, tmp_path / "queue", LIMIT)
+    stored.path.unlink()
+    stored.path.symlink_to("/dev/zero")
+    with pytest.raises(SubmissionError, match="cannot be read"):
+        verified_copy(stored.path, stored.sha256, LIMIT)
+    again = store_submission(original, tmp_path / "queue", LIMIT)
+    assert not again.path.is_symlink() and again.path.read_text() == PLAIN
+
+
+def test_a_device_is_not_a_submission(tmp_path: Path) -> None:
+    with pytest.raises(SubmissionError, match="not a file"):
+        store_submission(Path("/dev/zero"), tmp_path / "queue", LIMIT)
+
+
+def test_the_method_keeps_the_hash_of_the_bytes_read_once(tmp_path: Path) -> None:
+    """The stored copy replaced (a rename needs only the folder) between the read and the
+    method: refused, never recorded under the first bytes' name with another hash."""
+    stored = store_submission(write_submission(tmp_path, PLAIN, "loss.py"), tmp_path / "queue", LIMIT)
+    replacement = write_submission(tmp_path / "other", SWAPPED, "loss.py")
+    os.replace(replacement, stored.path)
+    with pytest.raises(SubmissionError, match="changed after it was read"):
+        submission_method(
+            stored.path,
+            "x",
+            "submission",
+            TASK.loss_names,
+            ProcessSandbox(),
+            OracleLimits(),
+            check=False,
+            expected_sha256=stored.sha256,
+        )

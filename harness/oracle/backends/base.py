@@ -139,3 +139,23 @@ def cgroup_limits() -> str:
     text = probe.describe()
     probe.destroy()
     return text
+
+
+def start_in_cgroup(command: list[str], limits: OracleLimits, **popen: object) -> PopenProcess:
+    """Start `command` in a cgroup of its own with the limits applied before exec; its
+    output goes to the kept tail. A start that fails removes the cgroup again."""
+    cgroup = oracle_cgroup(limits)
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=rlimit_setter(limits, cgroup),
+            start_new_session=True,
+            **popen,  # type: ignore[call-overload]
+        )
+    except BaseException:
+        cgroup.destroy()
+        raise
+    return PopenProcess(process, cgroup)

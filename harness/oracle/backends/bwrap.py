@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from harness.api.sandbox import SOCKET_NAME, LaunchRequest, OracleProcess, Sandbox, clean_environment
-from harness.oracle.backends.base import PopenProcess, oracle_cgroup, rlimit_setter
+from harness.oracle.backends.base import start_in_cgroup
 
 GUEST_PARENT = "/sandbox"
 PLUGIN_GROUPS = ("mtl_bench.tasks", "mtl_bench.methods", "mtl_bench.sandboxes")
@@ -60,10 +60,15 @@ class BwrapSandbox(Sandbox):
         if shutil.which("bwrap") is None:
             return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
         probe = subprocess.run(
-            ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, text=True
+            ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "true"],
+            capture_output=True,
+            text=True,
         )
         if probe.returncode != 0:
-            return f"bwrap cannot create namespaces here: {probe.stderr.strip()[:200]}"
+            reason = " ".join(probe.stderr.split())[:200]
+            if "disable-userns" in reason:
+                return f"bwrap is too old: it lacks --disable-userns (0.8.0 or later): {reason}"
+            return f"bwrap cannot create namespaces here: {reason}"
         return None
 
     def command(self, request: LaunchRequest) -> list[str]:
@@ -71,6 +76,9 @@ class BwrapSandbox(Sandbox):
             "bwrap",
             "--unshare-all",
             "--unshare-user",
+            # no nested user namespace: inside one the oracle would hold every capability,
+            # could mount a cgroup file system and rewrite its own limits
+            "--disable-userns",
             "--uid",
             "65534",
             "--gid",
@@ -129,15 +137,4 @@ class BwrapSandbox(Sandbox):
         return args
 
     def launch(self, request: LaunchRequest) -> OracleProcess:
-        cgroup = oracle_cgroup(request.limits)
-        return PopenProcess(
-            subprocess.Popen(
-                self.command(request),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                preexec_fn=rlimit_setter(request.limits, cgroup),
-                start_new_session=True,
-            ),
-            cgroup,
-        )
+        return start_in_cgroup(self.command(request), request.limits)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 from harness.api.sandbox import LaunchRequest, OracleProcess, Sandbox, clean_environment
-from harness.oracle.backends.base import PopenProcess, oracle_cgroup, rlimit_setter
+from harness.oracle.backends.base import start_in_cgroup
 
 
 class ProcessSandbox(Sandbox):
@@ -23,17 +22,4 @@ class ProcessSandbox(Sandbox):
         command = request.argv(
             sys.executable, str(request.guest_dir.parent), str(request.socket_path), str(request.submission)
         )
-        cgroup = oracle_cgroup(request.limits)
-        return PopenProcess(
-            subprocess.Popen(
-                command,
-                cwd=scratch,
-                env=clean_environment(str(scratch)),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                preexec_fn=rlimit_setter(request.limits, cgroup),
-                start_new_session=True,
-            ),
-            cgroup,
-        )
+        return start_in_cgroup(command, request.limits, cwd=scratch, env=clean_environment(str(scratch)))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.api.sandbox import OracleLimits
-from harness.oracle.backends.base import oracle_cgroup
+from harness.oracle.backends.base import oracle_cgroup, start_in_cgroup
 from harness.oracle.backends.cgroup import CgroupLimits, OracleCgroup
 
 
@@ -128,3 +128,14 @@ def test_the_record_says_which_limits_hold_and_why_others_do_not() -> None:
     assert cgroup.enforced() == ["pids", "cpu"]
     assert cgroup.describe() == "cgroup v1 (pids, cpu); rlimits only for memory: no memory cgroup controller is mounted"
     assert OracleCgroup(CgroupLimits(8, 128, 1.0)).describe() == "no cgroup"
+
+
+def _oracle_folders() -> set[Path]:
+    return {p for p in Path("/sys/fs/cgroup").glob("*/**/mtl-oracle-*") if p.is_dir()}
+
+
+def test_a_start_that_fails_leaves_no_cgroup_behind() -> None:
+    before = _oracle_folders()
+    with pytest.raises(FileNotFoundError):
+        start_in_cgroup(["/nonexistent/python"], OracleLimits())
+    assert _oracle_folders() == before

@@ -4,6 +4,7 @@ a baseline, a submission whose copy is gone) fails with a record saying why; the
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -31,10 +32,22 @@ def one_thread():
     torch.set_num_threads(saved)
 
 
-def queued(tmp_path: Path, data_root: Path, name: str, entry_type: str, copy: Path | None, seed: int = 0) -> QueueEntry:
+def queued(
+    tmp_path: Path,
+    data_root: Path,
+    name: str,
+    entry_type: str,
+    copy: Path | None,
+    seed: int = 0,
+    sha256: str | None = None,
+) -> QueueEntry:
     """A job in the queue at tmp_path/queue, as `enqueue` would hold it."""
     spec = MethodSpec(
-        name=name, entry_type=entry_type, kind="loss_module", source_path="x.py", source_sha256=name.ljust(64, "0")
+        name=name,
+        entry_type=entry_type,
+        kind="loss_module",
+        source_path="x.py",
+        source_sha256=sha256 or name.ljust(64, "0"),
     )
     job = JobSpec(task=TASK.name, arch="resnet20", seed=seed, preset="worker-test", config=CONFIG)
     entry = QueueEntry(
@@ -89,3 +102,25 @@ def test_the_worker_goes_on_after_a_job_it_cannot_build(tmp_path: Path, data_roo
     assert queue.state_of(bad.key) == "failed" and queue.state_of(good.key) == "done"
     good_record = record_of(tmp_path, good)
     assert good_record is not None and good_record.status == "ok"
+
+
+def test_a_job_for_the_process_sandbox_runs_only_where_the_worker_allows_it(tmp_path: Path, data_root: Path) -> None:
+    """Whoever fills a queue cannot make its workers run a file without isolation: a job
+    queued for the `process` sandbox fails on a worker not started with
+    --allow-process-sandbox, and runs on one that was (as `submit --sandbox process` starts)."""
+    example = REPO / "submissions" / "example_loss.py"
+    sha256 = hashlib.sha256(example.read_bytes()).hexdigest()
+    results = {}
+    for allow in (False, True):
+        folder = tmp_path / f"allow-{allow}"
+        entry = queued(folder, data_root, "example", "submission", example, sha256=sha256)
+        queue = JobQueue(folder / "queue")
+        claimed = queue.claim("w", "cpu")
+        assert claimed is not None
+        results[allow] = (run_one(queue, claimed, CPU, "[t]", allow_process=allow), record_of(folder, entry))
+    refused, record = results[False]
+    assert refused == "failed" and record is not None
+    assert "process sandbox, which isolates nothing" in (record.error or "")
+    assert "--allow-process-sandbox" in (record.error or "")
+    ran, record = results[True]
+    assert ran == "done" and record is not None and record.status == "ok", record and record.error
