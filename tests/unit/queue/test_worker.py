@@ -25,13 +25,7 @@ CPU = torch.device("cpu")
 OOM = "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; a neighbour holds 79 GiB)"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Train as one slot among others (two threads on two busy cores crawl); then restore."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one CPU thread, as one slot of several
 
 
 def queued(tmp_path: Path, data_root: Path, epochs: int = 1, device: str = "cpu", seed: int = 0, **queue_options):

@@ -24,12 +24,7 @@ CPU = torch.device("cpu")
 CONFIG = TrainConfig(epochs=1, batch_size=8, data="synthetic", train_size=16, test_size=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one CPU thread, as one slot of several
 
 
 def queued(
