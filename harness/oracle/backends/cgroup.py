@@ -43,8 +43,8 @@ Mount = tuple[Path, str]  # a cgroup file system's mount point, and the cgroup i
 
 def _mounts() -> tuple[dict[str, Mount], Mount | None]:
     """v1 controller -> its mount, and the v2 mount (or None), from /proc/self/mountinfo."""
-    v1: dict[str, tuple[Path, str]] = {}
-    v2: tuple[Path, str] | None = None
+    v1: dict[str, Mount] = {}
+    v2: Mount | None = None
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:

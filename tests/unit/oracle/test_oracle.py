@@ -43,6 +43,9 @@ class Recording:
         self.steps.append(result)
         return result
 
+    def check_budget(self, when: str) -> None:
+        self.runner.check_budget(when)
+
     def close(self) -> None:
         self.runner.close()
 
