@@ -45,9 +45,10 @@ def read_bounded(path: Path, limit: int, follow: bool = True) -> bytes:
         raise SubmissionError(f"submission file not found: {path}") from None
     except OSError as exc:
         raise SubmissionError(f"submission file {path} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before fdopen, which refuses a folder
+        os.close(descriptor)
+        raise SubmissionError(f"submission path is not a file: {path}")
     with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise SubmissionError(f"submission path is not a file: {path}")
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise SubmissionError(f"{path.name} is larger than the {limit // 1024} KiB a submission may have")

@@ -279,7 +279,12 @@ def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def queue_root(args: argparse.Namespace) -> Path:
+    """The queue's folder, named without creating it (a refused input leaves nothing)."""
+    return args.results / "queue"
+
+
 def queue_of(args: argparse.Namespace) -> JobQueue:
     from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS, JobQueue
 
-    return JobQueue(args.results / "queue", getattr(args, "lease", DEFAULT_LEASE_SECONDS))
+    return JobQueue(queue_root(args), getattr(args, "lease", DEFAULT_LEASE_SECONDS))

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.options import add_job_options, add_json_option, add_sandbox_option, add_task_options, queue_of
+from harness.cli.options import (
+    add_job_options,
+    add_json_option,
+    add_sandbox_option,
+    add_task_options,
+    queue_of,
+    queue_root,
+)
 
 if TYPE_CHECKING:
     from harness.api.task import Task
@@ -83,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     limits = OracleLimits()
     # the file's bytes are read once, here: the check and every job run this stored copy and
     # must find those bytes in it (a dry run writes nothing and runs nothing: it reads the file)
-    stored = None if args.dry_run else store_submission(args.file, queue_of(args).root, MAX_SOURCE_BYTES)
+    stored = None if args.dry_run else store_submission(args.file, queue_root(args), MAX_SOURCE_BYTES)
 
     def method_of(loss_names: tuple[str, ...], check: bool) -> Method:
         return submission_method(

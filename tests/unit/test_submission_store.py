@@ -167,3 +167,9 @@ def test_the_method_keeps_the_hash_of_the_bytes_read_once(tmp_path: Path) -> Non
             check=False,
             expected_sha256=stored.sha256,
         )
+
+
+def test_a_folder_is_not_a_submission(tmp_path: Path) -> None:
+    with pytest.raises(SubmissionError, match="not a file"):
+        store_submission(tmp_path, tmp_path / "queue", LIMIT)
+    assert not (tmp_path / "queue").exists()
