@@ -9,6 +9,10 @@ the ▲/▼ marks then use the paired test: the methods share data order and ini
 Hidden architectures appear only when asked for (`include_hidden`, the final evaluation).
 A board holds the runs of one protocol (`harness.api.protocols`): screening and held-out
 runs are ranked only among themselves, under a banner, and never beside published rows.
+
+This module is the board's numbers only, built from records without touching the store
+(report/files.py reads the files and places the unreadable ones); report/tables.py turns
+them into the text that markdown, HTML and CSV print.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import pandas as pd
 
 from harness.api.errors import HarnessError
 from harness.api.protocols import base_preset, resolve_protocol
@@ -35,15 +37,16 @@ from harness.report.stats import (
     summary_of,
     welch_test,
 )
-from harness.store import UnreadableRecord, slug
 
 ALPHA = 0.05
-REFERENCE = "equal"
+REFERENCE = "equal"  # the row every cell is tested against (the JSON fields say `_vs_equal`)
 BETTER, WORSE = "▲", "▼"
 
 
 @dataclass(frozen=True)
 class Column:
+    """One task on one architecture: the unit a rank and a test compare within."""
+
     task: Task
     arch: str
     heldout: bool = False  # scored on the held-out validation split, not the test split
@@ -59,6 +62,9 @@ class Column:
 
 @dataclass(frozen=True)
 class RowKey:
+    """A row: a method (with its changed task options, if any) and its type; published rows
+    apart, since they are shown but never ranked."""
+
     method: str
     entry_type: str
     published: bool = False
@@ -73,6 +79,9 @@ Unit = tuple[int, "str | None"]  # (seed, variant): what pairs two methods' runs
 
 @dataclass
 class Cell:
+    """The runs of one row in one column: the values of the ok runs, with the units that pair
+    them to another row's, and the failures, which cost the cell its tests and its rank."""
+
     values: list[float] = field(default_factory=list)
     failed: int = 0  # unreadable records included
     units: list[Unit | None] = field(default_factory=list)  # per value; None: a published number
@@ -94,6 +103,16 @@ class Cell:
     @property
     def n(self) -> int:
         return self.reported.n if self.reported is not None else len(self.values)
+
+
+@dataclass(frozen=True)
+class UnreadableRun:
+    """A record file that could not be read, as report/files.py placed it by the store's
+    layout: a failed run of the row and column its path names, or (`cell` None) one no
+    single column can hold, only listed. Either way it cannot leave the board unseen."""
+
+    text: str  # "path: reason", one printable line
+    cell: tuple[RowKey, tuple[str, str]] | None = None
 
 
 def column_name(task: Task, arch: str, heldout: bool = False) -> str:
@@ -156,11 +175,15 @@ def _preset_variants(task: Task, preset: str) -> dict[str | None, dict] | None:
 
 
 def _better(task: Task, difference: float) -> bool:
+    """Whether `difference` (row minus other) favours the row, by the task's direction."""
     return difference > 0 if task.higher_is_better else difference < 0
 
 
 @dataclass
 class Board:
+    """The cells of one preset and protocol and every comparison between them: computed
+    here once, so the markdown, HTML, CSV and JSON outputs cannot disagree."""
+
     preset: str
     columns: list[Column]
     cells: dict[RowKey, dict[tuple[str, str], Cell]]
@@ -180,29 +203,17 @@ class Board:
     # --- the protocol --------------------------------------------------------------------
 
     def protocol_keys(self) -> dict[str, str]:
+        """Per task, the key of the protocol its runs on this board ran under."""
         return {task: protocol.key for task, protocol in self.protocols.items()}
 
     @property
     def comparable_to_published(self) -> bool:
+        """Whether every task ran its preset's own protocol: only then may published rows sit beside."""
         return bool(self.protocols) and all(protocol.standard for protocol in self.protocols.values())
 
     def protocol_label(self) -> str:
         """The protocols of the board's tasks: one key, or several joined by ` | `."""
         return " | ".join(sorted(set(self.protocol_keys().values()))) or "standard"
-
-    def protocol_banner(self) -> list[str]:
-        """What a reader must know before reading a board of another protocol."""
-        lines = []
-        shown = {c.task.name for c in self.columns} or set(self.protocols)
-        keys = sorted({self.protocols[t].key for t in shown if t in self.protocols and not self.protocols[t].standard})
-        if any(self.protocols[t].screening for t in shown if t in self.protocols):
-            lines.append(f"**Screening protocol ({'; '.join(keys)}): not comparable to the published table.**")
-        if any(self.protocols[t].evaluation == "heldout" for t in shown if t in self.protocols):
-            lines.append(
-                "**Held-out protocol: the metrics are on a fixed, seeded 10% validation split of the training set, "
-                "not the test split (only `final` scores the test split).**"
-            )
-        return lines
 
     # --- ordering, comparisons, ranks ---------------------------------------------------
 
@@ -213,6 +224,7 @@ class Board:
         )
 
     def cell(self, row: RowKey, column: Column) -> Cell | None:
+        """The row's cell in `column`, None where it has no run there."""
         return self.cells.get(row, {}).get(column.key)
 
     def _values(self, row: RowKey, column: Column) -> list[float]:
@@ -227,10 +239,12 @@ class Board:
         return any(cell.failed for cell in self.cells.get(row, {}).values())
 
     def reference(self) -> RowKey | None:
+        """The `equal` baseline's row, which marks and Δ columns compare against, if it ran."""
         key = RowKey(REFERENCE, "baseline")
         return key if key in self.cells else None
 
     def best_baseline(self, column: Column) -> RowKey | None:
+        """The baseline run here with the best mean in `column` (ties: by name), if any."""
         candidates = [
             r for r in self.cells if r.entry_type == "baseline" and not r.published and self._values(r, column)
         ]
@@ -240,6 +254,7 @@ class Board:
         return max(candidates, key=lambda r: (sign * statistics.fmean(self._values(r, column)), r.method))
 
     def versus(self, row: RowKey, other: RowKey | None, column: Column) -> Comparison | None:
+        """Welch's test of the row against `other`, or None where either has no usable value."""
         mine, theirs = self._values(row, column), self._values(other, column) if other else []
         if other is None or other == row or not mine or not theirs:
             return None
@@ -272,6 +287,7 @@ class Board:
         return self.versus(row, other, column)
 
     def mark(self, comparison: Comparison | None, column: Column) -> str:
+        """▲ / ▼ where the comparison is significant at ALPHA, else ''."""
         if comparison is None or comparison.p is None or comparison.p >= ALPHA:
             return ""
         return BETTER if _better(column.task, comparison.difference) else WORSE
@@ -301,126 +317,13 @@ class Board:
         return {**ranked, **dict.fromkeys(unranked)}
 
     def max_n(self) -> int:
+        """The most runs in any cell: a cell with fewer says `(n=k)`."""
         return max((c.n for row in self.cells.values() for c in row.values()), default=0)
 
-    def reference_tables(self) -> list[tuple[str, str, pd.DataFrame]]:
-        """Per imported set of reported summaries, for the tasks on this board: (title,
-        caveat, one row per published system with each reported metric as mean ± std)."""
-        tasks = {c.task.name for c in self.columns if self.protocols[c.task.name].standard}
-        out = []
-        for published in self.references:
-            rows: dict[tuple[str, str], dict[str, str]] = {}
-            for summary in published.summaries:
-                if summary.task not in tasks:
-                    continue
-                line = rows.setdefault(
-                    (summary.method, summary.arch),
-                    {"method": summary.method, "arch": summary.arch, "setting": summary.setting},
-                )
-                spread = f" ± {summary.std:.2f}" if summary.std is not None else ""
-                line[f"{summary.metric} (n={summary.n})"] = f"{summary.mean:.2f}{spread}"
-                line["source"] = summary.where
-            if rows:
-                table = pd.DataFrame(list(rows.values())).fillna("—")
-                source_last = [c for c in table.columns if c != "source"] + ["source"]
-                task_names = sorted({s.task for s in published.summaries if s.task in tasks})
-                out.append((f"{', '.join(task_names)}: {published.source}", published.caveat, table[source_last]))
-        return out
-
-    # --- tables ------------------------------------------------------------------------------
-
-    def cell_text(self, row: RowKey, column: Column) -> str:
-        cell = self.cell(row, column)
-        if cell is None:
-            return "—"
-        summary = cell.summary
-        if summary is None:
-            return "failed"
-        if summary.std is None:
-            text = f"{summary.mean:.3f}"
-        else:
-            text = f"{summary.mean:.2f} ± {summary.std:.2f}"
-        mark = self.mark(self.significance(row, self.reference(), column), column)
-        text += f" {mark}" if mark else ""
-        if summary.n < self.max_n():
-            text += f" (n={summary.n})"
-        if cell.failed:
-            text += f" ({cell.failed} failed)"
-        return text
-
-    def main_table(self) -> pd.DataFrame:
-        ranks = self.ranks()
-        data = []
-        for row in self.rows():
-            line = {"method": row.method, "type": row.type_label}
-            for column in self.columns:
-                line[column.name] = self.cell_text(row, column)
-            rank = ranks.get(row)
-            line["avg rank"] = f"{rank:.2f}" if rank is not None else "—"
-            data.append(line)
-        names = ["method", "type", *(c.name for c in self.columns), "avg rank"]
-        return pd.DataFrame(data, columns=names)
-
-    def _delta_text(self, comparison: Comparison | None, column: Column, marked: bool = True) -> str:
-        if comparison is None:
-            return "—"
-        text = f"{comparison.difference:+.2f}"
-        if comparison.p is None:
-            return text + " (n<2)"
-        mark = self.mark(comparison, column) if marked else ""
-        return text + f" (p={comparison.p:.3f})" + (f" {mark}" if mark else "")
-
-    def _paired_text(self, row: RowKey, other: RowKey | None, column: Column) -> str:
-        paired = self.paired(row, other, column)
-        if paired is None:
-            return "—"
-        text = f"{paired.difference:+.2f}"
-        if paired.p is None:
-            return text + " (1 pair)"
-        mark = self.mark(Comparison(paired.difference, None, None, paired.p), column)
-        mark = f" {mark}" if mark and self.fully_paired(row, other, column) else ""
-        return (
-            text
-            + f" [{paired.ci_low:.2f}, {paired.ci_high:.2f}] (p={paired.p:.3f}, n={paired.n}){mark}"
-            + f"; bootstrap [{paired.bootstrap_low:.2f}, {paired.bootstrap_high:.2f}]"
-        )
-
-    def detail_table(self, column: Column) -> pd.DataFrame:
-        best = self.best_baseline(column)
-        reference = self.reference()
-        data = []
-        for row in self.rows():
-            cell = self.cell(row, column)
-            if cell is None:
-                continue
-            summary = cell.summary
-            line = {
-                "method": row.method,
-                "type": row.type_label,
-                "n": str(cell.n),
-                "failed": str(cell.failed),
-            }
-            if summary is None:
-                line.update({"mean ± std": "failed", "95% CI": "—"})
-            else:
-                line["mean ± std"] = f"{summary.mean:.3f}" + (
-                    f" ± {summary.std:.3f}" if summary.std is not None else ""
-                )
-                line["95% CI"] = "—" if summary.ci_low is None else f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
-            paired_to_reference = self.fully_paired(row, reference, column)
-            line[f"Δ vs {REFERENCE}"] = self._delta_text(
-                self.versus(row, reference, column), column, marked=not paired_to_reference
-            )
-            line[f"paired Δ vs {REFERENCE} [95% CI]"] = self._paired_text(row, reference, column)
-            best_text = self._delta_text(
-                self.versus(row, best, column), column, marked=not self.fully_paired(row, best, column)
-            )
-            line["Δ vs best baseline"] = f"{best.method}: {best_text}" if best and best_text != "—" else "—"
-            data.append(line)
-        return pd.DataFrame(data)
+    # --- export ------------------------------------------------------------------------------
 
     def long_rows(self) -> list[dict[str, object]]:
-        """One row per cell for CSV export."""
+        """One row of numbers per cell: what the JSON document's cells and the CSV hold."""
         ranks = self.ranks()
         reference = self.reference()
         out: list[dict[str, object]] = []
@@ -483,34 +386,6 @@ def _protocols(tasks: dict[str, Task], preset: str, requested: Protocol | None) 
     return out
 
 
-def _method_rows(records: list[RunRecord]) -> dict[str, RowKey]:
-    """The row of each method by its records' folder name (`store.record_path`)."""
-    rows: dict[str, RowKey] = {}
-    for record in sorted(records, key=lambda r: (r.method.name, r.method.entry_type)):
-        rows.setdefault(slug(record.method.name), RowKey(record.method.name, record.method.entry_type))
-    return rows
-
-
-def _place_unreadable(
-    unreadable: Iterable[UnreadableRecord], tasks: dict[str, Task], preset: str, rows: dict[str, RowKey]
-) -> tuple[list[tuple[RowKey, tuple[str, str], str]], list[str]]:
-    """The unreadable record files of `preset` as (row, column, text) failures, and those no
-    column can hold. The method's row comes from its readable records (type `unknown`
-    where it has none); the protocol cannot be read, so a file counts on every board of its
-    preset."""
-    placed, unplaced = [], []
-    for item in unreadable:
-        if item.preset not in (slug(preset), ""):
-            continue
-        columns = [(t.name, a.name) for t in tasks.values() for a in t.architectures if item.matches(t.name, a.name)]
-        if item.method and len(columns) == 1:
-            row = rows.get(item.method, RowKey(item.method, "unknown"))
-            placed.append((row, columns[0], str(item)))
-        else:
-            unplaced.append(str(item))
-    return placed, unplaced
-
-
 def _value(record: RunRecord) -> float | None:
     """The run's value in its cell: an ok run's best primary metric, if finite (a diverged
     metric is stored as NaN); None counts as a failure."""
@@ -525,15 +400,17 @@ def build_board(
     include_hidden: bool = False,
     published: Iterable[PublishedSet] = (),
     protocol: Protocol | None = None,
-    unreadable: Iterable[UnreadableRecord] = (),
+    unreadable: Iterable[UnreadableRun] = (),
 ) -> Board:
     """The preset's board from the runs under `protocol` (default the preset's own): runs of
     any other protocol are left off, and published rows appear only beside the standard one.
-    An `unreadable` record file counts as a failed run of its method, never as no run."""
+    An `unreadable` record file (placed by report/files.place_unreadable) counts as a failed
+    run of its method, never as no run."""
     if preset == "final" and protocol is not None and not protocol.standard:
         raise HarnessError("the final evaluation runs its own protocol: no --epochs, --train-fraction or --protocol")
     protocols = _protocols(tasks, preset, protocol)
-    of_preset = [r for r in latest_per_run(records) if r.job.preset == preset and r.job.task in tasks]
+    # the newest run of each job among this preset's own: another preset's run never hides it
+    of_preset = latest_per_run([r for r in records if r.job.preset == preset and r.job.task in tasks])
     runs, others = [], set()
     for record in of_preset:
         if record.job.task in protocols and record.job.protocol == protocols[record.job.task]:
@@ -545,8 +422,13 @@ def build_board(
     shown_sets = [s for s in published if preset in s.presets]
     published_values = [v for s in shown_sets for v in s.values if v.task in standard]
     summaries = [v for s in shown_sets for v in s.summaries if v.task in standard]
-    placed, unplaced = _place_unreadable(unreadable, tasks, preset, _method_rows(records))
-    placed = [(row, column, text) for row, column, text in placed if column[0] in protocols]
+    placed: list[tuple[RowKey, tuple[str, str], str]] = []
+    unplaced: list[str] = []
+    for failure in unreadable:
+        if failure.cell is None:
+            unplaced.append(failure.text)
+        elif failure.cell[1][0] in protocols:  # a task the board shows under this protocol
+            placed.append((*failure.cell, failure.text))
     present = (
         {(r.job.task, r.job.arch) for r in runs}
         | {column for _, column, _ in placed}

@@ -17,6 +17,7 @@ from harness.api.task import Task
 from harness.report.board import Board, Column
 from harness.report.markdown import TEMPLATES, notes
 from harness.report.provenance import provenance
+from harness.report.tables import detail_table, main_table, protocol_banner, reference_tables
 
 
 def _mean_curves(runs: list[RunRecord], read) -> dict[str, list[float]]:
@@ -74,7 +75,7 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
         sections.append(
             {
                 "name": column.name,
-                "detail": board.detail_table(column).to_html(index=False, border=0, classes="details"),
+                "detail": detail_table(board, column).to_html(index=False, border=0, classes="details"),
                 "image": curves_png(column, runs) if runs else None,
             }
         )
@@ -95,16 +96,16 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
     ]
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     environment.filters["code"] = _inline_code
-    table = board.main_table()
+    table = main_table(board)
     return environment.get_template("leaderboard.html.j2").render(
         preset=board.preset,
-        banner=board.protocol_banner(),
+        banner=protocol_banner(board),
         table=None if table.empty else table.to_html(index=False, border=0, classes="leaderboard"),
         notes=notes(board, tasks),
         sections=sections,
         references=[
             {"title": title, "caveat": caveat, "table": table.to_html(index=False, border=0, classes="reference")}
-            for title, caveat, table in board.reference_tables()
+            for title, caveat, table in reference_tables(board)
         ],
         provenance=provenance(board.runs).lines(),
         jobs=jobs,

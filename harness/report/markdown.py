@@ -11,6 +11,7 @@ import jinja2
 from harness.api.task import Task
 from harness.report.board import ALPHA, BETTER, REFERENCE, WORSE, Board
 from harness.report.provenance import provenance
+from harness.report.tables import detail_table, main_table, protocol_banner, reference_tables
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -80,7 +81,7 @@ def unreadable_notes(board: Board) -> list[str]:
 
 
 def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
-    table = board.main_table()
+    table = main_table(board)
     body = (
         "_No run records for this preset yet._"
         if table.empty
@@ -88,10 +89,10 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
     )
     references = [
         (title, caveat, table.to_markdown(index=False, disable_numparse=True))
-        for title, caveat, table in board.reference_tables()
+        for title, caveat, table in reference_tables(board)
     ]
     details = [
-        (column.name, board.detail_table(column).to_markdown(index=False, disable_numparse=True))
+        (column.name, detail_table(board, column).to_markdown(index=False, disable_numparse=True))
         for column in board.columns
     ]
     environment = jinja2.Environment(
@@ -99,7 +100,7 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
     )
     return environment.get_template("leaderboard.md.j2").render(
         preset=board.preset,
-        banner=board.protocol_banner(),
+        banner=protocol_banner(board),
         table=body,
         notes=notes(board, tasks),
         details=details,

@@ -33,6 +33,6 @@ def test_blowing_up_at_the_last_step_fails_the_run_and_stays_on_the_board(
     # the same record under a preset that has a board: the attacker's cell counts one failure
     job = JobSpec(**{**stored.job.model_dump(), "preset": BOARD_PRESET})
     shown = [stored.model_copy(update={"job": job})]
-    board = build_board(shown, {TASK.name: TASK}, BOARD_PRESET, unreadable=loaded.unreadable)
+    board = build_board(shown, {TASK.name: TASK}, BOARD_PRESET)
     [cell] = [row for row in board.long_rows() if row["method"] == "attacker"]
     assert cell["failed"] == 1 and cell["n"] == 0

@@ -13,6 +13,7 @@ from harness.api.records import JobSpec, Protocol, RunRecord
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
+from harness.report.tables import detail_table, main_table
 from tasks.face_age_gender import AdienceAgeGender
 from tests.helpers import REPO, all_tasks, run_main, run_record
 
@@ -53,12 +54,12 @@ def test_the_ror_rows_appear_on_the_full_adience_board(imported: list) -> None:
     runs = [adience_record("equal", "resnet18", fold, 50.0 + fold) for fold in range(5)]
     board = build_board(runs, TASKS, "full", published=imported)
     ror34 = column_name(ADIENCE, "ror34")
-    table = board.main_table().set_index("method")
+    table = main_table(board).set_index("method")
     row = table.loc["RoR-34 IMDB-WIKI [paper]"]
     assert row["type"] == "human (published)" and row[ror34] == "66.74 ± 2.69" and row["avg rank"] == "—"
     assert table.loc["equal", column_name(ADIENCE, "resnet18")] == "52.00 ± 1.58"
     assert "RoR-152 IMDB-WIKI, two mechanisms [paper]" not in table.index  # no such backbone here
-    detail = board.detail_table(next(c for c in board.columns if c.arch == "ror34")).set_index("method")
+    detail = detail_table(board, next(c for c in board.columns if c.arch == "ror34")).set_index("method")
     line = detail.loc["RoR-34 IMDB-WIKI [paper]"]
     # reported std 2.69 over 5 folds: 66.74 +- t(0.975, 4) 2.776 * 2.69 / sqrt 5 = +-3.34
     assert line["n"] == "5" and line["95% CI"] == "[63.40, 70.08]"
@@ -95,7 +96,7 @@ def test_the_ror_rows_stay_off_other_boards(imported: list) -> None:
         for r in (adience_record("equal", "resnet18", fold, 50.0) for fold in range(5))
     ]
     board = build_board(screening, TASKS, "full", published=imported, protocol=Protocol(epochs=3))
-    assert "RoR-34 [paper]" not in board.main_table()["method"].tolist()
+    assert "RoR-34 [paper]" not in main_table(board)["method"].tolist()
     assert "Published reference" not in render_board_markdown(board, TASKS)
 
 
@@ -119,7 +120,7 @@ def test_runs_with_changed_task_options_get_a_row_of_their_own() -> None:
     joint = [adience_record("mine", "resnet18", fold, 50.0 + fold) for fold in range(5)]
     later = "2026-02-01T00:00:00"
     recipe = [adience_record("mine", "resnet18", f, 40.0, finished=later, recipe="gender-first") for f in range(5)]
-    table = build_board(joint + recipe, TASKS, "full").main_table().set_index("method")
+    table = main_table(build_board(joint + recipe, TASKS, "full")).set_index("method")
     resnet18 = column_name(ADIENCE, "resnet18")
     assert table.loc["mine", resnet18] == "52.00 ± 1.58"
     assert table.loc["mine [recipe=gender-first]", resnet18] == "40.00 ± 0.00"

@@ -7,6 +7,7 @@ from harness.api.records import JobSpec, Protocol, RunRecord, TrainConfig
 from harness.report.board import build_board, column_name
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
+from harness.report.tables import detail_table, main_table, protocol_banner
 from harness.store import find_record, load_records, save_record
 from tests.helpers import FIXTURES, all_tasks, run_record
 
@@ -39,7 +40,7 @@ def test_table_shape_mean_std_failed_and_order() -> None:
         record("dwa", "vgg16bn", 1, 73.78),  # hidden: not shown
         record("other", "resnet20", 1, 50.0, preset="smoke"),
     ]
-    table = build_board(records, TASKS, "dev").main_table()
+    table = main_table(build_board(records, TASKS, "dev"))
     r20, r56 = column_name(TASKS["cifar100-mtl"], "resnet20"), column_name(TASKS["cifar100-mtl"], "resnet56")
     assert list(table.columns) == ["method", "type", r20, r56, "avg rank"]
     assert r20 == "test acc resnet20-cifar100mt ↑"
@@ -47,8 +48,8 @@ def test_table_shape_mean_std_failed_and_order() -> None:
     mine = table.set_index("method").loc["mine"]
     assert mine[r20] == "61.00 ± 1.41" and mine[r56] == "failed"  # no equal run: no mark
     assert table.set_index("method").loc["dwa", r20] == "67.960 (n=1)"  # fewer runs than the largest n
-    assert "vgg16bn" not in " ".join(build_board(records, TASKS, "dev").main_table().columns)
-    assert "vgg16bn" in " ".join(build_board(records, TASKS, "dev", include_hidden=True).main_table().columns)
+    assert "vgg16bn" not in " ".join(main_table(build_board(records, TASKS, "dev")).columns)
+    assert "vgg16bn" in " ".join(main_table(build_board(records, TASKS, "dev", include_hidden=True)).columns)
 
 
 def test_latest_record_of_a_run_wins() -> None:
@@ -56,7 +57,7 @@ def test_latest_record_of_a_run_wins() -> None:
         record("mine", "resnet20", 1, 10.0, finished="2026-01-01T00:00:00"),
         record("mine", "resnet20", 1, 20.0, finished="2026-02-01T00:00:00"),
     ]
-    table = build_board(records, TASKS, "dev").main_table()
+    table = main_table(build_board(records, TASKS, "dev"))
     assert table.iloc[0, 2] == "20.000"
 
 
@@ -93,19 +94,19 @@ def _board_records() -> list[RunRecord]:
 
 def test_marks_ranks_and_differences() -> None:
     board = build_board(_board_records(), TASKS, "dev")
-    table = board.main_table().set_index("method")
+    table = main_table(board).set_index("method")
     r20, r56 = (column_name(TASKS["cifar100-mtl"], a) for a in ("resnet20", "resnet56"))
     assert table.loc["mine", r20] == "65.00 ± 0.50 ▲"  # +5 over equal, p < 0.05
     assert table.loc["mine", r56] == "65.50 ± 0.71 (n=2)"  # -4.5, but Welch df 1.1: p 0.07, no mark
     worse = build_board([*_board_records(), record("mine", "resnet56", 3, 65.5, "agent")], TASKS, "dev")
-    assert worse.main_table().set_index("method").loc["mine", r56] == "65.50 ± 0.50 ▼"
+    assert main_table(worse).set_index("method").loc["mine", r56] == "65.50 ± 0.50 ▼"
     assert table.loc["dwa", r20] == "60.03 ± 0.60"  # +0.03: not significant, no mark
     assert table.loc["equal", r20] == "60.00 ± 0.50"
     # r20: mine 1, dwa 2, equal 3; r56: dwa 1, equal 2, mine 3
     assert table["avg rank"].to_dict() == {"dwa": "1.50", "equal": "2.50", "mine": "2.00"}
     column = board.columns[1]
     assert board.best_baseline(column).method == "dwa"
-    detail = board.detail_table(column).set_index("method")
+    detail = detail_table(board, column).set_index("method")
     assert detail.loc["mine", "Δ vs equal"].startswith("-4.50 (p=")
     assert detail.loc["mine", "Δ vs best baseline"].startswith("dwa: -5.50 (p=")
     assert detail.loc["mine", "95% CI"] == "[59.15, 71.85]"  # 65.5 ± 12.706 * 0.7071 / sqrt 2
@@ -126,15 +127,15 @@ def test_published_rows_are_imported_marked_and_not_ranked(tmp_path: Path) -> No
     assert not problems and sets[0] == published
     records = [record("equal", "resnet20", s, 67.0 + s / 10, preset="full") for s in (1, 2, 3)]
     board = build_board(records, TASKS, "full", published=sets)
-    table = board.main_table().set_index("method")
+    table = main_table(board).set_index("method")
     r20 = column_name(TASKS["cifar100-mtl"], "resnet20")
     assert table.loc["dwa", "type"] == "baseline (published)"
     assert table.loc["dwa", r20] == "67.81 ± 0.28 ▲"  # vs the fresh equal runs: 67.2 ± 0.1
     assert table.loc["dwa", "avg rank"] == "—"
     assert "vgg16bn" not in " ".join(table.columns)
-    hidden = build_board(records, TASKS, "final", include_hidden=True, published=sets).main_table()
+    hidden = main_table(build_board(records, TASKS, "final", include_hidden=True, published=sets))
     assert hidden.set_index("method").loc["pcgrad", column_name(TASKS["cifar100-mtl"], "vgg16bn")] == "74.26 ± 0.10"
-    assert build_board(records, TASKS, "dev", published=sets).main_table().shape[0] == 0
+    assert main_table(build_board(records, TASKS, "dev", published=sets)).shape[0] == 0
 
 
 def test_csv_rows_carry_the_statistics() -> None:
@@ -163,13 +164,13 @@ def test_paired_seeds_use_the_paired_test_and_say_so() -> None:
     t = 0.1 / (0.02 / 3**0.5)
     assert paired.n == 3 and abs(paired.difference - 0.1) < 1e-9
     assert abs(paired.p - (1 - t / (2 + t * t) ** 0.5)) < 1e-6
-    assert board.main_table().set_index("method").loc["mine", column.name].endswith("▲")
-    detail = board.detail_table(column).set_index("method")
+    assert main_table(board).set_index("method").loc["mine", column.name].endswith("▲")
+    detail = detail_table(board, column).set_index("method")
     assert detail.loc["mine", "Δ vs equal"] == "+0.10 (p=0.909)"  # Welch, unmarked: the paired test decides
     assert detail.loc["mine", "paired Δ vs equal [95% CI]"].startswith("+0.10 [0.05, 0.15] (p=0.013, n=3) ▲")
     # a missing seed breaks the pairing: the marks fall back to Welch's test, and say nothing here
     partial = build_board(records[:-1], TASKS, "dev")
-    assert not partial.main_table().set_index("method").loc["mine", column.name].endswith("▲")
+    assert not main_table(partial).set_index("method").loc["mine", column.name].endswith("▲")
     assert "paired two-sided t-test" in render_board_markdown(board, TASKS)
 
 
@@ -190,18 +191,18 @@ def test_screening_and_heldout_runs_never_reach_the_standard_board(tmp_path: Pat
     published, _ = load_published(tmp_path)
     everything = standard + screened + heldout
     board = build_board(everything, TASKS, "full", published=published)
-    rows = board.main_table().set_index("method")
+    rows = main_table(board).set_index("method")
     assert (
         "mine" not in rows.index
         and rows.loc["equal", column_name(TASKS["cifar100-mtl"], "resnet20")] == "61.50 ± 0.71 (n=2)"
     )
-    assert "dwa" in rows.index and board.comparable_to_published and board.protocol_banner() == []
+    assert "dwa" in rows.index and board.comparable_to_published and protocol_banner(board) == []
     assert board.other_protocols == ["epochs=5,train-fraction=0.25", "heldout"]
     text = render_board_markdown(board, TASKS)
     assert "other protocols (epochs=5,train-fraction=0.25, heldout)" in text and "Screening" not in text
 
     screening = build_board(everything, TASKS, "full", published=published, protocol=screen)
-    table = screening.main_table().set_index("method")
+    table = main_table(screening).set_index("method")
     assert set(table.index) == {"equal", "dwa", "mine"}  # no published rows beside a screening run
     assert all(r.job.protocol == screen for r in screening.runs) and not screening.comparable_to_published
     assert {row["protocol"] for row in screening.long_rows()} == {"epochs=5,train-fraction=0.25"}
@@ -211,5 +212,5 @@ def test_screening_and_heldout_runs_never_reach_the_standard_board(tmp_path: Pat
     with pytest.raises(HarnessError, match="final evaluation runs its own protocol"):
         build_board(everything, TASKS, "final", protocol=screen)
     held = build_board(everything, TASKS, "full", protocol=Protocol(evaluation="heldout"))
-    assert list(held.main_table()["method"]) == ["mine"]
-    assert held.columns[0].name.startswith("val acc resnet20") and "Held-out protocol" in held.protocol_banner()[0]
+    assert list(main_table(held)["method"]) == ["mine"]
+    assert held.columns[0].name.startswith("val acc resnet20") and "Held-out protocol" in protocol_banner(held)[0]

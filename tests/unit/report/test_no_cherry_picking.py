@@ -13,6 +13,7 @@ from harness.methods.resolve import registered_method
 from harness.queue.local import final_record
 from harness.report.board import BETTER, build_board, column_name
 from harness.report.markdown import notes
+from harness.report.tables import main_table
 from harness.run.jobs import plan
 from harness.store import save_record
 from tests.helpers import all_tasks, run_record
@@ -41,7 +42,7 @@ def test_failing_the_bad_seeds_wins_no_mark_and_no_rank() -> None:
     runs = [record("equal", seed, 50.0 + seed / 10, "baseline") for seed in range(5)]
     runs += [record("cherry", seed, 70.0 + seed / 10) for seed in range(4)] + [record("cherry", 4, None)]
     board = board_of(runs)
-    table = board.main_table().set_index("method")
+    table = main_table(board).set_index("method")
     assert "(1 failed)" in table.loc["cherry", R20] and BETTER not in table.loc["cherry", R20]
     assert table.loc["cherry", "avg rank"] == "—" and table.loc["equal", "avg rank"] == "1.00"
     assert any("no mark, no test and no rank" in line for line in notes(board, TASKS))
@@ -51,7 +52,7 @@ def test_the_same_runs_without_the_failure_are_marked_and_ranked() -> None:
     """The control: the rule, not the data, removed the mark and the rank above."""
     runs = [record("equal", seed, 50.0 + seed / 10, "baseline") for seed in range(5)]
     runs += [record("cherry", seed, 70.0 + seed / 10) for seed in range(4)]
-    table = board_of(runs).main_table().set_index("method")
+    table = main_table(board_of(runs)).set_index("method")
     assert BETTER in table.loc["cherry", R20] and table.loc["cherry", "avg rank"] == "1.00"
 
 
@@ -61,7 +62,7 @@ def test_a_row_is_the_newest_file_of_its_name() -> None:
     first = [record("mine", seed, 40.0, sha256="a" * 64, finished="2026-01-01T00:00:00") for seed in range(3)]
     second = [record("mine", 2, 90.0, sha256="b" * 64, finished="2026-01-02T00:00:00")]
     board = board_of([*first, *second])
-    table = board.main_table().set_index("method")
+    table = main_table(board).set_index("method")
     assert table.loc["mine", R20] == "90.000"
     assert board.superseded == {"mine": 2}  # seeds 0 and 1 of the first file (its seed 2 is replaced anyway)
     assert "`mine`: 2 run(s) of an earlier file of this name left off" in " ".join(notes(board, TASKS))
@@ -86,7 +87,7 @@ def test_failing_a_whole_column_does_not_leave_a_rank_from_the_others() -> None:
         runs += [run_record("equal", _job(arch, seed), 50.0, "fine_acc") for seed in range(3)]
     runs += [run_record("cherry", _job("resnet20", seed), 70.0, "fine_acc", "submission") for seed in range(3)]
     runs += [run_record("cherry", _job("resnet56", 0), None, "fine_acc", "submission")]
-    table = board_of(runs).main_table().set_index("method")
+    table = main_table(board_of(runs)).set_index("method")
     assert table.loc["cherry", "avg rank"] == "—"
 
 

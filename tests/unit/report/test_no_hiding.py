@@ -11,10 +11,11 @@ import pandas as pd
 
 from harness.api.records import EpochLog, JobSpec, RunRecord, TrainConfig
 from harness.python_api import leaderboard
-from harness.report.board import build_board, column_name
-from harness.report.files import write_reports
+from harness.report.board import UnreadableRun, build_board, column_name
+from harness.report.files import load_board, place_unreadable, write_reports
 from harness.report.markdown import render_board_markdown
-from harness.store import load_records, record_path, save_record
+from harness.report.tables import main_table
+from harness.store import LoadedRecords, load_records, record_path, save_record
 from tests.helpers import all_tasks, run_record
 
 TASKS = all_tasks()
@@ -59,7 +60,7 @@ def test_a_record_with_nan_and_inf_metrics_reads_back_and_counts_as_failed(tmp_p
     assert same(back.model_dump(), saved.model_dump())
     assert math.isnan(back.epochs[1].train_losses["fine"]) and back.epochs[1].task_weights["coarse"] == -math.inf
     board = build_board([*loaded.records, record("mine", 2, 60.0)], TASKS, "dev")
-    assert board.main_table().set_index("method").loc["mine", R20] == "60.000 (1 failed)"
+    assert main_table(board).set_index("method").loc["mine", R20] == "60.000 (1 failed)"
 
 
 def test_records_that_stored_nan_as_null_read_back(tmp_path: Path) -> None:
@@ -68,6 +69,11 @@ def test_records_that_stored_nan_as_null_read_back(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('"NaN"', "null"))
     loaded = load_records(tmp_path)
     assert loaded.problems == [] and math.isnan(loaded.records[0].final_metrics["fine_acc"])
+
+
+def placed(loaded: LoadedRecords) -> list[UnreadableRun]:
+    """The unreadable files of `loaded` as the dev board counts them (what load_board does)."""
+    return place_unreadable(loaded.unreadable, loaded.records, TASKS, "dev")
 
 
 def corrupt_seed(tmp_path: Path, method: str, seed: int) -> Path:
@@ -85,8 +91,8 @@ def test_a_corrupt_record_counts_as_a_failure_of_its_method(tmp_path: Path) -> N
     broken = corrupt_seed(tmp_path, "mine", 3)
     loaded = load_records(tmp_path)
     assert [u.path for u in loaded.unreadable] == [broken]
-    board = build_board(loaded.records, TASKS, "dev", unreadable=loaded.unreadable)
-    table = board.main_table().set_index("method")
+    board = build_board(loaded.records, TASKS, "dev", unreadable=placed(loaded))
+    table = main_table(board).set_index("method")
     assert table.loc["mine", R20].endswith("(1 failed)") and table.loc["mine", "type"] == "submission"
     assert "failed" not in table.loc["equal", R20]
     cell = next(row for row in board.long_rows() if row["method"] == "mine")
@@ -100,15 +106,15 @@ def test_a_method_whose_only_record_is_corrupt_is_on_the_board(tmp_path: Path) -
     broken = corrupt_seed(tmp_path, "hider", 1)
     (tmp_path / "runs" / "dev" / "hider" / "stray.json").write_text("[]")  # no column: listed, not placed
     loaded = load_records(tmp_path)
-    board = build_board(loaded.records, TASKS, "dev", unreadable=loaded.unreadable)
-    table = board.main_table().set_index("method")
+    board = build_board(loaded.records, TASKS, "dev", unreadable=placed(loaded))
+    table = main_table(board).set_index("method")
     assert table.loc["hider", R20] == "failed" and table.loc["hider", "type"] == "unknown"
     assert any("stray.json" in item for item in board.unreadable()) and len(board.unreadable()) == 2
     for saved in (tmp_path / "runs" / "dev" / "equal").glob("*.json"):
         saved.unlink()
     alone = load_records(tmp_path)
     assert alone.records == []
-    text = render_board_markdown(build_board([], TASKS, "dev", unreadable=alone.unreadable), TASKS)
+    text = render_board_markdown(build_board([], TASKS, "dev", unreadable=placed(alone)), TASKS)
     assert "No run records" not in text and f"unreadable: {broken}" in text
 
 
@@ -120,8 +126,21 @@ def test_every_board_output_counts_the_corrupt_record(tmp_path: Path) -> None:
     assert cell.failed == 1 and str(broken) in cell.unreadable[0]
     assert any(str(broken) in item for item in output.unreadable_records)
     md, csv = tmp_path / "board.md", tmp_path / "board.csv"
-    write_reports(tmp_path, TASKS, "dev", False, md, None, csv)
+    write_reports(load_board(tmp_path, TASKS, "dev"), TASKS, md, None, csv)
     assert f"unreadable: {broken}" in md.read_text()
     rows = pd.read_csv(csv)
     assert rows.set_index("method").loc["mine", "failed"] == 1
     assert str(broken) in rows.set_index("method").loc["mine", "unreadable"]
+
+
+def test_a_run_of_another_preset_never_hides_this_presets_run() -> None:
+    """The newest run of a job is chosen among the board's own preset: a `full` run of the
+    same method, column and seed finished later leaves the `dev` board's run in place."""
+    from harness import registry
+    from tests.unit.report.test_leaderboard_and_store import record
+
+    tasks = {"cifar100-mtl": registry.tasks.get("cifar100-mtl")}
+    dev = record("equal", "resnet20", 1, 60.0, preset="dev", finished="2026-01-01T00:00:00")
+    full = record("equal", "resnet20", 1, 70.0, preset="full", finished="2026-01-02T00:00:00")
+    [cell] = [row for row in build_board([dev, full], tasks, "dev").long_rows() if row["method"] == "equal"]
+    assert cell["values"] == [60.0] and cell["n"] == 1
