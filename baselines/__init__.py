@@ -8,11 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import harness.api.gradients
 from harness.api import Combiner, MethodInfo, MethodLevel, TrainConfig
 
 HERE = Path(__file__).resolve().parent
 # code every trusted combiner depends on: part of their cache keys
-SUPPORT_FILES = (HERE / "gradient_base.py", HERE / "solvers.py", HERE.parent / "harness" / "api" / "gradients.py")
+SUPPORT_FILES = (HERE / "gradient_base.py", HERE / "solvers.py", Path(harness.api.gradients.__file__).resolve())
+# the trusted combiners among the seed's baselines, which `submit` runs beside a submission
+# (MethodInfo.beside_submissions; the loss files set it themselves). Kept here, not in their
+# modules: a combiner's module is part of its cache key, and this is not.
+BESIDE_SUBMISSIONS = frozenset({"pcgrad"})
 
 
 def trusted(
@@ -33,4 +38,5 @@ def trusted(
         combiner=make,
         source_files=(Path(module_file).resolve(), *(Path(f).resolve() for f in helpers), *SUPPORT_FILES),
         max_tasks=max_tasks,
+        beside_submissions=name in BESIDE_SUBMISSIONS,
     )

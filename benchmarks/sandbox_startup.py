@@ -31,7 +31,7 @@ from harness import registry  # noqa: E402
 from harness.api.method import StepContext  # noqa: E402
 from harness.api.records import TrainConfig  # noqa: E402
 from harness.api.sandbox import OracleLimits  # noqa: E402
-from harness.oracle.client import OracleLossRunner  # noqa: E402
+from harness.oracle.client import OracleClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSION = ROOT / "submissions" / "example_loss.py"
@@ -48,7 +48,7 @@ def measure(name: str, starts: int, calls: int) -> dict:
     start_seconds, call_ms = [], []
     for _ in range(starts):
         began = time.perf_counter()
-        runner = OracleLossRunner(SUBMISSION, LOSSES, config, backend(), OracleLimits())
+        runner = OracleClient(SUBMISSION, LOSSES, config, backend(), OracleLimits())
         start_seconds.append(time.perf_counter() - began)
         try:
             runner([1.0, 2.0], context)  # warm-up

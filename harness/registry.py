@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,6 @@ class Reference:
 
 def _from_checkout(group: str) -> list[Reference]:
     """The built-in references from pyproject.toml, for a checkout run without installing."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        return []
     if not PYPROJECT.is_file():
         return []
     table = tomllib.loads(PYPROJECT.read_text()).get("project", {}).get("entry-points", {}).get(group, {})

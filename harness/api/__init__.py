@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.api.augment import random_crop_flip, to_model_input
     from harness.api.errors import DataNotFoundError, HarnessError, PluginError, SubmissionError
-    from harness.api.method import Combiner, MethodInfo, MethodLevel, StepContext, StepResult
+    from harness.api.method import Combiner, MethodInfo, StepContext, StepResult
     from harness.api.precision import autocast
     from harness.api.records import (
         RECORD_SCHEMA_VERSION,
         EntryType,
         Environment,
         EpochLog,
+        FileFormat,
         JobSpec,
         MethodKind,
+        MethodLevel,
         MethodSpec,
         Protocol,
         RunRecord,
@@ -46,15 +48,17 @@ if TYPE_CHECKING:
 _MODULES = {
     "augment": ("random_crop_flip", "to_model_input"),
     "errors": ("DataNotFoundError", "HarnessError", "PluginError", "SubmissionError"),
-    "method": ("Combiner", "MethodInfo", "MethodLevel", "StepContext", "StepResult"),
+    "method": ("Combiner", "MethodInfo", "StepContext", "StepResult"),
     "precision": ("autocast",),
     "records": (
         "RECORD_SCHEMA_VERSION",
         "EntryType",
         "Environment",
         "EpochLog",
+        "FileFormat",
         "JobSpec",
         "MethodKind",
+        "MethodLevel",
         "MethodSpec",
         "Protocol",
         "RunRecord",
@@ -87,6 +91,7 @@ __all__ = [
     "EntryType",
     "Environment",
     "EpochLog",
+    "FileFormat",
     "HarnessError",
     "JobSpec",
     "LaunchRequest",

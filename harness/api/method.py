@@ -6,7 +6,9 @@ A method is registered as a `MethodInfo` and runs in one of two ways:
 - a trusted `Combiner` (`combiner`): it gets the losses with their graph and writes the
   parameters' `.grad` itself (gradient-level methods, or loss-level ones that need the
   job's seed or a hook after the optimizer step).
-Submissions are always of the first kind and run only in the sandboxed oracle.
+Its `kind` (harness.api.records.MethodKind) is how specs and records name it. Submissions
+are files in the submission format (a MultiTaskLoss, GradientCombiner or GramCombiner) and
+run only in the sandboxed oracle.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
 
-from harness.api.records import TrainConfig
+from harness.api.records import MethodKind, MethodLevel, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,6 @@ class Combiner(ABC):
         return "in-process"
 
 
-MethodLevel = Literal["loss", "gradient"]
-
-
 @dataclass(frozen=True)
 class MethodInfo:
     """A method as registered under the `mtl_bench.methods` entry-point group."""
@@ -97,10 +95,20 @@ class MethodInfo:
     combiner: Callable[[TrainConfig, int], Combiner] | None = None  # or (config, task count) -> combiner
     source_files: tuple[Path, ...] = ()  # hashed into the cache key (default: `loss_file`)
     max_tasks: int | None = None  # the most task losses it handles; None: any number
+    beside_submissions: bool = False  # `submit` runs it beside a submission (the seed's baselines)
 
     def __post_init__(self) -> None:
         if (self.loss_file is None) == (self.combiner is None):
             raise TypeError(f"method {self.name}: give exactly one of loss_file and combiner")
+        if self.level not in ("loss", "gradient"):
+            raise TypeError(f"method {self.name}: level {self.level!r} is neither 'loss' nor 'gradient'")
+        if self.loss_file is not None and self.level != "loss":
+            raise TypeError(f"method {self.name}: a loss_file is a MultiTaskLoss, which is loss level")
+
+    @property
+    def kind(self) -> MethodKind:
+        """How its spec and records name it: a MultiTaskLoss file, or a trusted combiner of its level."""
+        return MethodKind.LOSS_MODULE if self.loss_file is not None else MethodKind.of_combiner(self.level)
 
     def hashed_files(self) -> tuple[Path, ...]:
         if self.source_files:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -13,7 +14,57 @@ from harness.api.precision import precision_name
 
 RECORD_SCHEMA_VERSION = 1
 
-MethodKind = Literal["loss_module", "gradient", "gradient_module", "gram_module"]
+MethodLevel = Literal["loss", "gradient"]  # what a method combines: the task losses, or their gradients
+# the format of a file in the submission format, as the oracle's guest names it
+# (harness/oracle/guest/gradient.py's Format: the guest imports nothing of the harness)
+FileFormat = Literal["loss", "gradient", "gram"]
+
+
+class MethodKind(StrEnum):
+    """What a method is, as its spec and records name it. The values are part of every
+    job's cache key and of the records on disk: never change one."""
+
+    LOSS_MODULE = "loss_module"  # a MultiTaskLoss file: a submission, or a registered loss file
+    GRADIENT_MODULE = "gradient_module"  # a GradientCombiner file (per-task gradients in)
+    GRAM_MODULE = "gram_module"  # a GramCombiner file (their Gram matrix in)
+    GRADIENT_COMBINER = "gradient"  # a trusted gradient-level combiner (a registered Combiner)
+    LOSS_COMBINER = "loss_combiner"  # a trusted loss-level combiner (a registered Combiner: rlw, famo)
+
+    @property
+    def level(self) -> MethodLevel:
+        """Whether the method combines the task losses or their gradients."""
+        return "loss" if self in (MethodKind.LOSS_MODULE, MethodKind.LOSS_COMBINER) else "gradient"
+
+    @property
+    def file_format(self) -> FileFormat | None:
+        """The submission format of a file of this kind (the guest's Format); None for a
+        trusted combiner, which is code of a registered module, not a file in that format."""
+        return _FILE_FORMATS.get(self)
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the method is a file in the submission format (sandboxed unless registered)."""
+        return self in _FILE_FORMATS
+
+    @classmethod
+    def of_file(cls, file_format: FileFormat) -> MethodKind:
+        """The kind of a file in this submission format."""
+        for kind, value in _FILE_FORMATS.items():
+            if value == file_format:
+                return kind
+        raise ValueError(f"no file format {file_format!r}; the formats: {', '.join(_FILE_FORMATS.values())}")
+
+    @classmethod
+    def of_combiner(cls, level: MethodLevel) -> MethodKind:
+        """The kind of a trusted combiner of this level."""
+        return cls.LOSS_COMBINER if level == "loss" else cls.GRADIENT_COMBINER
+
+
+_FILE_FORMATS: dict[MethodKind, FileFormat] = {
+    MethodKind.LOSS_MODULE: "loss",
+    MethodKind.GRADIENT_MODULE: "gradient",
+    MethodKind.GRAM_MODULE: "gram",
+}
 EntryType = Literal["baseline", "submission", "agent", "vanilla", "human"]
 
 
@@ -163,7 +214,7 @@ def job_key(method: MethodSpec, job: JobSpec, harness_version: str, device_type:
     payload = json.dumps(
         {
             "source_sha256": method.source_sha256,
-            "kind": method.kind,
+            "kind": method.kind.value,
             "job": _job_for_key(job),
             "harness": harness_version,
             "device_type": device_type,

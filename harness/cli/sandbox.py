@@ -29,10 +29,10 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from harness import HARNESS_VERSION
     from harness.api.errors import HarnessError
     from harness.oracle.backends.docker import image_name
     from harness.oracle.backends.docker_image import build_image
+    from harness.version import HARNESS_VERSION
 
     try:
         import docker

@@ -61,8 +61,8 @@ class GradientLevelCombiner(SharedGradientCombiner):
         count = len(losses)
         # the step's one wait: loss values, task-gradient norms (taken in float64: no
         # underflow) and the gradients (float32) or their Gram matrix (float64)
-        dtype = torch.float32 if self.runner.level == "gradient" else torch.float64
-        if self.runner.level == "gradient":
+        dtype = torch.float32 if self.runner.file_format == "gradient" else torch.float64
+        if self.runner.file_format == "gradient":
             table = grads.reshape(-1)
         else:
             table = (grads.double() @ grads.double().T).reshape(-1)

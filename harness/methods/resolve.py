@@ -1,7 +1,15 @@
-"""Methods (submissions and registered methods) and the combiners that run them."""
+"""Methods (submissions and registered methods) and the combiners that run them.
+
+A method's kind (`MethodKind`, in its spec) decides how it runs: a registered method
+in-process (its MultiTaskLoss file, or its trusted combiner), a file in the submission
+format in its sandboxed oracle, at the file's level. `submission_method` reads and checks a
+new file, `registered_method` builds a registered one, and `method_from_spec` rebuilds
+either from a spec as a queue holds it (the worker, and any command that runs queued jobs).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,20 +17,15 @@ from pathlib import Path
 from harness import registry
 from harness.api.errors import HarnessError, PluginError, SubmissionError
 from harness.api.method import Combiner, MethodInfo
-from harness.api.records import EntryType, MethodKind, MethodSpec, TrainConfig
+from harness.api.records import EntryType, FileFormat, MethodKind, MethodSpec, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.gradient_level import GradientLevelCombiner
 from harness.methods.loss_level import InProcessLossRunner, LossLevelCombiner, submission_errors
-from harness.oracle.client import OracleLossRunner
+from harness.oracle.choose import UNISOLATED, choose_sandbox
+from harness.oracle.client import OracleClient
 from harness.oracle.gradient_client import OracleGradientRunner
-from harness.oracle.guest.gradient import Format, declared_format, graph_walking, graph_walking_message
+from harness.oracle.guest.gradient import declared_format, graph_walking, graph_walking_message
 from harness.oracle.guest.loader import LoadedSubmission, check_syntax, load_submission, read_source
-
-KINDS: dict[Format, MethodKind] = {"loss": "loss_module", "gradient": "gradient_module", "gram": "gram_module"}
-LEVELS: dict[MethodKind, Format] = {kind: level for level, kind in KINDS.items()}
-
-# the seed's baselines: `submit` runs these beside a submission; `baselines` runs all
-SUBMIT_BASELINES = ("equal", "uncertainty", "dwa", "pcgrad")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,15 @@ class Method:
     loss_names: tuple[str, ...] = ()
     sandbox: Sandbox | None = None
     limits: OracleLimits | None = None
-    level: Format = "loss"  # a submission's format: loss, gradient or gram
+
+    @property
+    def kind(self) -> MethodKind:
+        return self.spec.kind
+
+    @property
+    def file_format(self) -> FileFormat | None:
+        """The format of its file in the submission format; None for a trusted combiner."""
+        return self.spec.kind.file_format
 
     @property
     def sandbox_name(self) -> str:
@@ -45,22 +56,13 @@ class Method:
     def make_combiner(self, config: TrainConfig) -> Combiner:
         if self.info is not None and self.info.combiner is not None:
             return self.info.combiner(config, len(self.loss_names))
-        if self.untrusted_path is not None and self.level != "loss":
-            assert self.sandbox is not None and self.limits is not None
-            runner = OracleGradientRunner(
-                self.untrusted_path,
-                self.loss_names,
-                config,
-                self.sandbox,
-                self.limits,
-                self.level,
-                self.spec.source_sha256,
-            )
-            return GradientLevelCombiner(runner)
         if self.untrusted_path is not None:
             assert self.sandbox is not None and self.limits is not None
-            return LossLevelCombiner(
-                OracleLossRunner(
+            file_format = self.file_format
+            if file_format is None:
+                raise HarnessError(f"{self.spec.name!r} is a file of kind {self.kind.value!r}, not a submission format")
+            if file_format == "loss":
+                client = OracleClient(
                     self.untrusted_path,
                     self.loss_names,
                     config,
@@ -68,7 +70,17 @@ class Method:
                     self.limits,
                     expected_sha256=self.spec.source_sha256,
                 )
+                return LossLevelCombiner(client)
+            runner = OracleGradientRunner(
+                self.untrusted_path,
+                self.loss_names,
+                config,
+                self.sandbox,
+                self.limits,
+                file_format,
+                self.spec.source_sha256,
             )
+            return GradientLevelCombiner(runner)
         assert self.loaded is not None
         return LossLevelCombiner(InProcessLossRunner(self.loaded.loss_class, self.loaded.path, config))
 
@@ -78,12 +90,12 @@ def check_in_sandbox(
     loss_names: tuple[str, ...],
     sandbox: Sandbox,
     limits: OracleLimits,
-    level: Format = "loss",
+    level: FileFormat = "loss",
     sha256: str | None = None,
 ) -> None:
     """Load and probe the submission inside the sandbox; SubmissionError if unusable (or,
-    with `sha256`, if the file no longer hashes to it)."""
-    OracleLossRunner(path, loss_names, TrainConfig(epochs=1), sandbox, limits, level, sha256).close()
+    with `sha256`, if the file no longer hashes to it). `level`: the file's format."""
+    OracleClient(path, loss_names, TrainConfig(epochs=1), sandbox, limits, level, sha256).close()
 
 
 def refuse_file_as_baseline(entry_type: EntryType) -> None:
@@ -124,21 +136,22 @@ def submission_method(
     with submission_errors():
         if check:
             check_syntax(path, source)
-        level = declared_format(path, source)
-    walking = graph_walking(source) if level == "loss" else None
+        file_format = declared_format(path, source)
+    walking = graph_walking(source) if file_format == "loss" else None
     if walking is not None:
         raise SubmissionError(graph_walking_message(path.name, *walking))
     if check:
-        check_in_sandbox(path, loss_names, sandbox, limits, level, sha256)
+        check_in_sandbox(path, loss_names, sandbox, limits, file_format, sha256)
     spec = MethodSpec(
         name=name,
         entry_type=entry_type,
-        kind=KINDS[level],
+        kind=MethodKind.of_file(file_format),
         source_path=str(shown_as or path),
         source_sha256=sha256,
     )
-    return Method(
-        spec, untrusted_path=path.resolve(), loss_names=loss_names, sandbox=sandbox, limits=limits, level=level
+    # the same constructor as a queued job's; the process sandbox is here only if the user named it
+    return method_from_spec(
+        spec, loss_names, submission_copy=path.resolve(), sandbox=sandbox, limits=limits, allow_process=True
     )
 
 
@@ -162,11 +175,59 @@ def registered_method(name: str, loss_names: tuple[str, ...], task_name: str = "
     spec = MethodSpec(
         name=name,
         entry_type="baseline",
-        kind="loss_module" if info.loss_file is not None else "gradient",
+        kind=info.kind,
         source_path=_display_path(info.loss_file or info.hashed_files()[0]),
         source_sha256=digest.hexdigest(),
     )
     return Method(spec, info=info, loaded=loaded, loss_names=loss_names)
+
+
+def method_from_spec(
+    spec: MethodSpec,
+    loss_names: tuple[str, ...],
+    task_name: str = "",
+    submission_copy: Path | None = None,
+    sandbox: Sandbox | str | None = None,
+    limits: OracleLimits | None = None,
+    allow_process: bool = False,
+) -> Method:
+    """The method a spec names (as a queue entry holds it), ready to run with its spec kept
+    as given (it is in the job's key): a baseline rebuilt from the registry, never from a
+    file; anything else from `submission_copy`, the stored copy of its file
+    (harness/submission_store.py), in `sandbox` (a backend, or its name: None is the
+    default), at the level its kind says. A HarnessError says why it cannot be built. The
+    `process` sandbox isolates nothing: a file runs in it only with `allow_process` (a
+    worker's owner allows it, never whoever filled the queue)."""
+    if spec.entry_type == "baseline":
+        if submission_copy is not None:
+            raise HarnessError(f"{spec.name!r} is a submission file queued as a baseline")
+        return dataclasses.replace(registered_method(spec.name, loss_names, task_name), spec=spec)
+    if not spec.kind.is_file:
+        raise HarnessError(f"{spec.name!r} is a {spec.entry_type} entry of kind {spec.kind.value!r}, not a file")
+    if submission_copy is None or not submission_copy.is_file():
+        raise HarnessError(f"the queue holds no copy of {spec.name!r}'s file ({submission_copy})")
+    name = sandbox.name if isinstance(sandbox, Sandbox) else sandbox
+    if name == UNISOLATED and not allow_process:
+        raise HarnessError(
+            f"it was queued for the {UNISOLATED} sandbox, which isolates nothing, and runs there only on a worker "
+            "started with --allow-process-sandbox"
+        )
+    if not isinstance(sandbox, Sandbox):
+        sandbox = choose_sandbox(sandbox, warn=lambda text: None)
+    return Method(
+        spec,
+        untrusted_path=submission_copy,
+        loss_names=loss_names,
+        sandbox=sandbox,
+        limits=limits or OracleLimits(),
+    )
+
+
+def submit_baselines() -> tuple[str, ...]:
+    """The registered methods `submit` runs beside a submission (the seed's baselines: their
+    `beside_submissions`), in registry order; a plugin that does not load is left out."""
+    loaded, _ = registry.methods.load_all()
+    return tuple(name for name, info in loaded.items() if info.beside_submissions)
 
 
 def methods_for_task(

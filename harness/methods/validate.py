@@ -17,7 +17,7 @@ from harness.api.method import StepContext
 from harness.api.records import TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.loss_level import check_weights, submission_errors
-from harness.oracle.client import OracleLossRunner
+from harness.oracle.client import OracleClient
 from harness.oracle.guest.gradient import graph_walking, graph_walking_message
 from harness.oracle.guest.loader import CLASS_NAME, check_syntax, parse_tree, read_source
 
@@ -97,7 +97,7 @@ def validate(
         return report
     config = TrainConfig(epochs=epochs)
     try:
-        runner = OracleLossRunner(path, loss_names, config, sandbox, limits)
+        runner = OracleClient(path, loss_names, config, sandbox, limits)
     except SubmissionError as exc:
         report.problems.append(str(exc))
         report.error_details = exc.details

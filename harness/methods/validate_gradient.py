@@ -16,12 +16,11 @@ import torch
 
 from harness.api.errors import SubmissionError
 from harness.api.method import StepContext
-from harness.api.records import TrainConfig
+from harness.api.records import FileFormat, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.gradient_level import check_coefficients, check_direction, effective_coefficients
 from harness.methods.validate import synthetic_trajectory
 from harness.oracle.gradient_client import OracleGradientRunner
-from harness.oracle.guest.gradient import Format
 
 WIDTH = 512  # parameters of the synthetic shared trunk
 
@@ -29,7 +28,7 @@ WIDTH = 512  # parameters of the synthetic shared trunk
 @dataclass
 class GradientReport:
     loss_names: tuple[str, ...]
-    level: Format
+    level: FileFormat
     steps: list[dict] = field(default_factory=list)  # epoch, before, after, coefficients, ms
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -73,7 +72,7 @@ def validate_gradient(
     loss_names: tuple[str, ...],
     sandbox: Sandbox,
     limits: OracleLimits,
-    level: Format,
+    level: FileFormat,
     epochs: int = 5,
     steps_per_epoch: int = 20,
 ) -> GradientReport:

@@ -1,4 +1,8 @@
-"""The trainer's side of the oracle: a LossRunner whose MultiTaskLoss lives in a sandbox.
+"""The trainer's side of the oracle: `OracleClient` starts a submission's sandboxed oracle
+(the guest server), checks that it loaded the very bytes planned, and asks it for every
+step. For a MultiTaskLoss file it is the LossRunner of a LossLevelCombiner; a gradient-level
+file's client (`gradient_client.OracleGradientRunner`) builds on it, and `check_in_sandbox`
+starts one of either format to check a file.
 
 Every answer is untrusted: it must arrive within the per-call time-out (wall time), carry
 the request id, one finite weight per task and a finite total, and the oracle must stay
@@ -32,7 +36,7 @@ from pathlib import Path
 
 from harness.api.errors import SubmissionError
 from harness.api.method import StepContext, StepResult
-from harness.api.records import TrainConfig
+from harness.api.records import FileFormat, TrainConfig
 from harness.api.sandbox import LaunchRequest, OracleLimits, OracleProcess, Sandbox
 from harness.oracle.guest import GUEST_DIR
 from harness.oracle.guest.loader import MAX_SOURCE_BYTES
@@ -77,8 +81,9 @@ class StateUnavailable(Exception):
     """The loss class keeps state a checkpoint cannot hold; the job runs without resume."""
 
 
-class OracleLossRunner:
-    """Starts the sandboxed oracle for one submission and asks it for every step."""
+class OracleClient:
+    """Starts the sandboxed oracle for one submission (of any file format) and asks it for
+    every step (a MultiTaskLoss's: the total and d total / d loss_i)."""
 
     def __init__(
         self,
@@ -87,12 +92,13 @@ class OracleLossRunner:
         config: TrainConfig,
         sandbox: Sandbox,
         limits: OracleLimits,
-        level: str = "loss",
+        file_format: FileFormat = "loss",
         expected_sha256: str | None = None,
     ) -> None:
-        """`expected_sha256`: the hash the job was planned (and its record keyed) with; the
+        """`file_format`: the file's (MethodKind.file_format), as the guest is told.
+        `expected_sha256`: the hash the job was planned (and its record keyed) with; the
         oracle runs only bytes that hash to it, and must report loading just those."""
-        self.level = level  # the submission's format: loss, gradient or gram
+        self.file_format = file_format
         self.sandbox = sandbox.name
         self.limits = limits
         self.task_count = len(loss_names)
@@ -156,7 +162,7 @@ class OracleLossRunner:
         send_message(
             self._conn,
             {
-                "format": self.level,
+                "format": self.file_format,
                 "loss_names": list(loss_names),
                 "lr": config.lr,
                 "momentum": config.momentum,

@@ -1,6 +1,6 @@
 """The trainer's side of a gradient-level submission in the sandboxed oracle.
 
-Start-up, limits and failures are the loss oracle's (`OracleLossRunner`); once the model
+Start-up, limits and failures are the oracle client's (`OracleClient`); once the model
 is known, `attach` sends the width P and the job's seed, and for a GradientCombiner the
 job's shared-memory segment (harness/oracle/guest/segment.py). Each step `combine` puts
 the (T, P) gradients in the segment (or sends the (T, T) Gram matrix of a GramCombiner)
@@ -14,14 +14,16 @@ from pathlib import Path
 import torch
 
 from harness.api.method import StepContext
-from harness.api.records import TrainConfig
+from harness.api.records import FileFormat, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
-from harness.oracle.client import OracleLossRunner
+from harness.oracle.client import OracleClient
 from harness.oracle.guest.protocol import ProtocolError, clean_details, clean_text, finite_float, send_message
 from harness.oracle.guest.segment import Segment
 
 
-class OracleGradientRunner(OracleLossRunner):
+class OracleGradientRunner(OracleClient):
+    """The oracle client of a GradientCombiner or GramCombiner file (`file_format`)."""
+
     def __init__(
         self,
         submission: Path,
@@ -29,18 +31,18 @@ class OracleGradientRunner(OracleLossRunner):
         config: TrainConfig,
         sandbox: Sandbox,
         limits: OracleLimits,
-        level: str,
+        file_format: FileFormat,
         expected_sha256: str | None = None,
     ) -> None:
         self.segment: Segment | None = None
-        super().__init__(submission, loss_names, config, sandbox, limits, level, expected_sha256)
+        super().__init__(submission, loss_names, config, sandbox, limits, file_format, expected_sha256)
 
     def attach(self, width: int, seed: int) -> None:
         """Send the shape, the seed and (gradient level) the segment; wait for `ok`."""
         assert self._conn is not None
         if width <= self.task_count:  # a (P,) answer could not be told from (T,) coefficients
             raise ValueError(f"{width} shared parameters for {self.task_count} tasks: too few for a gradient method")
-        if self.level == "gradient":
+        if self.file_format == "gradient":
             self.segment = Segment.create(self.task_count, width)
         self._next_id += 1
         message = {"op": "attach", "id": self._next_id, "width": width, "seed": seed}

@@ -13,7 +13,6 @@ that names the machine, not the method.
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import socket
@@ -26,11 +25,9 @@ from pathlib import Path
 import torch
 
 from harness import registry
-from harness.api.errors import HarnessError, InfrastructureError
+from harness.api.errors import InfrastructureError
 from harness.api.records import EpochLog
-from harness.api.sandbox import OracleLimits
-from harness.methods.resolve import LEVELS, Method, registered_method
-from harness.oracle.choose import UNISOLATED, choose_sandbox
+from harness.methods.resolve import Method, method_from_spec
 from harness.oracle.guest.loader import MAX_SOURCE_BYTES
 from harness.queue.jobqueue import MAX_ATTEMPTS, JobQueue, QueueEntry
 from harness.run.devices import configure_process, one_line, release_memory, resolve_device, slot_threads
@@ -73,28 +70,10 @@ def method_for(entry: QueueEntry, loss_names: tuple[str, ...], allow_process: bo
     """Rebuild the method of a queued job (submissions run only in their sandbox), or a
     HarnessError saying why it cannot be: a baseline is a registered method, never a file,
     and a file queued for the process sandbox (which isolates nothing) runs only on a
-    worker started to allow it: the worker's owner decides, not whoever filled the queue."""
-    if entry.method.entry_type == "baseline":
-        if entry.submission_copy is not None:
-            raise HarnessError(f"{entry.method.name!r} is a submission file queued as a baseline")
-        method = registered_method(entry.method.name, loss_names, entry.job.task)
-        return dataclasses.replace(method, spec=entry.method)
-    if entry.submission_copy is None or not Path(entry.submission_copy).is_file():
-        raise HarnessError(f"the queue holds no copy of {entry.method.name!r}'s file ({entry.submission_copy})")
-    if entry.sandbox == UNISOLATED and not allow_process:
-        raise HarnessError(
-            f"it was queued for the {UNISOLATED} sandbox, which isolates nothing, and this worker was not started "
-            "with --allow-process-sandbox"
-        )
-    sandbox = choose_sandbox(entry.sandbox, warn=lambda text: None)
-    return Method(
-        entry.method,
-        untrusted_path=Path(entry.submission_copy),
-        loss_names=loss_names,
-        sandbox=sandbox,
-        limits=OracleLimits(),
-        level=LEVELS.get(entry.method.kind, "loss"),
-    )
+    worker started to allow it: the worker's owner decides, not whoever filled the queue
+    (`methods.resolve.method_from_spec`)."""
+    copy = Path(entry.submission_copy) if entry.submission_copy is not None else None
+    return method_from_spec(entry.method, loss_names, entry.job.task, copy, entry.sandbox, allow_process=allow_process)
 
 
 class Heartbeat:

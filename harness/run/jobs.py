@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import torch
 
-from harness import HARNESS_VERSION
 from harness.api.errors import HarnessError, InfrastructureError, SubmissionError
 from harness.api.protocols import base_preset, resolve_protocol
 from harness.api.records import Environment, EpochLog, JobSpec, Protocol, RunRecord, job_key
@@ -26,6 +25,7 @@ from harness.run.environment import git_commit, torchvision_version
 from harness.run.progress import JobProgress
 from harness.run.trainer import train
 from harness.store import save_record
+from harness.version import HARNESS_VERSION
 
 DeviceType = Literal["cpu", "cuda"]
 # a record's error is one line (consoles print it); its details may span lines

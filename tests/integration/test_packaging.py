@@ -301,7 +301,7 @@ def test_baselines_runs_the_plugin_method_with_the_task_option(with_plugin: Venv
         assert record["status"] == "ok", record["error"]
         assert record["job"]["config"]["options"] == {"noise": 0.9}  # the plugin's own option
     method = saved[PLUGIN_METHOD]
-    assert method["method"]["kind"] == "gradient"  # a trusted combiner
+    assert method["method"]["kind"] == "loss_combiner"  # a trusted loss-level combiner
     assert method["method"]["source_path"] == "mtl_bench_three_heads/method.py"
     for epoch in method["epochs"]:
         weights = epoch["task_weights"]

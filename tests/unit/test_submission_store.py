@@ -15,7 +15,7 @@ from harness.api.records import JobSpec, TrainConfig
 from harness.api.sandbox import OracleLimits, Sandbox
 from harness.methods.resolve import submission_method
 from harness.oracle.backends.process import ProcessSandbox
-from harness.oracle.client import OracleLossRunner
+from harness.oracle.client import OracleClient
 from harness.queue.jobqueue import JobQueue
 from harness.queue.worker import entry_for
 from harness.run.jobs import plan
@@ -122,7 +122,7 @@ def test_an_oracle_that_loaded_other_bytes_fails_at_start(tmp_path: Path) -> Non
     path = write_submission(tmp_path / "a", PLAIN, "loss.py")
     other = write_submission(tmp_path / "b", PLAIN + "# another file\n", "loss.py")
     with pytest.raises(SubmissionError, match="oracle reports loading sha256 .* not the submission's"):
-        OracleLossRunner(
+        OracleClient(
             path,
             TASK.loss_names,
             JOB.config,

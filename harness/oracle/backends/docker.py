@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from harness import HARNESS_VERSION
 from harness.api.sandbox import SOCKET_NAME, LaunchRequest, OracleProcess, Sandbox, clean_environment
 from harness.oracle.backends.docker_image import LABEL_HARNESS, image_labels
+from harness.version import HARNESS_VERSION
 
 DEFAULT_IMAGE = "mtl-bench-oracle:latest"
 GUEST_PARENT = "/sandbox"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.api import JobSpec, RunRecord, TrainConfig
+from harness.api import JobSpec, MethodKind, RunRecord, TrainConfig
 from harness.store import record_path
 from tests.helpers import FIXTURES, all_tasks
 
@@ -26,3 +26,17 @@ def test_configs_and_jobs_hash_by_value_with_their_options() -> None:
     assert a == b and len({a, b, c}) == 2
     job = JobSpec(task="t", arch="a", seed=0, preset="tiny", config=a, variant="fold 1")
     assert len({job, job.model_copy(), job.model_copy(update={"variant": "fold 2"})}) == 2
+
+
+def test_records_with_each_kind_string_read_as_the_kind_enum_and_write_it_back_unchanged() -> None:
+    """Records name a method's kind as a string; MethodKind (a str enum) reads every value
+    they hold, the trusted gradient-level combiners' "gradient" included, and writes it
+    back as the same string (it is part of the cache key)."""
+    raw = json.loads((FIXTURES / "record-0.1-face-adience.json").read_text())
+    for value in ("loss_module", "gradient", "gradient_module", "gram_module", "loss_combiner"):
+        data = {**raw, "method": {**raw["method"], "kind": value}}
+        record = RunRecord.model_validate(data)
+        assert record.method.kind is MethodKind(value) and record.method.kind == value
+        assert json.loads(record.model_dump_json())["method"]["kind"] == value
+        assert RunRecord.model_validate_json(record.model_dump_json()) == record
+    assert RunRecord.model_validate(raw).method.kind is MethodKind.LOSS_MODULE

@@ -25,7 +25,7 @@ from harness.oracle.backends.base import PopenProcess, oracle_cgroup, proc_tree_
 from harness.oracle.backends.bwrap import BwrapSandbox
 from harness.oracle.backends.cgroup import CgroupLimits, OracleCgroup
 from harness.oracle.backends.process import ProcessSandbox
-from harness.oracle.client import OracleLossRunner
+from harness.oracle.client import OracleClient
 from tests.helpers import write_submission
 
 LOSS_NAMES = ("fine", "coarse")
@@ -82,9 +82,9 @@ class MultiTaskLoss(nn.Module):
 """
 
 
-def start(tmp_path: Path, body: str, sandbox: Sandbox, limits: OracleLimits = LIMITS) -> OracleLossRunner:
+def start(tmp_path: Path, body: str, sandbox: Sandbox, limits: OracleLimits = LIMITS) -> OracleClient:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    return OracleLossRunner(write_submission(tmp_path, body), LOSS_NAMES, CONFIG, sandbox, limits)
+    return OracleClient(write_submission(tmp_path, body), LOSS_NAMES, CONFIG, sandbox, limits)
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)

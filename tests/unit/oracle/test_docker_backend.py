@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import HARNESS_VERSION
 from harness.oracle.backends.docker import DockerSandbox, image_name
 from harness.oracle.backends.docker_image import LABEL_HARNESS, LABEL_KEY, image_labels
+from harness.version import HARNESS_VERSION
 from tests.docker_engine import ENGINE
 from tests.helpers import PYTHON, REPO
 
 REASON = ENGINE.reason or DockerSandbox.available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no Docker engine to test against: {REASON}")
+pytestmark = [
+    pytest.mark.services,  # the tests' Docker engine
+    pytest.mark.skipif(REASON is not None, reason=f"no Docker engine to test against: {REASON}"),
+]
 
 
 def client():  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from harness.oracle.backends.bwrap import BwrapSandbox
 from harness.oracle.backends.docker import DockerSandbox
 from harness.oracle.backends.process import ProcessSandbox
 from harness.oracle.choose import choose_sandbox
-from harness.oracle.client import OracleLossRunner
+from harness.oracle.client import OracleClient
 from harness.oracle.guest import GUEST_DIR
 from harness.oracle.guest.loader import load_submission
 from harness.run.trainer import train
@@ -72,9 +72,7 @@ def test_oracle_and_in_process_give_the_same_run(baseline: str, sandbox: Sandbox
     source = loss_file(baseline)
     loaded = load_submission(source, ("fine", "coarse"))
     local, local_steps = trajectory(InProcessLossRunner(loaded.loss_class, source, CONFIG), data_root)
-    remote, remote_steps = trajectory(
-        OracleLossRunner(source, TASK.loss_names, CONFIG, sandbox, OracleLimits()), data_root
-    )
+    remote, remote_steps = trajectory(OracleClient(source, TASK.loss_names, CONFIG, sandbox, OracleLimits()), data_root)
     assert len(local_steps) == len(remote_steps) == 9
     for a, b in zip(local_steps, remote_steps):
         assert a.weights == pytest.approx(b.weights, abs=1e-6)
@@ -122,18 +120,20 @@ def test_docker_options_lock_the_container_down(tmp_path: Path) -> None:
     assert options["volumes"][str(GUEST_DIR)]["bind"] == "/sandbox/guest"
 
 
+@pytest.mark.services  # the tests' Docker engine
 @pytest.mark.skipif(DOCKER_REASON is not None, reason=f"docker backend not testable here: {DOCKER_REASON}")
 def test_docker_oracle_matches_in_process(data_root: Path) -> None:
     source = loss_file("uncertainty")
     loaded = load_submission(source, ("fine", "coarse"))
     local, local_steps = trajectory(InProcessLossRunner(loaded.loss_class, source, CONFIG), data_root)
     remote, remote_steps = trajectory(
-        OracleLossRunner(source, TASK.loss_names, CONFIG, DockerSandbox(), OracleLimits()), data_root
+        OracleClient(source, TASK.loss_names, CONFIG, DockerSandbox(), OracleLimits()), data_root
     )
     for a, b in zip(local_steps, remote_steps):
         assert a.weights == pytest.approx(b.weights, abs=1e-6)
 
 
+@pytest.mark.services  # the tests' Docker engine
 @pytest.mark.skipif(DOCKER_REASON is not None, reason=f"docker backend not testable here: {DOCKER_REASON}")
 def test_docker_oracle_has_no_network(tmp_path: Path) -> None:
     from harness.api.errors import SubmissionError
@@ -145,4 +145,4 @@ def test_docker_oracle_has_no_network(tmp_path: Path) -> None:
         "        socket.create_connection(('127.0.0.1', 9), timeout=1)\n        return a + b\n"
     )
     with pytest.raises(SubmissionError, match="OSError|ConnectionRefused|unreachable"):
-        OracleLossRunner(path, TASK.loss_names, CONFIG, DockerSandbox(), OracleLimits()).close()
+        OracleClient(path, TASK.loss_names, CONFIG, DockerSandbox(), OracleLimits()).close()

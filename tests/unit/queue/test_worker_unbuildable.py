@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import HARNESS_VERSION
 from harness.api.records import JobSpec, MethodSpec, RunRecord, TrainConfig, job_key
 from harness.queue.jobqueue import JobQueue, QueueEntry
 from harness.queue.worker import run_one, slot_main
 from harness.store import find_record
+from harness.version import HARNESS_VERSION
 from tasks.cifar100_mtl import Cifar100MultiTask
 from tests.helpers import REPO
 

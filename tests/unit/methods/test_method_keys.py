@@ -1,0 +1,46 @@
+"""Every registered method keeps the cache key it had at commit 637d5d2
+(tests/fixtures/method-keys-637d5d2.json, written by tests/method_keys.py), so that users'
+cached records stay theirs, except the methods listed in CHANGED, each with the reason.
+The submission kinds keep theirs too: the kind is an enum now, hashed as the same string."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import registry
+from harness.api.records import JobSpec
+from tests.helpers import FIXTURES
+from tests.method_keys import method_keys, spec_keys
+
+FIXTURE = json.loads((FIXTURES / "method-keys-637d5d2.json").read_text())
+JOB = JobSpec.model_validate(FIXTURE["job"])
+NOW = method_keys(JOB, FIXTURE["harness_version"])
+
+# name -> why its key changed on purpose, and the kind it is recorded with now (it was
+# "gradient", the kind of a trusted gradient-level combiner)
+LOSS_LEVEL = "a trusted loss-level combiner (MethodInfo.level 'loss') was recorded as kind 'gradient' (issue 30)"
+CHANGED: dict[str, tuple[str, str]] = {
+    "famo": (LOSS_LEVEL, "loss_combiner"),
+    "igb": (LOSS_LEVEL, "loss_combiner"),
+    "rlw": (LOSS_LEVEL, "loss_combiner"),
+    "stch": (LOSS_LEVEL, "loss_combiner"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["methods"]))
+def test_a_registered_method_keeps_its_key(name: str) -> None:
+    assert name in registry.methods, f"{name} is no longer registered"
+    before, now = FIXTURE["methods"][name], NOW[name]
+    assert now["source_sha256"] == before["source_sha256"], f"{name}: its hashed files changed"
+    if name in CHANGED:
+        reason, kind = CHANGED[name]
+        assert (now["kind"], before["kind"]) == (kind, "gradient"), reason
+        assert now["key"] != before["key"]
+    else:
+        assert now == before
+
+
+def test_the_submission_kinds_keep_their_keys() -> None:
+    assert spec_keys(JOB, FIXTURE["harness_version"]) == FIXTURE["submission_kinds"]
