@@ -6,7 +6,8 @@ loaded on first use so that the CLI's light commands do not import torch.
 
 from typing import Any
 
-HARNESS_VERSION = "0.1.0"
+from harness.version import HARNESS_VERSION as HARNESS_VERSION  # plugins read it here too
+
 API = ("leaderboard", "submit", "validate")
 
 

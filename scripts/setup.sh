@@ -62,7 +62,7 @@ fi
 # writer are imported only where used, so they are named here.
 env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c "
 import importlib
-for name in ('harness.cli.planning', 'harness.queue.worker', 'harness.oracle.guest.server', 'harness.methods.validate',
+for name in ('harness.commands.planning', 'harness.queue.worker', 'harness.oracle.guest.server', 'harness.methods.validate',
              'harness.report.html', 'harness.queue.slurm', 'tasks.face_age_gender', 'matplotlib.pyplot', 'pytest',
              'torchvision', 'torchvision.io', 'submitit', 'torch.utils.tensorboard'):
     try:

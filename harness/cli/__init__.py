@@ -1,31 +1,53 @@
 """The command-line interface: `python -m harness --help` (also `mtl-bench`, `runner.py`).
 
-One module per subcommand, each with its own arguments (`register`) and handler (`run`);
-errors of ours and of submissions reach the user as one line. Arguments that come from
-plugins (task options, data commands) are added by `add_plugin_arguments`, only to the
-subcommand being run, so that `--help` and `status` do not import every task."""
+One module per subcommand, each with its own arguments (`register`) and handler (`run`):
+the handler turns the arguments into the command's typed request (`options.py`), calls the
+library (`harness/commands/`) and prints; it returns the exit code, or the command's
+document whose `exit_code` it is. Errors of ours and of submissions reach the user as one
+line. Arguments that come from plugins (task options, data commands) are added by
+`add_plugin_arguments`, only to the subcommand being run, so that `--help` and `status` do
+not import every task. The subcommand modules import nothing heavy at their top."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from harness.api.errors import HarnessError, SubmissionError
+from harness.cli import (
+    baselines,
+    cancel,
+    data,
+    final,
+    import_published,
+    leaderboard,
+    plugins,
+    sandbox,
+    status,
+    submit,
+    validate,
+    worker,
+)
 
-SUBCOMMANDS = (
-    "submit",
-    "final",
-    "baselines",
-    "leaderboard",
-    "validate",
-    "worker",
-    "status",
-    "cancel",
-    "data",
-    "import_published",
-    "plugins",
-    "sandbox",
+if TYPE_CHECKING:
+    from harness.outputs import Output
+
+SUBCOMMANDS: tuple[ModuleType, ...] = (
+    submit,
+    final,
+    baselines,
+    leaderboard,
+    validate,
+    worker,
+    status,
+    cancel,
+    data,
+    import_published,
+    plugins,
+    sandbox,
 )
 
 
@@ -35,8 +57,6 @@ def _command_of(argv: list[str]) -> str | None:
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `argv`, the plugin arguments of its subcommand too."""
-    import importlib
-
     parser = argparse.ArgumentParser(
         prog="mtl-bench",
         description="Benchmark harness for multi-task loss functions: trains networks with a "
@@ -50,9 +70,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _command_of(argv) if argv is not None else None
-    for name in SUBCOMMANDS:
-        module = importlib.import_module(f"harness.cli.{name}")
+    for module in SUBCOMMANDS:
         sub = module.register(commands)
+        name = module.__name__.rsplit(".", 1)[1]
         if chosen == name.replace("_", "-") and hasattr(module, "add_plugin_arguments"):
             module.add_plugin_arguments(sub)
     return parser
@@ -73,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     if getattr(args, "json", False):
         return _run_for_json(args)
-    return _run(args)
+    return _run(args)[0]
 
 
 def _json_error(argv: list[str], code: int, error: str) -> None:
@@ -96,17 +116,15 @@ def _run_for_json(args: argparse.Namespace) -> int:
     os.dup2(2, 1)
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            code = _run(args)
+            code, output, error = _run(args)
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-    output = getattr(args, "json_output", None)
     if output is None:
-        error = getattr(args, "json_error", None) or f"{args.command} ended with exit code {code}"
-        output = ErrorOutput(command=args.command, exit_code=code, error=error)
-    else:
-        output.exit_code = code
+        output = ErrorOutput(
+            command=args.command, exit_code=code, error=error or f"{args.command} ended with exit code {code}"
+        )
     print(output.model_dump_json())
     return code
 
@@ -118,32 +136,37 @@ def _line(value: object) -> str:
     return clean_text(str(value), 4000)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> tuple[int, Output | None, str | None]:
+    """The handler's exit code, its document (None: it has none, or it failed) and the error
+    line it printed."""
     try:
-        return int(args.func(args))
+        answer = args.func(args)
     except SubmissionError as exc:
-        args.json_error = _line(exc)
-        print(f"error: {args.json_error}", file=sys.stderr)
+        error = _line(exc)
+        print(f"error: {error}", file=sys.stderr)
         if exc.details and args.verbose:
             from harness.cli.options import indent
 
             print(indent(exc.details), file=sys.stderr)
-        return exc.exit_code
+        return exc.exit_code, None, error
     except HarnessError as exc:
-        args.json_error = _line(exc)
-        print(f"error: {args.json_error}", file=sys.stderr)
-        return exc.exit_code
+        error = _line(exc)
+        print(f"error: {error}", file=sys.stderr)
+        return exc.exit_code, None, error
     except KeyboardInterrupt:
         print("interrupted: finished jobs are saved; rerun the command to continue", file=sys.stderr)
-        return 130
+        return 130, None, "interrupted"
     except BrokenPipeError:  # output piped into e.g. `head`, which has stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return 0, None, None
     except Exception as exc:  # a bug of ours: a short line here, the traceback in a file
         report = _save_crash_report()
-        args.json_error = f"internal error (a harness bug): {type(exc).__name__}: {_line(exc)}; traceback in {report}"
-        print(args.json_error, file=sys.stderr)
-        return 3
+        error = f"internal error (a harness bug): {type(exc).__name__}: {_line(exc)}; traceback in {report}"
+        print(error, file=sys.stderr)
+        return 3, None, error
+    if isinstance(answer, int):
+        return answer, None, None
+    return answer.exit_code, answer, None
 
 
 def _save_crash_report() -> str:

@@ -30,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli.planning import chosen_tasks
+    from harness.commands.planning import chosen_tasks
     from harness.report.published import import_published
 
     target, published = import_published(args.file, chosen_tasks(None), split_list(args.presets) or [], args.results)

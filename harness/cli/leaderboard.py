@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.api.errors import HarnessError
 from harness.cli.options import (
     PRESETS,
     add_json_option,
     add_protocol_options,
     add_results_option,
     add_tensorboard_option,
-    protocol_of,
 )
+from harness.outputs import LeaderboardOutput
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -40,29 +39,13 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    from harness.cli.planning import chosen_tasks
-    from harness.report.files import write_reports
+def run(args: argparse.Namespace) -> LeaderboardOutput:
+    from harness.cli.options import leaderboard_request
+    from harness.commands.leaderboard import leaderboard
 
-    tasks = chosen_tasks(None)
-    preset = args.preset or ("final" if args.final else "smoke")
-    if args.final and preset != "final":
-        raise HarnessError(
-            "--final shows the hidden architectures of the final evaluation: use it with "
-            "--preset final (the default with --final)"
-        )
-    protocol = protocol_of(args)
-    text = write_reports(
-        args.results, tasks, preset, args.final, args.out, args.html, args.csv, args.tensorboard, protocol
-    )
-    written = [str(p) for p in (args.out, args.html, args.csv, args.tensorboard) if p is not None]
-    if args.json:
-        from harness.python_api import leaderboard
-
-        args.json_output = leaderboard(args.results, preset, args.final, protocol)
-        args.json_output.files = written
-    if written:
-        print(f"leaderboard written to {', '.join(written)}")
+    answer = leaderboard(leaderboard_request(args))
+    if answer.output.files:
+        print(f"leaderboard written to {', '.join(answer.output.files)}")
     else:
-        print(text)
-    return 0
+        print(answer.text)
+    return answer.output

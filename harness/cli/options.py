@@ -1,24 +1,31 @@
-"""Command-line options the subcommands share. Light on purpose: it imports no torch, so
-`--help` stays instant; plugins are read only where their options are needed."""
+"""Command-line options the subcommands share, and the one place where arguments become a
+command's typed request (harness/commands/requests.py): `submit_request`,
+`baselines_request`, `leaderboard_request`, `validate_request`. Light on purpose: it imports
+no torch, so `--help` stays instant; plugins are read only where their options are needed."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import registry
 from harness.api.errors import HarnessError
+from harness.commands.requests import (
+    DEFAULT_DATA,
+    DEFAULT_RESULTS,
+    PRESETS,
+    BaselinesRequest,
+    LeaderboardRequest,
+    SlurmRequest,
+    SubmitRequest,
+    ValidateRequest,
+)
 
 if TYPE_CHECKING:
     from harness.api.records import Protocol
-    from harness.api.task import Task, TaskOption
+    from harness.api.task import TaskOption
     from harness.queue.jobqueue import JobQueue
-
-DEFAULT_RESULTS = Path("results")
-DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
-PRESETS = ["tiny", "smoke", "screen", "dev", "full"]
 
 
 def split_list(values: list[str] | None) -> list[str] | None:
@@ -95,16 +102,15 @@ def add_task_options(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=_dest(option), choices=option.choices, help=text)
 
 
-def task_overrides(task: Task, args: argparse.Namespace) -> dict[str, Any]:
-    """The options of `task` given on the command line, by field name."""
-    overrides: dict[str, Any] = {}
-    for option in task.cli_options:
+def task_flags(args: argparse.Namespace) -> dict[str, str | bool]:
+    """The registered tasks' own switches given on the command line, by flag (each chosen
+    task that declares a flag takes it: commands/planning.task_overrides)."""
+    flags: dict[str, str | bool] = {}
+    for flag, (option, _) in registered_task_options().items():
         given = getattr(args, _dest(option), None)
-        if option.is_switch() and given:
-            overrides[option.field] = option.value
-        elif not option.is_switch() and given is not None:
-            overrides[option.field] = given
-    return overrides
+        if given is not None and given is not False:
+            flags[flag] = given
+    return flags
 
 
 def add_protocol_options(parser: argparse.ArgumentParser) -> None:
@@ -245,19 +251,6 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def slurm_extra(options: list[str]) -> dict[str, str | bool]:
-    """--slurm-opt KEY=VALUE or a bare KEY (a flag such as exclusive) as a dict; a malformed
-    one is a one-line error."""
-    extra: dict[str, str | bool] = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        key = key.strip().lstrip("-")
-        if not key or " " in key:
-            raise HarnessError(f"--slurm-opt {option!r}: expected KEY=VALUE or a bare KEY")
-        extra[key] = value.strip() if sep else True
-    return extra
-
-
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads-per-slot",
@@ -279,12 +272,80 @@ def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def queue_root(args: argparse.Namespace) -> Path:
-    """The queue's folder, named without creating it (a refused input leaves nothing)."""
-    return args.results / "queue"
-
-
 def queue_of(args: argparse.Namespace) -> JobQueue:
+    from harness.commands.planning import queue_root
     from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS, JobQueue
 
-    return JobQueue(queue_root(args), getattr(args, "lease", DEFAULT_LEASE_SECONDS))
+    return JobQueue(queue_root(args.results), getattr(args, "lease", DEFAULT_LEASE_SECONDS))
+
+
+def _tuple(items: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(items) if items is not None else None
+
+
+def jobs_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields every training command's request takes from its arguments."""
+    return {
+        "tasks": split_list(args.tasks),
+        "archs": split_list(args.archs),
+        "seeds": parse_seeds(args.seeds),
+        "task_options": task_flags(args),
+        "results": args.results,
+        "data_root": args.data_root,
+        "device": args.device,
+        "force": args.force,
+        "dry_run": args.dry_run,
+        "wait": not args.no_wait,
+        "slots_per_device": args.slots_per_device,
+        "threads_per_slot": args.threads_per_slot,
+        "tensorboard": args.tensorboard,
+        "executor": args.executor,
+        "slurm": SlurmRequest(
+            partition=args.slurm_partition,
+            account=args.slurm_account,
+            config=args.slurm_config,
+            time_minutes=args.slurm_time,
+            gpus_per_job=args.slurm_gpus_per_job,
+            cpus_per_job=args.slurm_cpus_per_job,
+            options=tuple(args.slurm_opt),
+        ),
+    }
+
+
+def submit_request(args: argparse.Namespace, command: str = "submit") -> SubmitRequest:
+    """`submit FILE` or `final FILE` as a request (final: the final preset, standard protocol)."""
+    final = command == "final"
+    return SubmitRequest(
+        command="final" if final else "submit",
+        file=args.file,
+        name=args.name,
+        entry_type=args.entry_type,
+        baselines=not args.no_baselines,
+        sandbox=args.sandbox,
+        preset="final" if final else args.preset,
+        protocol=protocol_of(args),
+        **jobs_fields(args),
+    )
+
+
+def baselines_request(args: argparse.Namespace) -> BaselinesRequest:
+    return BaselinesRequest(
+        only=_tuple(split_list(args.only)), preset=args.preset, protocol=protocol_of(args), **jobs_fields(args)
+    )
+
+
+def leaderboard_request(args: argparse.Namespace) -> LeaderboardRequest:
+    return LeaderboardRequest(
+        preset=args.preset,
+        final=args.final,
+        protocol=protocol_of(args),
+        results=args.results,
+        out=args.out,
+        html=args.html,
+        csv=args.csv,
+        tensorboard=args.tensorboard,
+    )
+
+
+def validate_request(args: argparse.Namespace) -> ValidateRequest:
+    return ValidateRequest(file=args.file, task=args.task, sandbox=args.sandbox, epochs=args.epochs, steps=args.steps)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from harness.cli.options import add_json_option, add_results_option, queue_of
+from harness.outputs import QueueJob, StatusOutput
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StatusOutput:
     import pandas as pd
 
     queue = queue_of(args)
@@ -70,17 +71,13 @@ def run(args: argparse.Namespace) -> int:
         print(pd.DataFrame(rows).to_markdown(index=False))
     for problem in queue.problems:
         print(f"warning: unreadable queue file {problem.path} moved to {queue.root / 'unreadable'}: {problem.reason}")
-    if args.json:
-        from harness.outputs import QueueJob, StatusOutput
-
-        args.json_output = StatusOutput(
-            exit_code=0,
-            queue=str(queue.root),
-            counts=dict(counts),
-            jobs=[QueueJob.model_validate(job) for job in jobs],
-            unreadable=[f"{problem.path}: {problem.reason}" for problem in queue.problems],
-        )
-    return 0
+    return StatusOutput(
+        exit_code=0,
+        queue=str(queue.root),
+        counts=dict(counts),
+        jobs=[QueueJob.model_validate(job) for job in jobs],
+        unreadable=[f"{problem.path}: {problem.reason}" for problem in queue.problems],
+    )
 
 
 def slurm_cell(job: str | None, states: dict[str, str]) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from harness.cli.options import add_json_option, add_sandbox_option, indent
+from harness.outputs import ValidationOutput
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,20 +28,15 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ValidationOutput:
+    from harness.cli.options import validate_request
+    from harness.commands.validation import validate
     from harness.methods.validate import plot_weights
-    from harness.python_api import run_validation
 
-    started = time.perf_counter()
-    output, report = run_validation(
-        args.file, args.task, args.sandbox, args.epochs, args.steps, warn=lambda text: print(text, file=sys.stderr)
-    )
-    args.json_output = output
+    answer = validate(validate_request(args))
+    output, report = answer.output, answer.report
     if output.format == "loss":
-        print(
-            f"validated {args.file} in the {output.sandbox} sandbox in {time.perf_counter() - started:.1f}s "
-            f"({len(report.steps)} calls)"
-        )
+        print(f"validated {args.file} in the {output.sandbox} sandbox in {output.seconds:.1f}s ({output.calls} calls)")
         if report.steps:
             print("\nmean effective weight (d total / d loss) and loss per epoch of the synthetic trajectory:")
             print(report.weight_table().to_markdown(floatfmt=".4f"))
@@ -55,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
             "GradientCombiner: per-task gradients" if output.format == "gradient" else "GramCombiner: the Gram matrix"
         )
         print(
-            f"validated {args.file} ({kind}) in the {output.sandbox} sandbox in "
-            f"{time.perf_counter() - started:.1f}s ({len(report.steps)} calls)"
+            f"validated {args.file} ({kind}) in the {output.sandbox} sandbox in {output.seconds:.1f}s "
+            f"({output.calls} calls)"
         )
         if report.steps:
             print(
@@ -64,14 +58,13 @@ def run(args: argparse.Namespace) -> int:
                 "of the combined gradient with each task's (after), each task's effective coefficient, ms per call:"
             )
             print(report.table().to_markdown(floatfmt=".4f"))
-    code = verdict(report.warnings, report.problems, report.error_details, bool(report.steps))
-    output.exit_code = code
-    return code
+    print_findings(report.warnings, report.problems, report.error_details)
+    return output
 
 
-def verdict(warnings: list[str], problems: list[str], details: str, ran: bool) -> int:
-    """Print the findings, one line each (they may quote the oracle); the exit code: 0 none,
-    1 problems, 2 the file could not run."""
+def print_findings(warnings: list[str], problems: list[str], details: str) -> None:
+    """The findings, one line each (they may quote the oracle); the exit code is the
+    document's: 0 none, 1 problems, 2 the file could not run."""
     from harness.oracle.guest.protocol import clean_text
 
     for warning in warnings:
@@ -82,5 +75,3 @@ def verdict(warnings: list[str], problems: list[str], details: str, ran: bool) -
         print(indent(details))
     if not problems:
         print("no problems found")
-        return 0
-    return 1 if ran else 2

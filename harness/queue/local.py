@@ -27,8 +27,9 @@ ENDED = ("done", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
-class LocalRun:
-    """Where and how: the results and data folders, and the local worker slots."""
+class Execution:
+    """Where and how the jobs run: the results and data folders, the worker slots, and the
+    executor (local workers, or Slurm with `slurm`)."""
 
     results: Path
     data_root: Path
@@ -84,7 +85,7 @@ def all_recorded(planned: list[PlannedJob], results: Path) -> bool:
 
 
 def run_planned(
-    planned: list[PlannedJob], tasks: dict[str, Task], queue: JobQueue, how: LocalRun
+    planned: list[PlannedJob], tasks: dict[str, Task], queue: JobQueue, how: Execution
 ) -> list[RunRecord] | None:
     """Enqueue the jobs that have no record; unless `how.wait` is off, run local workers
     and wait. The records of all planned jobs, or None when not waiting."""
@@ -230,11 +231,11 @@ def slurm_jobs_of(queue: JobQueue, keys: list[str]) -> set[str]:
     }
 
 
-def start_workers(how: LocalRun) -> subprocess.Popen:
+def start_workers(how: Execution) -> subprocess.Popen:
     return subprocess.Popen(worker_command(how))
 
 
-def worker_command(how: LocalRun) -> list[str]:
+def worker_command(how: Execution) -> list[str]:
     """`python -m harness worker ...` for the local run's devices and slots."""
     command = [
         sys.executable,
@@ -256,7 +257,7 @@ def worker_command(how: LocalRun) -> list[str]:
     return command
 
 
-def wait_with_workers(queue: JobQueue, keys: list[str], how: LocalRun) -> None:
+def wait_with_workers(queue: JobQueue, keys: list[str], how: Execution) -> None:
     """Run local workers until every job in `keys` has ended, printing progress."""
     workers = [start_workers(how)]
 

@@ -44,6 +44,7 @@ def test_validate_submit_leaderboard_through_json_and_the_python_api(tmp_path: P
         loss, preset="tiny", tasks=["cifar100-mtl"], results=results, baselines=False, device="cpu", data_root=data_root
     )
     assert [j.best_primary for j in again.jobs] == [job.best_primary] and again.exit_code == 0
+    assert json.loads(again.model_dump_json()) == document(ran.stdout)  # the same answer, byte for byte
     assert harness.leaderboard(results=results, preset="tiny").cells == board.cells
 
     # a quick held-out screen of the same file: its own board, never the preset's

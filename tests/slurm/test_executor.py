@@ -16,7 +16,7 @@ from harness import registry
 from harness.api.records import JobSpec, TrainConfig
 from harness.methods.resolve import registered_method
 from harness.queue.jobqueue import JobQueue
-from harness.queue.local import LocalRun, run_planned
+from harness.queue.local import Execution, run_planned
 from harness.queue.slurm import SlurmOptions
 from harness.run.jobs import plan
 from tests.helpers import records as written_records
@@ -34,7 +34,7 @@ def test_ten_jobs_run_through_slurm_bundles_exactly_once(slurm_cluster: Path, tm
     planned = plan(registered_method("equal", TASK.loss_names), jobs, "cpu")
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
-    how = LocalRun(results, data_root, "cpu", slots_per_device=4, slurm=SlurmOptions(cpus_per_job=1))
+    how = Execution(results, data_root, "cpu", slots_per_device=4, slurm=SlurmOptions(cpus_per_job=1))
     records = run_planned(planned, {TASK.name: TASK}, queue, how)
     assert records is not None and sorted(r.key for r in records) == sorted(p.key for p in planned)
     assert all(r.status == "ok" and len(r.epochs) == 1 for r in records)
@@ -92,7 +92,7 @@ def test_arrays_split_at_max_array_size_and_a_second_submit_adds_no_slurm_job(
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
     held = SlurmOptions(cpus_per_job=1, extra={"begin": "now+3600"})  # none starts: only the hand-over
-    how = LocalRun(results, data_root, "cpu", wait=False, slurm=held)
+    how = Execution(results, data_root, "cpu", wait=False, slurm=held)
     run_planned(planned, {TASK.name: TASK}, queue, how)
     ids = [entry.slurm_job for entry in sorted(queue.entries("pending"), key=lambda e: e.job.seed)]
     assert all(ids) and len(set(ids)) == 5
@@ -150,7 +150,7 @@ def test_status_shows_slurm_jobs_and_cancel_leaves_none_behind(
     planned = plan(registered_method("equal", TASK.loss_names), jobs, "cpu")
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
-    how = LocalRun(results, data_root, "cpu", slots_per_device=2, wait=False, slurm=SlurmOptions(cpus_per_job=1))
+    how = Execution(results, data_root, "cpu", slots_per_device=2, wait=False, slurm=SlurmOptions(cpus_per_job=1))
     assert run_planned(planned, {TASK.name: TASK}, queue, how) is None
     slurm_jobs = sorted({entry.slurm_job for entry in queue.entries("pending") + queue.entries("running")})
     assert len(slurm_jobs) == 2 and None not in slurm_jobs
@@ -215,7 +215,7 @@ def test_a_requeued_slurm_job_resumes_to_the_numbers_of_an_uninterrupted_run(
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
     minutes = 2 if interruption == "time limit" else 240
-    how = LocalRun(results, data_root, "cpu", slurm=SlurmOptions(cpus_per_job=1, time_minutes=minutes))
+    how = Execution(results, data_root, "cpu", slurm=SlurmOptions(cpus_per_job=1, time_minutes=minutes))
     outcome: dict[str, object] = {}
 
     def submit_and_wait() -> None:  # as `submit` does: it must keep waiting through the requeue
@@ -280,7 +280,7 @@ def test_a_submission_that_raises_fails_once_without_retries(
     planned = plan(method, [job], "cpu")
     results = tmp_path / "results"
     queue = JobQueue(results / "queue")
-    how = LocalRun(results, data_root, "cpu", slurm=SlurmOptions(), allow_process=True)  # the process sandbox, named
+    how = Execution(results, data_root, "cpu", slurm=SlurmOptions(), allow_process=True)  # the process sandbox, named
     records = run_planned(planned, {TASK.name: TASK}, queue, how)
     assert records is not None and [r.status for r in records] == ["failed"]
     assert "broken on purpose" in (records[0].error or "") and len(records[0].epochs) == 1

@@ -7,21 +7,22 @@ from pathlib import Path
 import pytest
 
 from harness.cli import build_parser, main
-from harness.cli.planning import local_run
-from harness.queue.local import LocalRun, worker_command
+from harness.cli.options import submit_request
+from harness.commands.planning import execution
+from harness.queue.local import Execution, worker_command
 
 
 def test_local_workers_get_the_slots_and_threads_asked_for(tmp_path: Path) -> None:
     args = build_parser(["submit"]).parse_args(
         ["submit", "x.py", "--device", "cpu", "--slots-per-device", "2", "--threads-per-slot", "3"]
     )
-    how = local_run(args)
+    how = execution(submit_request(args))
     assert (how.device, how.slots_per_device, how.threads_per_slot) == ("cpu", 2, 3)
     command = worker_command(how)
     assert command[command.index("--devices") + 1] == "cpu"
     assert command[command.index("--slots-per-device") + 1] == "2"
     assert command[command.index("--threads-per-slot") + 1] == "3"
-    assert "--threads-per-slot" not in worker_command(LocalRun(tmp_path, tmp_path, "cpu"))  # the worker decides
+    assert "--threads-per-slot" not in worker_command(Execution(tmp_path, tmp_path, "cpu"))  # the worker decides
 
 
 @pytest.mark.parametrize("command", ["worker", "baselines"])

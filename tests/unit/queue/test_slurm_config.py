@@ -81,7 +81,7 @@ def test_the_cli_stops_on_a_bad_file_in_one_line_before_queueing(
 
 
 def test_a_flag_without_a_value_passes_as_a_bare_flag(tmp_path: Path) -> None:
-    from harness.cli.options import slurm_extra
+    from harness.commands.planning import slurm_extra
 
     path = write(tmp_path, "[opt]\nexclusive = true\nrequeue = false\nqos = 'low'\n")
     assert read_slurm_config(path)["extra"] == {"exclusive": True, "qos": "low"}  # false: left out

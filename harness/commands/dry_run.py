@@ -1,15 +1,13 @@
 """`--dry-run`: what `submit`, `final` or `baselines` would run, what is already recorded,
 and the device-hours the rest would take (harness/run/estimate.py), without queueing,
-preparing data or starting a sandbox. The table for people and the --json document come
-from the same `dry_run_plan`."""
+preparing data or starting a sandbox. The CLI's table and the document come from the same
+`dry_run_plan`."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-
-from tabulate import tabulate
 
 from harness.api.records import RunRecord
 from harness.outputs import DeviceEstimate
@@ -53,29 +51,6 @@ def dry_run_plan(
     return items, estimates
 
 
-def print_dry_run(items: list[PlannedItem], estimates: list[DeviceEstimate]) -> None:
-    groups: dict[tuple[str, str, str, str], list[PlannedItem]] = defaultdict(list)
-    for item in items:
-        groups[(item.job.method.spec.name, item.job.job.task, item.job.job.arch, item.job.device_type)].append(item)
-    rows = []
-    for (method, task, arch, device), members in groups.items():
-        todo = [item for item in members if item.record is None]
-        known = [item.seconds for item in todo if item.seconds is not None]
-        hours = "—" if len(known) < len(todo) else f"{sum(known) / 3600:.3f}"
-        rows.append([method, task, arch, device, len(members), len(members) - len(todo), len(todo), hours])
-    headers = ["method", "task", "arch", "device", "jobs", "recorded", "to run", "est. device-hours"]
-    print(tabulate(rows, headers=headers, tablefmt="github"))
-    for estimate in estimates:
-        where = (
-            f" (cost table: {estimate.cost_table})" if estimate.cost_table else " (no cost table for this device kind)"
-        )
-        line = f"{estimate.device}: about {estimate.device_hours:.2f} device-hours to run{where}"
-        if estimate.unmeasured_jobs:
-            line += f"; {estimate.unmeasured_jobs} job(s) without a measured cost are not counted"
-        print(line)
-    print("dry run: nothing was queued (refresh the costs with benchmarks/cost_table.py)")
-
-
 def _recorded(results: Path, item: PlannedJob) -> RunRecord | None:
     record = find_record(results, item.job.preset, item.method.spec.name, item.key)
     return record if record is not None and record.status == "ok" else None
@@ -83,6 +58,5 @@ def _recorded(results: Path, item: PlannedJob) -> RunRecord | None:
 
 def _seconds(table: CostTable, item: PlannedJob) -> float | None:
     method = item.method
-    submission = method.untrusted_path is not None
-    level = method.level if submission else (method.info.level if method.info is not None else "loss")
-    return job_seconds(table, item.job, item.device_type, method.spec.name, level, submission)
+    submission = method.untrusted_path is not None  # a trusted loss file costs as its own method
+    return job_seconds(table, item.job, item.device_type, method.spec.name, method.kind.level, submission)

@@ -1,0 +1,69 @@
+"""`leaderboard`: the board of one preset and protocol, built once from the run records, written
+to the files asked for and answered as the `LeaderboardOutput` document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.api.errors import HarnessError
+from harness.api.records import Protocol
+from harness.api.task import Task
+from harness.commands.planning import chosen_tasks
+from harness.commands.requests import LeaderboardRequest
+from harness.outputs import BoardCell, LeaderboardOutput
+from harness.report.board import Board
+from harness.report.files import load_board, write_reports
+
+
+@dataclass(frozen=True)
+class BoardAnswer:
+    output: LeaderboardOutput
+    text: str  # the board as markdown, for people
+
+
+def leaderboard(request: LeaderboardRequest) -> BoardAnswer:
+    """The board (files written where the request says), its document and its markdown."""
+    preset = request.board_preset
+    if request.final and preset != "final":
+        raise HarnessError(
+            "--final shows the hidden architectures of the final evaluation: use it with "
+            "--preset final (the default with --final)"
+        )
+    tasks = chosen_tasks(None)
+    board = load_board(request.results, tasks, preset, request.final, request.protocol)
+    text = write_reports(board, tasks, request.out, request.html, request.csv, request.tensorboard)
+    written = [str(p) for p in (request.out, request.html, request.csv, request.tensorboard) if p is not None]
+    return BoardAnswer(board_output(board, preset, request.final, written), text)
+
+
+def publish_board(
+    results: Path,
+    tasks: dict[str, Task],
+    preset: str,
+    final: bool,
+    protocol: Protocol,
+    stem: Path,
+    tensorboard: Path | None,
+) -> BoardAnswer:
+    """After a training command: the board of its preset and protocol, as STEM.md and
+    STEM.html (and the runs as event files with `tensorboard`)."""
+    md, html = stem.with_suffix(".md"), stem.with_suffix(".html")
+    board = load_board(results, tasks, preset, final, protocol)
+    text = write_reports(board, tasks, md, html, None, tensorboard)
+    return BoardAnswer(board_output(board, preset, final, [str(md), str(html)]), text)
+
+
+def board_output(board: Board, preset: str, final: bool, files: list[str]) -> LeaderboardOutput:
+    """The document of a built board: one cell per method and column."""
+    return LeaderboardOutput(
+        exit_code=0,
+        preset=preset,
+        protocol=board.protocol_label(),
+        protocols=board.protocol_keys(),
+        comparable_to_published=board.comparable_to_published,
+        include_hidden=final,
+        cells=[BoardCell.model_validate(row) for row in board.long_rows()],
+        unreadable_records=board.unreadable(),
+        files=files,
+    )

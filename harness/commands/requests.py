@@ -1,0 +1,128 @@
+"""One typed request per command: what `submit`, `final`, `baselines`, `leaderboard` and
+`validate` are asked to do. The CLI (`cli/options.py`) turns its arguments into these, the
+Python API (`python_api.py`) its keyword arguments; both then call the same library
+function in `harness/commands/`, so the two front doors cannot drift apart. Light on
+purpose: pydantic and the API's records only, no torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.api.records import EntryType, Protocol
+
+DEFAULT_RESULTS = Path("results")
+DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
+PRESETS = ["tiny", "smoke", "screen", "dev", "full"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlurmRequest(Request):
+    """The --slurm-* flags; None: the --slurm-config file's value, else the default."""
+
+    partition: str | None = None
+    account: str | None = None
+    config: Path | None = Field(default=None, description="a TOML file of these options; flags win over it")
+    time_minutes: int | None = None
+    gpus_per_job: int | None = None
+    cpus_per_job: int | None = None
+    options: tuple[str, ...] = Field(default=(), description="other sbatch options: KEY=VALUE or a bare KEY")
+
+
+class JobsRequest(Request):
+    """What the commands that train share: which jobs, where, and how they run."""
+
+    command: Literal["submit", "final", "baselines"]
+    preset: str = "smoke"
+    protocol: Protocol = Protocol()
+    tasks: tuple[str, ...] | None = Field(default=None, description="None: every registered task that loads")
+    archs: tuple[str, ...] | None = Field(default=None, description="None: the preset's")
+    seeds: tuple[int, ...] | None = Field(default=None, description="None: the preset's")
+    task_options: dict[str, str | bool] = Field(
+        default_factory=dict,
+        description="the tasks' own switches by flag (`{'--no-tta': True}`), for every chosen task that declares it",
+    )
+    results: Path = DEFAULT_RESULTS
+    data_root: Path = DEFAULT_DATA
+    device: str = "auto"
+    force: bool = False
+    dry_run: bool = False
+    wait: bool = True
+    slots_per_device: int = 1
+    threads_per_slot: int | None = None
+    tensorboard: Path | None = None
+    executor: Literal["local", "slurm"] = "local"
+    slurm: SlurmRequest = SlurmRequest()
+
+    @property
+    def final(self) -> bool:
+        """The final evaluation: its preset, the hidden architectures shown."""
+        return False
+
+
+class SubmitRequest(JobsRequest):
+    """`submit FILE` (and `final FILE`): train a submission beside the seed's baselines."""
+
+    command: Literal["submit", "final"] = "submit"
+    file: Path
+    name: str | None = Field(default=None, description="the row's name (default: the file's stem)")
+    entry_type: EntryType = "submission"
+    baselines: bool = Field(default=True, description="run the seed's baselines' missing jobs too")
+    sandbox: str | None = Field(default=None, description="None: bwrap where it works")
+
+    @property
+    def final(self) -> bool:
+        return self.command == "final"
+
+    @model_validator(mode="after")
+    def _final_preset(self) -> SubmitRequest:
+        """`final` is the final evaluation's preset and protocol, nothing else."""
+        if self.final and (self.preset != "final" or not self.protocol.standard):
+            raise ValueError("the final evaluation runs the final preset under its standard protocol")
+        return self
+
+    @property
+    def row_name(self) -> str:
+        return self.name or self.file.stem
+
+
+class BaselinesRequest(JobsRequest):
+    """`baselines`: train registered methods on the preset's jobs."""
+
+    command: Literal["baselines"] = "baselines"
+    only: tuple[str, ...] | None = Field(default=None, description="None: every registered method that can run")
+
+
+class LeaderboardRequest(Request):
+    """`leaderboard`: the board of one preset and protocol from the run records."""
+
+    command: Literal["leaderboard"] = "leaderboard"
+    preset: str | None = Field(default=None, description="None: smoke, or final with `final`")
+    final: bool = False
+    protocol: Protocol = Protocol()
+    results: Path = DEFAULT_RESULTS
+    out: Path | None = None
+    html: Path | None = None
+    csv: Path | None = None
+    tensorboard: Path | None = None
+
+    @property
+    def board_preset(self) -> str:
+        return self.preset or ("final" if self.final else "smoke")
+
+
+class ValidateRequest(Request):
+    """`validate FILE`: the file in the sandbox on a synthetic trajectory."""
+
+    command: Literal["validate"] = "validate"
+    file: Path
+    task: str | None = Field(default=None, description="whose losses to use (None: the first registered task)")
+    sandbox: str | None = None
+    epochs: int = 5
+    steps: int = 20

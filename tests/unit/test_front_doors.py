@@ -1,0 +1,121 @@
+"""The CLI and the Python API are two front doors onto one library: the same request reaches
+the same function, which plans each job and builds each board once, and both answer with
+the same JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness
+from harness import registry
+from harness.api.errors import HarnessError
+from harness.commands import leaderboard as board_command
+from harness.commands import runs
+from harness.commands.requests import SubmitRequest
+from harness.store import save_record
+from tests.helpers import REPO, run_main
+from tests.unit.report.test_leaderboard_and_store import record
+
+EXAMPLE = REPO / "submissions" / "example_loss.py"
+
+
+def document(out: str) -> dict[str, Any]:
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    return json.loads(lines[0])
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[object]:
+    """Wrap module.name so that each call is counted (and still made)."""
+    calls: list[object] = []
+    real = getattr(module, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_the_cli_and_the_api_send_the_same_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[SubmitRequest] = []
+
+    def capture(request: SubmitRequest) -> runs.RunAnswer:
+        seen.append(request)
+        raise HarnessError("captured")
+
+    monkeypatch.setattr(runs, "submit", capture)
+    argv = ["submit", EXAMPLE, "--preset", "tiny", "--tasks", "cifar100-mtl", "--seeds", "1,2"]
+    argv += ["--results", tmp_path, "--device", "cpu", "--epochs", "1", "--protocol", "heldout", "--no-baselines"]
+    code, _, err = run_main(capsys, monkeypatch, *argv)
+    assert code == 2 and "error: captured" in err
+    with pytest.raises(HarnessError, match="captured"):
+        harness.submit(
+            EXAMPLE,
+            preset="tiny",
+            tasks=["cifar100-mtl"],
+            seeds=[1, 2],
+            results=tmp_path,
+            device="cpu",
+            epochs=1,
+            heldout=True,
+            baselines=False,
+        )
+    from_cli, from_api = seen
+    assert from_cli == from_api
+    assert from_cli.protocol.key == "epochs=1,heldout" and from_cli.seeds == (1, 2) and not from_cli.baselines
+
+
+def test_a_dry_run_answers_the_same_json_and_plans_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = counting(monkeypatch, runs, "plan_jobs")
+    methods = counting(monkeypatch, runs, "submission_method")
+    argv = ["submit", EXAMPLE, "--preset", "tiny", "--results", tmp_path, "--device", "cpu", "--dry-run", "--json"]
+    code, out, _ = run_main(capsys, monkeypatch, *argv)
+    from_cli = document(out)
+    tasks = len(registry.tasks.names())
+    assert code == 0 and from_cli["dry_run"] and len(plans) == 1 and len(methods) == tasks
+    from_api = harness.submit(EXAMPLE, preset="tiny", results=tmp_path, device="cpu", dry_run=True)
+    assert json.loads(from_api.model_dump_json()) == from_cli
+    assert {job["method"] for job in from_cli["jobs"]} >= {"example_loss", "equal", "pcgrad"}
+
+
+def test_a_board_is_built_once_and_answers_the_same_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for seed, value in ((1, 60.0), (2, 61.0)):
+        save_record(tmp_path, record("equal", "resnet20", seed, value))
+    built = counting(monkeypatch, board_command, "load_board")
+    code, out, _ = run_main(capsys, monkeypatch, "leaderboard", "--preset", "dev", "--results", tmp_path, "--json")
+    assert code == 0 and len(built) == 1
+    from_api = harness.leaderboard(results=tmp_path, preset="dev")
+    assert json.loads(from_api.model_dump_json()) == document(out)
+    assert [cell.method for cell in from_api.cells] == ["equal"]
+
+
+def test_validate_answers_the_same_json(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    timing = ("seconds", "median_ms_per_call", "ms_per_call")
+
+    def untimed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: untimed(v) for k, v in value.items() if k not in timing}
+        return [untimed(v) for v in value] if isinstance(value, list) else value
+
+    code, out, _ = run_main(capsys, monkeypatch, "validate", EXAMPLE, "--epochs", "2", "--steps", "2", "--json")
+    from_api = harness.validate(EXAMPLE, epochs=2, steps=2)
+    assert code == 0 == from_api.exit_code
+    assert untimed(json.loads(from_api.model_dump_json())) == untimed(document(out))
+
+
+def test_a_bad_argument_of_the_api_is_one_line_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match=r"^epochs: input should be greater than or equal to 1$"):
+        harness.submit(EXAMPLE, results=tmp_path, epochs=0)
+    assert not (tmp_path / "queue").exists()
