@@ -24,7 +24,6 @@ ADIENCE_GROUPS: tuple[tuple[int, int], ...] = (
     (48, 53),
     (60, 100),
 )
-ADIENCE_GROUP_NAMES = ("0-2", "4-6", "8-13", "15-20", "25-32", "38-43", "48-53", "60-")
 ADIENCE_FOLDS = 5
 SPLIT_SALT = "mtl-loss-bench/utkface-split/v1"
 

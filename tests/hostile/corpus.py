@@ -167,7 +167,8 @@ ISOLATING = [
     pytest.param(BwrapSandbox(), marks=needs_bwrap, id="bwrap"),
     pytest.param(DockerSandbox(), marks=needs_docker, id="docker"),
 ]
-BACKENDS = [*ISOLATING, pytest.param(ProcessSandbox(), id="process")]
+# the process backend isolates nothing: its runs of the attacks are `slow` (the bwrap runs stay in the inner loop)
+BACKENDS = [*ISOLATING, pytest.param(ProcessSandbox(), marks=pytest.mark.slow, id="process")]
 # time-outs and budgets are enforced by the trainer's side, the same for every backend
 DEFAULT_BACKEND = [pytest.param(BwrapSandbox() if BWRAP_REASON is None else ProcessSandbox(), id="default")]
 

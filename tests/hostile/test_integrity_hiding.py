@@ -14,6 +14,8 @@ from harness.report.board import build_board
 from harness.store import load_records
 from tests.hostile.corpus import BACKENDS, CONFIG, TASK, assert_failed, assert_survived, launch
 
+pytestmark = pytest.mark.slow  # trains through every backend; quick: tests/unit/report/test_no_hiding.py
+
 LAST_STEP = -(-(CONFIG.train_size or 0) // CONFIG.batch_size) * CONFIG.epochs
 BOARD_PRESET = "tiny"  # a preset the task knows: the arena's own ("hostile") has no board
 

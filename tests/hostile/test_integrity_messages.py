@@ -19,6 +19,8 @@ from harness.run.jobs import plan, run_job
 from harness.run.progress import JobProgress
 from tests.hostile.corpus import CONFIG, CPU, HOSTILE, ISOLATING, LIMITS, TASK, assert_survived
 
+pytestmark = pytest.mark.slow  # trains through every backend; quick: tests/unit/oracle/test_untrusted_input.py
+
 TWO_EPOCHS = CONFIG.model_copy(update={"epochs": 2})  # a checkpoint is saved after the first
 FAKE_LINE = "[1/1] attacker"
 

@@ -41,11 +41,11 @@ from tests.hostile.corpus import (
     [
         "network",
         "read_test_split",
-        "read_results",
-        "read_passwd",
+        pytest.param("read_results", marks=pytest.mark.slow),  # quick: read_test_split, the same mounts
+        pytest.param("read_passwd", marks=pytest.mark.slow),
         "patch_harness",
         "write_outside",
-        "read_harness_source",
+        pytest.param("read_harness_source", marks=pytest.mark.slow),
     ],
 )
 def test_isolation_attacks_have_no_effect(arena: dict, tmp_path: Path, name: str, sandbox: Sandbox) -> None:
@@ -65,6 +65,7 @@ def test_reading_the_harness_source_is_caught_where_nothing_isolates(arena: dict
 
 
 @pytest.mark.parametrize("sandbox", ISOLATING)
+@pytest.mark.slow  # a training job per attack; quick: test_isolation_attacks_have_no_effect
 def test_kill_parent_has_no_effect(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     attack = launch(arena, "kill_parent", sandbox, tmp_path)
     assert_no_effect(attack)  # it cannot see, let alone signal, the trainer
@@ -72,12 +73,14 @@ def test_kill_parent_has_no_effect(arena: dict, tmp_path: Path, sandbox: Sandbox
 
 
 @pytest.mark.parametrize("sandbox", ISOLATING)
+@pytest.mark.slow  # a training job per attack; quick: test_isolation_attacks_have_no_effect
 def test_walking_the_graph_finds_no_model(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     assert_no_effect(launch(arena, "walk_graph", sandbox, tmp_path))
     assert_survived(arena)
 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
+@pytest.mark.slow  # a training job per attack; quick: test_isolation_attacks_have_no_effect[patch_harness-bwrap]
 def test_patch_harness_fails_in_every_backend(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     if sandbox.name == "process" and os.geteuid() == 0:
         pytest.skip("the process backend runs as the calling user; as root it can open harness files")
@@ -86,6 +89,7 @@ def test_patch_harness_fails_in_every_backend(arena: dict, tmp_path: Path, sandb
 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_untrusted_input.py
 def test_fake_metric_lines_change_nothing(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     attack = launch(arena, "fake_metrics", sandbox, tmp_path)
     assert_no_effect(attack)
@@ -97,6 +101,7 @@ def test_fake_metric_lines_change_nothing(arena: dict, tmp_path: Path, sandbox: 
 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_cgroup.py
 def test_fork_bomb_is_contained(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     reason = pids_cap_reason() if sandbox.name != "docker" else None  # docker: the engine's pids limit
     if reason:
@@ -132,6 +137,7 @@ def test_memory_past_the_limit_fails_with_an_out_of_memory_reason(
 
 
 @pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_cpu_budget.py
 def test_infinite_loop_in_init_times_out(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     limits = LIMITS.model_copy(update={"init_timeout_s": 8})
     attack = launch(arena, "loop_init", sandbox, tmp_path, limits, check=True)
@@ -141,6 +147,7 @@ def test_infinite_loop_in_init_times_out(arena: dict, tmp_path: Path, sandbox: S
 
 
 @pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_cpu_budget.py
 def test_infinite_loop_in_forward_times_out(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     attack = launch(arena, "loop_forward", sandbox, tmp_path)
     assert_failed(attack, "time-out: forward at epoch 0 took longer than 3s")
@@ -148,6 +155,7 @@ def test_infinite_loop_in_forward_times_out(arena: dict, tmp_path: Path, sandbox
 
 
 @pytest.mark.parametrize("sandbox", DEFAULT_BACKEND)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_cpu_budget.py
 def test_slow_calls_hit_the_wall_time_backstop(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     """Sleeping uses no CPU time: the CPU budget (60s) never sees it, the backstop does."""
     limits = LIMITS.model_copy(update={"job_wall_budget_s": 1.0})
@@ -161,6 +169,7 @@ def test_slow_calls_hit_the_wall_time_backstop(arena: dict, tmp_path: Path, sand
 @pytest.mark.parametrize(
     "sandbox", [*DEFAULT_BACKEND, pytest.param(DockerSandbox(), marks=[needs_docker, LOCAL_DOCKER], id="docker")]
 )
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_cpu_budget.py
 def test_busy_calls_exhaust_the_cpu_budget(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     """Computing is caught by the CPU budget long before the wall-time backstop (3600s)."""
     limits = LIMITS.model_copy(update={"job_budget_s": 1.0})
@@ -172,6 +181,7 @@ def test_busy_calls_exhaust_the_cpu_budget(arena: dict, tmp_path: Path, sandbox:
 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/oracle/test_untrusted_input.py
 def test_forged_protocol_messages_fail_the_run(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     attack = launch(arena, "forge_protocol", sandbox, tmp_path)
     assert_failed(attack, "protocol violation")
@@ -179,6 +189,7 @@ def test_forged_protocol_messages_fail_the_run(arena: dict, tmp_path: Path, sand
 
 
 @pytest.mark.parametrize("sandbox", BACKENDS)
+@pytest.mark.slow  # a training job per attack; quick: tests/unit/run/test_divergence.py
 def test_nan_mid_run_is_recorded(arena: dict, tmp_path: Path, sandbox: Sandbox) -> None:
     attack = launch(arena, "nan_later", sandbox, tmp_path)
     assert_failed(attack, "forward returned nan at epoch 0")
@@ -207,6 +218,7 @@ def test_import_error_is_reported_before_training(arena: dict, tmp_path: Path, s
         ("coef_huge", "exceeds the bound"),
     ],
 )
+@pytest.mark.slow  # a training job per attack; quick: the segment and views tests below, test_gradient_submissions.py
 def test_bad_gradient_answers_fail_the_run(arena: dict, tmp_path: Path, kind: str, reason: str) -> None:
     """The guest's own checks are switched off by the attack: the trainer's decide."""
     attack = launch(arena, "grad_bad_answer", DEFAULT_BACKEND[0].values[0], tmp_path, __KIND__=kind)
@@ -242,6 +254,7 @@ def test_views_kept_and_written_after_answering_never_reach_a_parameter(arena: d
     ("name", "reason"),
     [("grad_close_segment", "the loss oracle"), ("grad_slow", "time-out: combine at epoch 0 took longer than 3s")],
 )
+@pytest.mark.slow  # a training job per attack; quick: the segment and views tests above
 def test_a_closed_channel_or_a_slow_call_fails_the_run(arena: dict, tmp_path: Path, name: str, reason: str) -> None:
     attack = launch(arena, name, DEFAULT_BACKEND[0].values[0], tmp_path)
     assert_failed(attack, reason)

@@ -7,8 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from harness.outputs import LeaderboardOutput, RunOutput, ValidationOutput
 from tests.helpers import REPO, runner
+
+pytestmark = pytest.mark.slow  # end to end (CLI and API); quick: tests/unit/test_front_doors.py, test_json_outputs.py
 
 
 def document(stdout: str) -> dict:

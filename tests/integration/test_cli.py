@@ -44,6 +44,7 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> 
     return results
 
 
+@pytest.mark.slow  # the smoke preset end to end (smoke_results); quick: test_submit_runs_a_gradient_file_end_to_end
 def test_submit_writes_records_and_prints_the_leaderboard(smoke_results: Path) -> None:
     saved = records(smoke_results)
     assert {(r["method"]["name"], r["status"]) for r in saved} == {("example_loss", "ok"), ("equal", "ok")}
@@ -57,6 +58,7 @@ def test_submit_writes_records_and_prints_the_leaderboard(smoke_results: Path) -
     assert "| example_loss | submission |" in board and "| equal        | baseline   |" in board
 
 
+@pytest.mark.slow  # the smoke preset end to end (smoke_results); quick: test_submit_runs_a_gradient_file_end_to_end
 def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) -> None:
     again = runner(
         "submit",
@@ -77,12 +79,14 @@ def test_rerun_is_served_from_the_records(smoke_results: Path, data_root: Path) 
     assert len(records(smoke_results)) == 2
 
 
+@pytest.mark.slow  # the smoke preset end to end (smoke_results); quick: test_submit_runs_a_gradient_file_end_to_end
 def test_leaderboard_command_renders_to_a_file(smoke_results: Path, tmp_path: Path) -> None:
     out = tmp_path / "board.md"
     done = runner("leaderboard", "--preset", "tiny", "--results", smoke_results, "--out", out)
     assert done.returncode == 0 and "example_loss" in out.read_text()
 
 
+@pytest.mark.slow  # end to end; quick: test_unloadable_submission_is_one_line_and_a_failed_record
 def test_failing_submission_is_recorded_and_other_records_survive(
     smoke_results: Path, data_root: Path, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from tasks.face_age_gender import synthetic
 from tests.helpers import records, run_main, runner
 
 
+@pytest.mark.slow  # end to end; quick: tests/unit/tasks/test_face_task.py
 def test_face_tasks_run_through_submit_and_reach_the_leaderboard(tmp_path: Path) -> None:
     results = tmp_path / "results"
     done = runner(

@@ -28,6 +28,8 @@ import pytest
 
 from tests.helpers import PYTHON, REPO, records
 
+pytestmark = pytest.mark.slow  # builds wheels and a fresh venv; quick: tests/unit/test_registry.py
+
 PLUGIN_SOURCE = REPO / "examples" / "plugin-task"
 PLUGIN_SUBMISSION = PLUGIN_SOURCE / "submission.py"
 PLUGIN_TASK, PLUGIN_METHOD, PLUGIN_DIST = "three-heads", "inverse-loss", "mtl-bench-three-heads"

@@ -26,6 +26,8 @@ from harness.run.progress import JobProgress
 from tasks.cifar100_mtl import Cifar100MultiTask
 from tests.helpers import PYTHON, REPO
 
+pytestmark = pytest.mark.slow  # many jobs through real workers; quick: tests/unit/queue/
+
 TASK = Cifar100MultiTask()
 
 

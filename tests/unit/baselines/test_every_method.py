@@ -57,6 +57,7 @@ def test_trains_a_few_steps(name: str, data_root: Path) -> None:
 
 @pytest.mark.parametrize("task_name", FACE_TASKS)
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow  # repeated training; quick: test_trains_a_few_steps, tests/unit/tasks/test_face_task.py
 def test_trains_a_few_steps_on_the_face_tasks(name: str, task_name: str, face_root: Path) -> None:
     """Every method on the regression + classification heads of the face tasks (what CI's
     `baselines --preset tiny` run on every task used to show, at a fraction of its cost)."""

@@ -35,7 +35,7 @@ STEP = StepContext(epoch=1, total_epochs=2, lr=0.1)
 BWRAP_REASON = BwrapSandbox.available()
 
 SANDBOXES = [
-    pytest.param(ProcessSandbox(), id="process"),
+    pytest.param(ProcessSandbox(), marks=pytest.mark.slow, id="process"),  # quick: the bwrap run
     pytest.param(
         BwrapSandbox(), marks=pytest.mark.skipif(BWRAP_REASON is not None, reason=str(BWRAP_REASON)), id="bwrap"
     ),

@@ -232,6 +232,7 @@ class GradientCombiner:
 """
 
 
+@pytest.mark.slow  # two trainings; quick: test_checkpoint.py's pcgrad, test_pcgrad_file_through_the_sandbox_follows_the_trusted_baseline
 def test_an_interrupted_gradient_level_run_resumes_to_the_same_numbers(tmp_path: Path, data_root: Path) -> None:
     """The combiner's state (a generator and a running average, through the state codec)
     and the step count are checkpointed with the job: a resumed run ends as one never

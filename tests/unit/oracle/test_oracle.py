@@ -62,12 +62,12 @@ SANDBOXES = [
     pytest.param(
         BwrapSandbox(), marks=pytest.mark.skipif(BWRAP_REASON is not None, reason=str(BWRAP_REASON)), id="bwrap"
     ),
-    pytest.param(ProcessSandbox(), id="process"),
+    pytest.param(ProcessSandbox(), marks=pytest.mark.slow, id="process"),  # quick: the bwrap run
 ]
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
-@pytest.mark.parametrize("baseline", ["uncertainty", "dwa"])
+@pytest.mark.parametrize("baseline", [pytest.param("uncertainty", marks=pytest.mark.slow), "dwa"])  # quick: dwa
 def test_oracle_and_in_process_give_the_same_run(baseline: str, sandbox: Sandbox, data_root: Path) -> None:
     source = loss_file(baseline)
     loaded = load_submission(source, ("fine", "coarse"))

@@ -65,6 +65,7 @@ def _reveals_hidden(text: str) -> bool:
     return any(marker in text for marker in HIDDEN_MARKERS)
 
 
+@pytest.mark.slow  # end to end; quick: hidden columns in test_leaderboard_and_store.py
 def test_submit_and_dev_paths_never_reveal_hidden_results(
     tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

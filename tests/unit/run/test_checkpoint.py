@@ -39,7 +39,17 @@ def comparable(outcome) -> list[dict]:
     return [e.model_dump(exclude={"seconds", "images_per_second"}) for e in outcome.epochs]
 
 
-@pytest.mark.parametrize("name", ["uncertainty", "pcgrad", "db-mtl", "famo", "imtl", "gradnorm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "uncertainty",
+        "pcgrad",
+        pytest.param("db-mtl", marks=pytest.mark.slow),  # quick: uncertainty (loss level), pcgrad (gradient level)
+        pytest.param("famo", marks=pytest.mark.slow),
+        pytest.param("imtl", marks=pytest.mark.slow),
+        pytest.param("gradnorm", marks=pytest.mark.slow),
+    ],
+)
 def test_interrupted_run_resumes_to_the_same_numbers(name: str, tmp_path: Path, data_root: Path) -> None:
     make = lambda: registered_method(name, TASK.loss_names).make_combiner(CONFIG)  # noqa: E731
     full = train(TASK, "resnet20", 1, CONFIG, make(), CPU, data_root)

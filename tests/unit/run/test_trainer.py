@@ -26,6 +26,7 @@ def numbers(outcome) -> list:
     return [(e.train_losses, e.task_weights, e.test_metrics) for e in outcome.epochs]
 
 
+@pytest.mark.slow  # three trainings; quick: test_pcgrad_is_deterministic_and_records_conflicts, test_numbers_unchanged.py
 def test_same_seed_gives_the_same_numbers(tiny_config: TrainConfig, data_root: Path) -> None:
     first = run("uncertainty", tiny_config, data_root, seed=3)
     second = run("uncertainty", tiny_config, data_root, seed=3)
@@ -50,6 +51,7 @@ def test_epoch_log_has_losses_weights_and_metrics(tiny_config: TrainConfig, data
     assert outcome.epochs[1].lr < outcome.epochs[0].lr == pytest.approx(0.1)  # cosine annealing
 
 
+@pytest.mark.slow  # a smoke-preset training; quick: test_numbers_unchanged.py (the same numbers as before)
 def test_resnet20_learns_the_smoke_set_clearly_above_chance(data_root: Path) -> None:
     config = PRESETS["smoke"][0]
     outcome = run("equal", config, data_root)

@@ -183,6 +183,7 @@ def test_adience_task_trains_with_a_gradient_combiner(tmp_path: Path) -> None:
     assert 0.0 <= exact <= one_off <= 100.0
 
 
+@pytest.mark.slow  # smoke-preset trainings; quick: test_numbers_unchanged.py's face job
 def test_smoke_face_data_is_learnable(tmp_path: Path) -> None:
     """Two smoke epochs of equal weighting must beat chance on both face tasks."""
     job = expand_jobs(FACE, "smoke", None, None)[0]
