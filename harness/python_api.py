@@ -114,8 +114,9 @@ def request_of(model: type[R], **fields: Any) -> R:
         return model(**fields)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or model.__name__
-        raise HarnessError(f"{where}: {error['msg'].lower()}") from None
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in error["loc"])
+        raise HarnessError(f"{where}: {message.lower()}" if where else message) from None
 
 
 def _answered(call: Callable[[], R]) -> R:

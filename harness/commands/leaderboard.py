@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import registry
 from harness.api.errors import HarnessError
 from harness.api.records import Protocol
-from harness.api.task import Task
 from harness.commands.planning import chosen_tasks
 from harness.commands.requests import LeaderboardRequest
 from harness.outputs import BoardCell, LeaderboardOutput
@@ -38,17 +38,13 @@ def leaderboard(request: LeaderboardRequest) -> BoardAnswer:
 
 
 def publish_board(
-    results: Path,
-    tasks: dict[str, Task],
-    preset: str,
-    final: bool,
-    protocol: Protocol,
-    stem: Path,
-    tensorboard: Path | None,
+    results: Path, preset: str, final: bool, protocol: Protocol, stem: Path, tensorboard: Path | None
 ) -> BoardAnswer:
-    """After a training command: the board of its preset and protocol, as STEM.md and
-    STEM.html (and the runs as event files with `tensorboard`)."""
+    """After a training command: the board of its preset and protocol over every registered
+    task (the same board `leaderboard` shows: a run on some tasks never shrinks it), as
+    STEM.md and STEM.html (and the runs as event files with `tensorboard`)."""
     md, html = stem.with_suffix(".md"), stem.with_suffix(".html")
+    tasks, _ = registry.tasks.load_all()  # a broken plugin was reported when the tasks were chosen
     board = load_board(results, tasks, preset, final, protocol)
     text = write_reports(board, tasks, md, html, None, tensorboard)
     return BoardAnswer(board_output(board, preset, final, [str(md), str(html)]), text)

@@ -65,6 +65,13 @@ class JobsRequest(Request):
         """The final evaluation: its preset, the hidden architectures shown."""
         return False
 
+    @model_validator(mode="after")
+    def _known_preset(self) -> JobsRequest:
+        """A preset of the list; `final` only for the final evaluation (it shows hidden columns)."""
+        if self.preset not in PRESETS and not (self.final and self.preset == "final"):
+            raise ValueError(f"preset {self.preset!r}: expected one of {', '.join(PRESETS)}")
+        return self
+
 
 class SubmitRequest(JobsRequest):
     """`submit FILE` (and `final FILE`): train a submission beside the seed's baselines."""
@@ -104,6 +111,13 @@ class LeaderboardRequest(Request):
 
     command: Literal["leaderboard"] = "leaderboard"
     preset: str | None = Field(default=None, description="None: smoke, or final with `final`")
+
+    @model_validator(mode="after")
+    def _known_preset(self) -> LeaderboardRequest:
+        if self.preset is not None and self.preset not in [*PRESETS, "final"]:
+            raise ValueError(f"preset {self.preset!r}: expected one of {', '.join([*PRESETS, 'final'])}")
+        return self
+
     final: bool = False
     protocol: Protocol = Protocol()
     results: Path = DEFAULT_RESULTS

@@ -122,6 +122,9 @@ def with_baselines(
 ) -> dict[str, list[Method]]:
     """Per task: the seed's baselines that can run it (with a note for the others), then the submission."""
     names = submit_baselines() if request.baselines else ()
+    if request.baselines:  # a method plugin that does not load may be one of them: say so
+        for error in registry.methods.load_all()[1].values():
+            print(f"warning: {error}", flush=True)
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
         baselines, notes = methods_for_task(names, task.loss_names, task.name, strict=False)
@@ -159,9 +162,7 @@ def _run(
     if records is None:
         return RunAnswer(run_output(request, planned, None, submission))
     stem = board_stem(request.results, request.preset, request.protocol.key)
-    board = publish_board(
-        request.results, tasks, request.preset, request.final, request.protocol, stem, request.tensorboard
-    )
+    board = publish_board(request.results, request.preset, request.final, request.protocol, stem, request.tensorboard)
     output = run_output(request, planned, records, submission, board=board.output)
     return RunAnswer(output, board_text=board.text)
 

@@ -118,4 +118,8 @@ def test_validate_answers_the_same_json(capsys: pytest.CaptureFixture, monkeypat
 def test_a_bad_argument_of_the_api_is_one_line_naming_it(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"^epochs: input should be greater than or equal to 1$"):
         harness.submit(EXAMPLE, results=tmp_path, epochs=0)
+    with pytest.raises(HarnessError, match=r"^preset 'final': expected one of tiny, smoke, screen, dev, full$"):
+        harness.submit(EXAMPLE, results=tmp_path, preset="final")  # the final evaluation is `final`, not a preset
+    with pytest.raises(HarnessError, match=r"^preset 'nope'"):
+        harness.leaderboard(results=tmp_path, preset="nope")
     assert not (tmp_path / "queue").exists()
