@@ -18,10 +18,9 @@ from harness.commands.dry_run import PlannedItem, dry_run_plan
 from harness.commands.leaderboard import publish_board
 from harness.commands.planning import board_stem, chosen_tasks, execution, job_device_type, plan_jobs, queue_root
 from harness.commands.requests import BaselinesRequest, JobsRequest, SubmitRequest
-from harness.methods.loss_level import submission_errors
 from harness.methods.resolve import (
     Method,
-    check_in_sandbox,
+    check_submission,
     methods_for_task,
     refuse_file_as_baseline,
     submission_method,
@@ -29,7 +28,7 @@ from harness.methods.resolve import (
 )
 from harness.oracle.backends.base import cgroup_limits
 from harness.oracle.choose import UNISOLATED, choose_sandbox
-from harness.oracle.guest.loader import MAX_SOURCE_BYTES, check_syntax, read_source
+from harness.oracle.guest.loader import MAX_SOURCE_BYTES
 from harness.outputs import JobResult, LeaderboardOutput, RunOutput
 from harness.queue.jobqueue import JobQueue
 from harness.queue.local import Execution, all_recorded, run_planned
@@ -97,24 +96,6 @@ def submit(request: SubmitRequest) -> RunAnswer:
         return answer
     error = f"{len(failed)} job(s) of {name} failed: {failed[0].error}"
     return dataclasses.replace(answer, output=_with_code(answer.output, 1), error=error)
-
-
-def check_submission(method: Method) -> None:
-    """The whole check of a submission: its syntax here (compiled, never run), everything else
-    in its sandbox, which must load the very bytes hashed when it was read."""
-    assert method.untrusted_path is not None and method.sandbox is not None and method.limits is not None
-    assert method.file_format is not None
-    with submission_errors():
-        source, _ = read_source(method.untrusted_path)
-        check_syntax(method.untrusted_path, source)
-    check_in_sandbox(
-        method.untrusted_path,
-        method.loss_names,
-        method.sandbox,
-        method.limits,
-        method.file_format,
-        method.spec.source_sha256,
-    )
 
 
 def with_baselines(

@@ -98,6 +98,24 @@ def check_in_sandbox(
     OracleClient(path, loss_names, TrainConfig(epochs=1), sandbox, limits, level, sha256).close()
 
 
+def check_submission(method: Method) -> None:
+    """The whole check of a submission: its syntax here (compiled, never run), everything else
+    in its sandbox, which must load the very bytes hashed when it was read."""
+    assert method.untrusted_path is not None and method.sandbox is not None and method.limits is not None
+    assert method.file_format is not None
+    with submission_errors():
+        source, _ = read_source(method.untrusted_path)
+        check_syntax(method.untrusted_path, source)
+    check_in_sandbox(
+        method.untrusted_path,
+        method.loss_names,
+        method.sandbox,
+        method.limits,
+        method.file_format,
+        method.spec.source_sha256,
+    )
+
+
 def refuse_file_as_baseline(entry_type: EntryType) -> None:
     """A queued baseline is rebuilt from the registry, never from a file: a file given the
     type would crash every worker that claimed its jobs."""
