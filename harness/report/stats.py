@@ -1,69 +1,34 @@
-"""Small-sample statistics for leaderboards: Student-t intervals, Welch's t-test, and the
-paired t-test with a bootstrap interval for methods run on the same seeds and folds.
+"""Small-sample statistics for leaderboards: Student-t intervals, Welch's t-test, the paired
+t-test with a bootstrap interval for methods run on the same seeds and folds, Holm's
+correction for a board's many comparisons, and the power arithmetic that says how many seeds
+a difference needs.
 
-The t distribution's CDF comes from the regularised incomplete beta function, evaluated
-with its continued fraction (modified Lentz); no SciPy needed.
+The t and noncentral t distributions come from SciPy (`scipy.stats`), so only the
+small-sample conventions (no test below 2 values, the zero-spread cases) live here.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
+from scipy import optimize
+from scipy.stats import nct, norm
+from scipy.stats import t as student_t
 
 
-def _beta_continued_fraction(a: float, b: float, x: float) -> float:
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < eps:
-            break
-    return result
+def _t_critical(level: float, df: float) -> float:
+    """The two-sided critical value t_{(1+level)/2, df}."""
+    return float(student_t.ppf(0.5 + level / 2, df))
 
 
-def regularized_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with `df` (> 0, possibly fractional) degrees of freedom."""
-    tail = 0.5 * regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The t with P(T <= t) = p, by bisection on t_cdf."""
-    low, high = -1e4, 1e4
-    for _ in range(200):
-        middle = (low + high) / 2
-        if t_cdf(middle, df) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
+def _two_sided_p(t: float, df: float) -> float:
+    """2 P(T > |t|), from the survival function so that tiny p keep their precision."""
+    return min(1.0, float(2.0 * student_t.sf(abs(t), df)))
 
 
 @dataclass(frozen=True)
@@ -85,7 +50,7 @@ def summary_of(n: int, mean: float, std: float | None, level: float = 0.95) -> S
     mean ± std, whose values are not known)."""
     if n < 2 or std is None:
         return Summary(n, mean, std if n >= 2 else None, None, None)
-    half = t_quantile(0.5 + level / 2, n - 1) * std / math.sqrt(n)
+    half = _t_critical(level, n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
 
 
@@ -108,8 +73,7 @@ def welch_test(a: list[float], b: list[float]) -> Comparison:
         return Comparison(difference, None, None, p)
     t = difference / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    p = 2.0 * (1.0 - t_cdf(abs(t), df))
-    return Comparison(difference, t, df, min(1.0, max(0.0, p)))
+    return Comparison(difference, t, df, _two_sided_p(t, df))
 
 
 @dataclass(frozen=True)
@@ -165,6 +129,85 @@ def paired_test(a: Mapping[Unit, float], b: Mapping[Unit, float], level: float =
         p = 1.0 if mean == 0 else 0.0
         return PairedComparison(n, mean, mean, mean, p, boot_low, boot_high)
     se = std / math.sqrt(n)
-    half = t_quantile(0.5 + level / 2, n - 1) * se
-    p = 2.0 * (1.0 - t_cdf(abs(mean / se), n - 1))
-    return PairedComparison(n, mean, mean - half, mean + half, min(1.0, max(0.0, p)), boot_low, boot_high)
+    half = _t_critical(level, n - 1) * se
+    return PairedComparison(n, mean, mean - half, mean + half, _two_sided_p(mean / se, n - 1), boot_low, boot_high)
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """mean ± t_{(1+level)/2, n-1} s/√n, the Student-t interval of the mean; None below 2 values."""
+    if len(values) < 2:
+        return None
+    summary = summarize(list(values), level)
+    assert summary.ci_low is not None and summary.ci_high is not None  # n >= 2 always has one
+    return summary.ci_low, summary.ci_high
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm–Bonferroni step-down adjusted p-values, in the input order: a board tests every
+    cell against one row, and unadjusted marks would flag about one cell in twenty by chance.
+    None (no test possible) stays None and does not count among the m tests."""
+    if any(p is not None and not 0.0 <= p <= 1.0 for p in p_values):
+        raise ValueError(f"p-values must lie in [0, 1]: {list(p_values)}")
+    ranked = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    m = len(ranked)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(ranked):
+        running = max(running, min(1.0, (m - rank) * p))  # step-down: never below a smaller p's
+        adjusted[index] = running
+    return adjusted
+
+
+def _check_levels(alpha: float, power: float) -> None:
+    if not 0.0 < alpha < 1.0 or not alpha < power < 1.0:
+        raise ValueError(f"need 0 < alpha < power < 1, got alpha={alpha}, power={power}")
+
+
+def _paired_power(effect_size: float, n: int, alpha: float) -> float:
+    """Power of the two-sided paired t-test with n pairs when the true mean difference is
+    effect_size standard deviations: P(|T| > t_{1-α/2, n-1}), T ~ nct(n - 1, effect_size √n)."""
+    df, nc = n - 1, effect_size * math.sqrt(n)
+    critical = _t_critical(1.0 - alpha, df)
+    # P(T < -c) as P(T' > c) with T' ~ nct(df, -nc): SciPy's far-left cdf can return NaN
+    return float(nct.sf(critical, df, nc) + nct.sf(critical, df, -nc))
+
+
+def minimum_detectable_difference(std: float | None, n: int, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """The smallest true mean paired difference that a two-sided paired t-test on n pairs,
+    whose differences spread with this std, detects with the given power at level alpha:
+    what a board's seeds can resolve. Exact through the noncentral t (the normal
+    approximation (z_{1-α/2} + z_power) std/√n is too small for few seeds). None below 2
+    pairs or without a std; 0.0 when the differences do not vary."""
+    _check_levels(alpha, power)
+    if n < 2 or std is None:
+        return None
+    if std < 0.0:
+        raise ValueError(f"std must be >= 0, got {std}")
+    if std == 0.0:
+        return 0.0
+    high = 2.0 * (norm.ppf(1.0 - alpha / 2) + norm.ppf(power)) / math.sqrt(n)
+    while _paired_power(high, n, alpha) < power:  # few df need far more than the normal guess
+        high *= 2.0
+    effect_size = optimize.brentq(lambda d: _paired_power(d, n, alpha) - power, 0.0, high, xtol=1e-13)
+    return float(effect_size) * std
+
+
+def seeds_needed(effect: float, std: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 1000) -> int | None:
+    """The fewest pairs (seeds, at least 2) whose paired t-test detects a true difference of
+    |effect| given this spread of the differences; None when more than max_n would be needed.
+    The detectable difference shrinks with n, so the answer is found by bisection."""
+    _check_levels(alpha, power)
+    if std < 0.0:
+        raise ValueError(f"std must be >= 0, got {std}")
+
+    def enough(n: int) -> bool:
+        detectable = minimum_detectable_difference(std, n, alpha, power)
+        return detectable is not None and detectable <= abs(effect)
+
+    if max_n < 2 or not enough(max_n):
+        return None
+    low, high = 1, max_n  # enough(high) holds; low is below the smallest candidate
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
