@@ -1,9 +1,12 @@
-"""Plugins by name: tasks, methods and sandbox backends, found through entry points.
+"""Plugins by name: tasks, methods, method families and sandbox backends, found through
+entry points.
 
 Each kind is one entry-point group (`mtl_bench.tasks`, `mtl_bench.methods`,
-`mtl_bench.sandboxes`) whose values are lazy `module:attribute` references; the built-in
-ones register the same way in pyproject.toml. Nothing is imported until a name is asked
-for, and a broken plugin breaks only itself.
+`mtl_bench.method_families`, `mtl_bench.sandboxes`) whose values are lazy
+`module:attribute` references; the built-in ones register the same way in pyproject.toml.
+Nothing is imported until a name is asked for, and a broken plugin breaks only itself.
+A method is found for a task's losses by `method_for`: a plain name is a registered
+method, `family:member` a member a family generates from those losses.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from harness.api.errors import PluginError
 
 if TYPE_CHECKING:  # imported when a plugin is checked: listing names needs no torch
-    from harness.api.method import MethodInfo
+    from harness.api.method import MethodFamily, MethodInfo
     from harness.api.sandbox import Sandbox
     from harness.api.task import Task
 
@@ -149,6 +152,15 @@ def _method(target: Any, name: str) -> MethodInfo:
     return target
 
 
+def _family(target: Any, name: str) -> MethodFamily:
+    from harness.api.method import MethodFamily
+
+    if not isinstance(target, MethodFamily):
+        raise TypeError(f"{target!r} is not a harness.api.MethodFamily")
+    _named(target, name)
+    return target
+
+
 def _sandbox(target: Any, name: str) -> type[Sandbox]:
     from harness.api.sandbox import Sandbox
 
@@ -160,5 +172,81 @@ def _sandbox(target: Any, name: str) -> type[Sandbox]:
 
 tasks: Registry[Task] = Registry("mtl_bench.tasks", "task", _task)
 methods: Registry[MethodInfo] = Registry("mtl_bench.methods", "method", _method)
+families: Registry[MethodFamily] = Registry("mtl_bench.method_families", "method family", _family)
 sandboxes: Registry[type[Sandbox]] = Registry("mtl_bench.sandboxes", "sandbox", _sandbox)
-REGISTRIES = (tasks, methods, sandboxes)
+REGISTRIES = (tasks, methods, families, sandboxes)
+_MEMBERS: dict[tuple[str, tuple[str, ...]], dict[str, MethodInfo]] = {}
+
+
+def family_of(name: str) -> str | None:
+    """The registered family whose prefix (`family:`) `name` starts with, or None: such a
+    name belongs to the family, whether or not it is one of its members."""
+    family, sep, _ = name.partition(":")
+    return family if sep and family in families else None
+
+
+def members(family_name: str, loss_names: tuple[str, ...]) -> dict[str, MethodInfo]:
+    """name -> method: the members the family generates for a task with these losses (built
+    once per family and losses, so that a member is one object); a PluginError if the family
+    is unknown or broken, or a member is misnamed."""
+    key = (family_name, tuple(loss_names))
+    if key not in _MEMBERS:
+        family = families.get(family_name)
+        try:
+            generated = family.members(key[1])
+        except Exception as exc:
+            raise PluginError(
+                f"method family {family_name!r} failed to build its members for the losses {', '.join(key[1])}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        from harness.api.method import MethodInfo
+
+        found: dict[str, MethodInfo] = {}
+        for info in generated:
+            if not isinstance(info, MethodInfo):
+                raise PluginError(f"method family {family_name!r}: its member {info!r} is not a harness.api.MethodInfo")
+            if not info.name.startswith(family.prefix) or info.name == family.prefix or info.name in found:
+                raise PluginError(
+                    f"method family {family_name!r}: its member {info.name!r} is not named "
+                    f"{family.prefix}SUFFIX, or is named twice"
+                )
+            found[info.name] = info
+        _MEMBERS[key] = found
+    return _MEMBERS[key]
+
+
+def role_members(role: str, loss_names: tuple[str, ...]) -> tuple[list[MethodInfo], list[str], list[PluginError]]:
+    """Every registered family of `role` (`controls`, `frontier`): their members for a task
+    with these losses, the centres they name (registered methods, run with them), and the
+    error of each family that does not load."""
+    loaded, broken = families.load_all()
+    found: list[MethodInfo] = []
+    centres: list[str] = []
+    errors = list(broken.values())
+    for name, family in loaded.items():
+        if family.role != role:
+            continue
+        try:
+            found.extend(members(name, loss_names).values())
+        except PluginError as exc:
+            errors.append(exc)
+            continue
+        if family.centre is not None:
+            centres.append(family.centre)
+    return found, centres, errors
+
+
+def method_for(name: str, loss_names: tuple[str, ...]) -> MethodInfo:
+    """The method `name` names for a task with these losses: a registered method, or a
+    family's member (`family:member`); a PluginError says why there is none, with the
+    members that exist for those losses."""
+    family = None if name in methods else family_of(name)
+    if family is None:
+        return methods.get(name)
+    found = members(family, loss_names)
+    if name not in found:
+        raise PluginError(
+            f"unknown method {name!r}: method family {family!r} has for the losses {', '.join(loss_names)} "
+            f"the members {', '.join(found) or 'none'}"
+        )
+    return found[name]

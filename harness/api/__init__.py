@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.api.augment import random_crop_flip, to_model_input
     from harness.api.errors import DataNotFoundError, HarnessError, PluginError, SubmissionError
-    from harness.api.method import Combiner, MethodInfo, StepContext, StepResult
+    from harness.api.method import Combiner, MethodFamily, MethodInfo, StepContext, StepResult
     from harness.api.precision import autocast
     from harness.api.records import (
         RECORD_SCHEMA_VERSION,
@@ -42,13 +42,23 @@ if TYPE_CHECKING:
     )
     from harness.api.seeds import stream_seed
     from harness.api.subsets import Subsets, training_subsets
-    from harness.api.task import Architecture, Batch, DataCommand, NoOptions, Pretraining, Task, TaskData, TaskOption
+    from harness.api.task import (
+        Architecture,
+        Batch,
+        DataCommand,
+        NoOptions,
+        Pretraining,
+        Task,
+        TaskData,
+        TaskMetric,
+        TaskOption,
+    )
     from harness.api.transfer import to_device, to_host
 
 _MODULES = {
     "augment": ("random_crop_flip", "to_model_input"),
     "errors": ("DataNotFoundError", "HarnessError", "PluginError", "SubmissionError"),
-    "method": ("Combiner", "MethodInfo", "StepContext", "StepResult"),
+    "method": ("Combiner", "MethodFamily", "MethodInfo", "StepContext", "StepResult"),
     "precision": ("autocast",),
     "records": (
         "RECORD_SCHEMA_VERSION",
@@ -76,7 +86,17 @@ _MODULES = {
     ),
     "seeds": ("stream_seed",),
     "subsets": ("Subsets", "training_subsets"),
-    "task": ("Architecture", "Batch", "DataCommand", "NoOptions", "Pretraining", "Task", "TaskData", "TaskOption"),
+    "task": (
+        "Architecture",
+        "Batch",
+        "DataCommand",
+        "NoOptions",
+        "Pretraining",
+        "Task",
+        "TaskData",
+        "TaskMetric",
+        "TaskOption",
+    ),
     "transfer": ("to_device", "to_host"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
@@ -95,6 +115,7 @@ __all__ = [
     "HarnessError",
     "JobSpec",
     "LaunchRequest",
+    "MethodFamily",
     "MethodInfo",
     "MethodKind",
     "MethodLevel",
@@ -113,6 +134,7 @@ __all__ = [
     "Subsets",
     "Task",
     "TaskData",
+    "TaskMetric",
     "TaskOption",
     "TrainConfig",
     "apply_rlimits",

@@ -6,7 +6,8 @@ A method is registered as a `MethodInfo` and runs in one of two ways:
 - a trusted `Combiner` (`combiner`): it gets the losses with their graph and writes the
   parameters' `.grad` itself (gradient-level methods, or loss-level ones that need the
   job's seed or a hook after the optimizer step).
-Its `kind` (harness.api.records.MethodKind) is how specs and records name it. Submissions
+Its `kind` (harness.api.records.MethodKind) is how specs and records name it. A
+`MethodFamily` generates methods per task from the task's losses (`single:fine`). Submissions
 are files in the submission format (a MultiTaskLoss, GradientCombiner or GramCombiner) and
 run only in the sandboxed oracle.
 """
@@ -17,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
@@ -96,6 +98,12 @@ class MethodInfo:
     source_files: tuple[Path, ...] = ()  # hashed into the cache key (default: `loss_file`)
     max_tasks: int | None = None  # the most task losses it handles; None: any number
     beside_submissions: bool = False  # `submit` runs it beside a submission (the seed's baselines)
+    # a family's member (MethodFamily): the task losses a single-task control trains (None: all),
+    # a fixed-weight frontier point's weights, and the text that sets it apart from its family's
+    # other members, hashed into its cache key after its files (only when not empty)
+    trains: tuple[str, ...] | None = None
+    loss_weights: tuple[float, ...] | None = None
+    parameters: str = ""
 
     def __post_init__(self) -> None:
         if (self.loss_file is None) == (self.combiner is None):
@@ -121,3 +129,31 @@ class MethodInfo:
         if self.max_tasks is not None and task_count > self.max_tasks:
             return f"{self.name} handles at most {self.max_tasks} task losses, this task has {task_count}"
         return None
+
+
+@dataclass(frozen=True)
+class MethodFamily:
+    """Methods generated for each task from the losses it declares, registered under the
+    `mtl_bench.method_families` entry-point group: `members(loss_names)` are the family's
+    methods for a task with those losses, each named `f"{name}:{suffix}"` (the single-task
+    controls `single:fine`, the fixed-weight frontier `fixed-weights:0.1-0.9`). `role` says
+    what they are for: `controls` (each trains a part of the task's losses) or `frontier`
+    (points of a trade-off); `centre`, a registered method run with the members as the
+    family's centre point (the frontier's is `equal`), or None."""
+
+    name: str
+    description: str
+    role: Literal["controls", "frontier"]
+    members: Callable[[tuple[str, ...]], list[MethodInfo]]
+    centre: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ("controls", "frontier"):
+            raise TypeError(f"method family {self.name}: role {self.role!r} is neither 'controls' nor 'frontier'")
+        if not self.name or ":" in self.name:
+            raise TypeError(f"method family {self.name!r}: a family's name is not empty and holds no ':'")
+
+    @property
+    def prefix(self) -> str:
+        """What every member's name starts with (and no other method's may)."""
+        return f"{self.name}:"

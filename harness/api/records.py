@@ -205,6 +205,11 @@ class MethodSpec(BaseModel):
     kind: MethodKind
     source_path: str
     source_sha256: str
+    # a control's role, for the board (never in the cache key, which the source hash makes
+    # unique): the task losses a single-task control trains (its other heads are not
+    # scored), and a fixed-weight frontier point's weights (summing to the task count)
+    trains: tuple[str, ...] | None = None
+    loss_weights: tuple[float, ...] | None = None
 
 
 def job_key(method: MethodSpec, job: JobSpec, harness_version: str, device_type: str = "cpu") -> str:

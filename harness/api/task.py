@@ -68,6 +68,18 @@ class Pretraining:
 
 
 @dataclass(frozen=True)
+class TaskMetric:
+    """What a task loss is judged by on the board's multi-task comparisons (Δm%, the
+    trade-off figure, the hypervolume): one of `evaluate`'s metrics and its direction. A task
+    declares one per task loss, in the order of `loss_names`."""
+
+    loss: str  # the task loss it judges (one of loss_names)
+    metric: str  # a key of evaluate()'s answer
+    label: str  # how a reader knows it: 'fine acc', 'age MAE'
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
 class Architecture:
     name: str
     hidden: bool = False
@@ -100,6 +112,9 @@ class Task(ABC):
     primary_label: str
     higher_is_better: bool = True
     curve_metrics: tuple[str, ...] = ()  # test metrics drawn per epoch in the HTML report
+    # one per task loss, in loss_names' order: Δm%, the trade-off figure and the hypervolume
+    # use them; a task without them gets none of the three (its cells say so)
+    task_metrics: tuple[TaskMetric, ...] = ()
     options_model: ClassVar[type[BaseModel]] = NoOptions
     cli_options: ClassVar[tuple[TaskOption, ...]] = ()
     data_commands: ClassVar[tuple[DataCommand, ...]] = ()

@@ -14,7 +14,8 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="the final evaluation: the full protocol on every architecture, hidden ones included",
         description="Train FILE under the `final` preset: the full protocol (CIFAR-100: 200 epochs, "
         "seeds 42, 123, 456) on every architecture including the hidden ones (VGG-16-BN; ConvNeXt-Tiny for "
-        "the face tasks), run missing baselines on the same jobs, and render the leaderboard with the hidden "
+        "the face tasks), run missing baselines on the same jobs (the seed's four and each task's single-task "
+        "controls, single:LOSS), and render the leaderboard with the hidden "
         "columns (results/leaderboard-final.md and .html). Only this command and `leaderboard --final` "
         "show hidden results.",
     )

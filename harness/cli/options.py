@@ -330,7 +330,12 @@ def submit_request(args: argparse.Namespace, command: str = "submit") -> SubmitR
 
 def baselines_request(args: argparse.Namespace) -> BaselinesRequest:
     return BaselinesRequest(
-        only=_tuple(split_list(args.only)), preset=args.preset, protocol=protocol_of(args), **jobs_fields(args)
+        only=_tuple(split_list(args.only)),
+        controls=args.controls,
+        frontier=args.frontier,
+        preset=args.preset,
+        protocol=protocol_of(args),
+        **jobs_fields(args),
     )
 
 

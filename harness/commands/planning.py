@@ -30,6 +30,20 @@ def chosen_tasks(names: tuple[str, ...] | None) -> dict[str, Task]:
     return {name: registry.tasks.get(name) for name in names}
 
 
+# the presets whose baseline set holds the single-task controls: `baselines` without --only
+# runs them there, and `final` beside a submission (never `submit`'s default baselines)
+CONTROL_PRESETS = frozenset({"full", "final"})
+
+
+def family_methods(role: str, task: Task, warnings: dict[str, None]) -> list[str]:
+    """The names of the members that the method families of `role` (`controls`, `frontier`)
+    generate for the task's losses, each family's centre (a registered method) first; the
+    error of a family that does not load is added to `warnings` (printed once by the caller)."""
+    members, centres, errors = registry.role_members(role, task.loss_names)
+    warnings.update(dict.fromkeys(str(error) for error in errors))
+    return list(dict.fromkeys([*centres, *(info.name for info in members)]))
+
+
 def check_archs(archs: tuple[str, ...], tasks: list[Task]) -> None:
     """--archs applies to every chosen task that has the architecture; a name no chosen task
     knows is an error."""

@@ -103,7 +103,15 @@ class BaselinesRequest(JobsRequest):
     """`baselines`: train registered methods on the preset's jobs."""
 
     command: Literal["baselines"] = "baselines"
-    only: tuple[str, ...] | None = Field(default=None, description="None: every registered method that can run")
+    only: tuple[str, ...] | None = Field(
+        default=None,
+        description="None: every registered method that can run (with the controls under the full preset); "
+        "a family's member (`single:fine`) runs on the chosen tasks that have it",
+    )
+    controls: bool = Field(default=False, description="every chosen task's single-task controls (single:LOSS)")
+    frontier: bool = Field(
+        default=False, description="every chosen task's fixed-weight frontier (fixed-weights:...) and its centre, equal"
+    )
 
 
 class LeaderboardRequest(Request):

@@ -10,13 +10,22 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness import registry
-from harness.api.errors import SubmissionError
+from harness.api.errors import PluginError, SubmissionError
 from harness.api.records import RunRecord
 from harness.api.sandbox import OracleLimits
 from harness.api.task import Task
 from harness.commands.dry_run import PlannedItem, dry_run_plan
 from harness.commands.leaderboard import publish_board
-from harness.commands.planning import board_stem, chosen_tasks, execution, job_device_type, plan_jobs, queue_root
+from harness.commands.planning import (
+    CONTROL_PRESETS,
+    board_stem,
+    chosen_tasks,
+    execution,
+    family_methods,
+    job_device_type,
+    plan_jobs,
+    queue_root,
+)
 from harness.commands.requests import BaselinesRequest, JobsRequest, SubmitRequest
 from harness.methods.resolve import (
     Method,
@@ -101,37 +110,87 @@ def submit(request: SubmitRequest) -> RunAnswer:
 def with_baselines(
     submissions: dict[str, Method], tasks: dict[str, Task], request: SubmitRequest
 ) -> dict[str, list[Method]]:
-    """Per task: the seed's baselines that can run it (with a note for the others), then the submission."""
+    """Per task: the seed's baselines that can run it (with a note for the others), and under
+    `final` the task's single-task controls, then the submission."""
     names = submit_baselines() if request.baselines else ()
     if request.baselines:  # a method plugin that does not load may be one of them: say so
         for error in registry.methods.load_all()[1].values():
             print(f"warning: {error}", flush=True)
+    controls = request.baselines and request.final  # the final preset's baseline set (not `submit`'s)
+    warnings: dict[str, None] = {}
     methods: dict[str, list[Method]] = {}
     for task in tasks.values():
-        baselines, notes = methods_for_task(names, task.loss_names, task.name, strict=False)
+        own = [*names, *(family_methods("controls", task, warnings) if controls else ())]
+        baselines, notes = methods_for_task(list(dict.fromkeys(own)), task.loss_names, task.name, strict=False)
         for note in notes:
             print(f"note: baseline {note}", flush=True)
         methods[task.name] = [*baselines, submissions[task.name]]
+    for warning in warnings:
+        print(f"warning: {warning}", flush=True)
     return methods
 
 
 def baselines(request: BaselinesRequest) -> RunAnswer:
-    """Train the registered methods (or those named) on the preset's jobs."""
+    """Train the registered methods (or those named, or the controls and frontier asked for)
+    on the preset's jobs."""
     tasks = chosen_tasks(request.tasks)
     how = execution(request)
-    names = request.only or tuple(registry.methods.names())
-    methods: dict[str, list[Method]] = {}
-    for task in tasks.values():
-        methods[task.name], notes = methods_for_task(names, task.loss_names, task.name, strict=bool(request.only))
-        for note in notes:
-            print(f"note: {note}", flush=True)
-    planned = plan_jobs(methods, tasks, request)
+    planned = plan_jobs(baseline_methods(request, tasks), tasks, request)
     if request.dry_run:
         return _dry_run(request, planned, None)
     answer = _run(request, tasks, planned, how, None)
     if answer.output.failed and answer.output.leaderboard is not None:
         return dataclasses.replace(answer, output=_with_code(answer.output, 1))
     return answer
+
+
+def baseline_methods(request: BaselinesRequest, tasks: dict[str, Task]) -> dict[str, list[Method]]:
+    """Per task, the methods `baselines` trains on it. The names given with --only (a method
+    family's member, such as single:fine, only on the tasks that have it; a name that no
+    chosen task has is an error), else, without --controls and --frontier, every registered
+    method that can run the task (a note for the others) and, under the full preset, the
+    task's single-task controls; then the members of the families asked for: --controls the
+    task's single-task controls, --frontier its fixed-weight frontier with its centre."""
+    only = request.only or ()
+    everything = not only and not request.controls and not request.frontier
+    roles = [
+        role
+        for role, wanted in (
+            ("controls", request.controls or (everything and request.preset in CONTROL_PRESETS)),
+            ("frontier", request.frontier),
+        )
+        if wanted
+    ]
+    members = {name: family for name in only if (family := registry.family_of(name)) is not None}
+    has = {
+        task: {name for name in members if name in registry.members(members[name], tasks[task].loss_names)}
+        for task in tasks
+    }
+    for name, family in members.items():
+        if not any(name in found for found in has.values()):
+            there = dict.fromkeys(m for task in tasks.values() for m in registry.members(family, task.loss_names))
+            raise PluginError(
+                f"unknown method {name!r}: no chosen task ({', '.join(tasks)}) has it; "
+                f"their {family} methods: {', '.join(there) or 'none'}"
+            )
+    warnings: dict[str, None] = {}
+    methods: dict[str, list[Method]] = {}
+    for task in tasks.values():
+        named = [name for name in only if name not in members or name in has[task.name]]
+        for name in [name for name in members if name not in has[task.name]]:
+            print(f"note: {name} left out on {task.name}: not one of its {members[name]} methods", flush=True)
+        added = list(registry.methods.names()) if everything else []
+        for role in roles:
+            added.extend(family_methods(role, task, warnings))
+        strict, _ = methods_for_task(list(dict.fromkeys(named)), task.loss_names, task.name, strict=True)
+        rest = [name for name in dict.fromkeys(added) if name not in named]
+        loose, notes = methods_for_task(rest, task.loss_names, task.name, strict=False)
+        for note in notes:
+            print(f"note: {note}", flush=True)
+        methods[task.name] = [*strict, *loose]
+    for warning in warnings:
+        print(f"warning: {warning}", flush=True)
+    return methods
 
 
 def _run(

@@ -3,7 +3,8 @@
 A method's kind (`MethodKind`, in its spec) decides how it runs: a registered method
 in-process (its MultiTaskLoss file, or its trusted combiner), a file in the submission
 format in its sandboxed oracle, at the file's level. `submission_method` reads and checks a
-new file, `registered_method` builds a registered one, and `method_from_spec` rebuilds
+new file, `registered_method` builds a registered one (or a method family's member, by its
+`family:member` name, for a task's losses), and `method_from_spec` rebuilds
 either from a spec as a queue holds it (the worker, and any command that runs queued jobs).
 """
 
@@ -144,6 +145,12 @@ def submission_method(
     refuse_file_as_baseline(entry_type)
     if name in registry.methods:
         raise HarnessError(f"the name {name!r} belongs to a registered method; pass another --name")
+    family = registry.family_of(name)
+    if family is not None:
+        raise HarnessError(
+            f"the name {name!r} belongs to the method family {family!r} (its names start with {family}:); "
+            "pass another --name"
+        )
     with submission_errors():
         source, sha256 = read_source(path)
     if expected_sha256 is not None and sha256 != expected_sha256:
@@ -173,29 +180,36 @@ def submission_method(
     )
 
 
-def check_method(name: str, task_name: str, task_count: int) -> MethodInfo:
-    """The registered method, or a PluginError if it is unknown or cannot run this task."""
-    info = registry.methods.get(name)
-    refusal = info.refusal(task_count)
+def check_method(name: str, task_name: str, loss_names: tuple[str, ...]) -> MethodInfo:
+    """The registered method, or a family's member (`family:member`) for a task with these
+    losses (registry.method_for); a PluginError if it is unknown or cannot run this task."""
+    info = registry.method_for(name, loss_names)
+    refusal = info.refusal(len(loss_names))
     if refusal is not None:
         raise PluginError(f"method {refusal} ({task_name}); leave it out with --only or choose another task")
     return info
 
 
 def registered_method(name: str, loss_names: tuple[str, ...], task_name: str = "") -> Method:
-    """A registered method (a baseline or a plugin's) ready for jobs of a task with these losses."""
-    info = check_method(name, task_name, len(loss_names))
+    """A registered method (a baseline, a plugin's, or a family's member) ready for jobs of a
+    task with these losses. Its source hash covers its files, then its `parameters` when it
+    has any (a family's members share their files)."""
+    info = check_method(name, task_name, loss_names)
     digest = hashlib.sha256()
     with submission_errors():
         for path in info.hashed_files():
             digest.update(read_source(path, limit=None)[1].encode())  # trusted: hashed, never parsed here
         loaded = load_submission(info.loss_file, loss_names) if info.loss_file is not None else None
+    if info.parameters:  # only then: every method without them keeps its key
+        digest.update(b"\0parameters\0" + info.parameters.encode())
     spec = MethodSpec(
         name=name,
         entry_type="baseline",
         kind=info.kind,
         source_path=_display_path(info.loss_file or info.hashed_files()[0]),
         source_sha256=digest.hexdigest(),
+        trains=info.trains,
+        loss_weights=info.loss_weights,
     )
     return Method(spec, info=info, loaded=loaded, loss_names=loss_names)
 
@@ -210,8 +224,8 @@ def method_from_spec(
     allow_process: bool = False,
 ) -> Method:
     """The method a spec names (as a queue entry holds it), ready to run with its spec kept
-    as given (it is in the job's key): a baseline rebuilt from the registry, never from a
-    file; anything else from `submission_copy`, the stored copy of its file
+    as given (it is in the job's key): a baseline rebuilt from the registry by its name (a
+    family's member from its family, for these losses), never from a file; anything else from `submission_copy`, the stored copy of its file
     (harness/submission_store.py), in `sandbox` (a backend, or its name: None is the
     default), at the level its kind says. A HarnessError says why it cannot be built. The
     `process` sandbox isolates nothing: a file runs in it only with `allow_process` (a
@@ -255,7 +269,7 @@ def methods_for_task(
     it is a PluginError when `strict` (the user named it), else left out: the notes say why."""
     methods, notes = [], []
     for name in names:
-        refusal = None if strict else registry.methods.get(name).refusal(len(loss_names))
+        refusal = None if strict else registry.method_for(name, loss_names).refusal(len(loss_names))
         if refusal is not None:
             notes.append(f"left out on {task_name}: {refusal}")
             continue

@@ -18,6 +18,7 @@ from harness.api import (
     HarnessError,
     Task,
     TaskData,
+    TaskMetric,
     TrainConfig,
     to_host,
     training_subsets,
@@ -97,6 +98,7 @@ class Cifar100MultiTask(Task):
     primary_label = "test acc"
     higher_is_better = True
     curve_metrics = ("fine_acc", "coarse_acc")
+    task_metrics = (TaskMetric("fine", "fine_acc", "fine acc"), TaskMetric("coarse", "coarse_acc", "coarse acc"))
     data_commands = DATA_COMMANDS
     supports_subsets = True
 

@@ -18,6 +18,7 @@ from harness.api import (
     Pretraining,
     Task,
     TaskData,
+    TaskMetric,
     TrainConfig,
     to_device,
     to_host,
@@ -244,6 +245,10 @@ class FaceAgeGender(_FaceTask):
     primary_label = "harmonic"
     higher_is_better = True
     curve_metrics = ("harmonic", "age_rmse", "gender_f1")
+    task_metrics = (
+        TaskMetric("age", "age_mae", "age MAE", higher_is_better=False),
+        TaskMetric("gender", "gender_acc", "gender acc"),
+    )
 
     def __init__(self) -> None:
         self.presets = _presets("utkface", smoke_fold=None, smoke_train=512)
@@ -308,6 +313,7 @@ class AdienceAgeGender(_FaceTask):
     primary_label = "exact acc"
     higher_is_better = True
     curve_metrics = ("age_exact", "age_1off", "gender_acc")
+    task_metrics = (TaskMetric("age", "age_exact", "exact acc"), TaskMetric("gender", "gender_acc", "gender acc"))
     age_outputs = 8
 
     def __init__(self) -> None:

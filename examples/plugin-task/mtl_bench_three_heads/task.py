@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from harness.api import Architecture, Batch, HarnessError, Task, TaskData, TaskOption, TrainConfig
+from harness.api import Architecture, Batch, HarnessError, Task, TaskData, TaskMetric, TaskOption, TrainConfig
 
 SIZE = 16
 PATTERNS = 10
@@ -162,6 +162,11 @@ class ThreeHeads(Task):
     primary_label = "test acc"
     higher_is_better = True
     curve_metrics = ("pattern_acc", "side_acc")
+    task_metrics = (
+        TaskMetric("pattern", "pattern_acc", "pattern acc"),
+        TaskMetric("side", "side_acc", "side acc"),
+        TaskMetric("brightness", "brightness_mae", "brightness MAE", higher_is_better=False),
+    )
     options_model = ThreeHeadsOptions
     cli_options = OPTIONS
 

@@ -158,9 +158,10 @@ def test_final_command_plans_the_hidden_architecture(tmp_path: Path, data_root: 
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert "45 jobs: 0 already recorded, 45 enqueued" in done.stdout  # 5 methods x 3 archs x 3 seeds
+    # 7 methods (the submission, the seed's four, the controls single:fine and single:coarse) x 3 archs x 3 seeds
+    assert "63 jobs: 0 already recorded, 63 enqueued" in done.stdout
     pending = [p.read_text() for p in (tmp_path / "queue" / "pending").glob("*.json")]
-    assert sum('"arch": "vgg16bn"' in text or '"arch":"vgg16bn"' in text for text in pending) == 15
+    assert sum('"arch": "vgg16bn"' in text or '"arch":"vgg16bn"' in text for text in pending) == 21
     assert all('"preset": "final"' in text or '"preset":"final"' in text for text in pending)
 
 
