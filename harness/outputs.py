@@ -37,8 +37,20 @@ class BoardCell(BaseModel):
     task: str
     arch: str
     column: str
+    rule: str = Field(
+        default="best test epoch",
+        description="the checkpoint rule of `values`: the best epoch on the split scored ('best test epoch', the "
+        "seed table's; 'best val epoch' under --protocol heldout)",
+    )
     method: str
     type: str
+    control: Literal["single-task", "fixed-weights"] | None = Field(
+        default=None, description="a single-task control (single:<loss>) or a fixed-weight grid point"
+    )
+    unscored: bool = Field(
+        default=False,
+        description="a single-task control whose column metric needs a head it does not train: no value, no test",
+    )
     published: bool
     reported: bool = Field(
         default=False,
@@ -69,7 +81,76 @@ class BoardCell(BaseModel):
     bootstrap_high_vs_equal: float | None
     paired_p_vs_best_baseline: float | None
     marks_use_paired_test_vs_equal: bool
+    final_epoch_values: list[float] = Field(
+        default_factory=list, description="the column's metric at the final epoch of each ok run (no choice of epoch)"
+    )
+    final_epoch_mean: float | None = None
+    best_baseline_chosen_on: Literal["validation", "test"] | None = Field(
+        default=None,
+        description="validation: chosen on the preset's held-out runs; test: on this board's own numbers "
+        "(optimistic for the baseline)",
+    )
+    tuned_fixed_weights: str | None = Field(default=None, description="the fixed-weight grid's best point here")
+    tuned_fixed_weights_chosen_on: Literal["validation", "test"] | None = None
+    test_vs_equal: str | None = Field(default=None, description="paired t-test or Welch's t-test")
+    diff_vs_equal: float | None = None
+    diff_ci95_low_vs_equal: float | None = None
+    diff_ci95_high_vs_equal: float | None = None
+    p_holm_vs_equal: float | None = Field(
+        default=None, description="Holm-adjusted over the row's comparisons in the column; the marks use it"
+    )
+    test_vs_tuned_fixed_weights: str | None = None
+    diff_vs_tuned_fixed_weights: float | None = None
+    diff_ci95_low_vs_tuned_fixed_weights: float | None = None
+    diff_ci95_high_vs_tuned_fixed_weights: float | None = None
+    p_holm_vs_tuned_fixed_weights: float | None = None
+    test_vs_best_baseline: str | None = None
+    diff_vs_best_baseline: float | None = None
+    diff_ci95_low_vs_best_baseline: float | None = None
+    diff_ci95_high_vs_best_baseline: float | None = None
+    p_holm_vs_best_baseline: float | None = None
+    delta_m_percent: float | None = Field(
+        default=None,
+        description="Δm%: mean over seeds of 100 × the mean over task losses of the oriented relative change "
+        "against the same seed's single-task controls (final epoch)",
+    )
+    delta_m_percent_ci95_low: float | None = None
+    delta_m_percent_ci95_high: float | None = None
+    delta_m_percent_n: int | None = None
+    hypervolume: float | None = Field(
+        default=None, description="per seed, the product of (1 + each Δm term), reference point the origin"
+    )
+    hypervolume_ci95_low: float | None = None
+    hypervolume_ci95_high: float | None = None
+    hypervolume_n: int | None = None
     avg_rank: float | None
+    verdict: str | None = Field(default=None, description="an entry's verdict in this column, each test stated")
+
+
+class BoardColumn(BaseModel):
+    """One task/architecture column: what its runs could detect, its tuned fixed weights and
+    its frontier."""
+
+    task: str
+    arch: str
+    column: str
+    rule: str
+    power_n: int | None = Field(description="paired runs per comparison the power is computed for")
+    power_paired_std: float | None = Field(description="pooled sample std of the paired differences vs equal")
+    power_comparisons: int | None
+    min_detectable_difference: float | None = Field(
+        description="the smallest true paired difference detected at α=0.05 with power 0.8 (noncentral t)"
+    )
+    best_baseline: str | None
+    best_baseline_chosen_on: Literal["validation", "test"] | None
+    tuned_fixed_weights: str | None
+    tuned_fixed_weights_label: str | None
+    tuned_fixed_weights_chosen_on: Literal["validation", "test"] | None
+    frontier_points: list[str]
+    frontier_hypervolume: float | None
+    frontier_hypervolume_ci95_low: float | None
+    frontier_hypervolume_ci95_high: float | None
+    frontier_hypervolume_n: int | None
 
 
 class LeaderboardOutput(Output):
@@ -84,6 +165,8 @@ class LeaderboardOutput(Output):
     )
     include_hidden: bool
     cells: list[BoardCell]
+    columns: list[BoardColumn] = Field(default_factory=list)
+    verdicts: list[str] = Field(default_factory=list, description="each entry's verdict per column")
     unreadable_records: list[str] = Field(
         default_factory=list,
         description="run record files of this preset that could not be read (path: reason): each counts as a "

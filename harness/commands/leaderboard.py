@@ -11,9 +11,10 @@ from harness.api.errors import HarnessError
 from harness.api.records import Protocol
 from harness.commands.planning import chosen_tasks
 from harness.commands.requests import LeaderboardRequest
-from harness.outputs import BoardCell, LeaderboardOutput
+from harness.outputs import BoardCell, BoardColumn, LeaderboardOutput
 from harness.report.board import Board
 from harness.report.files import load_board, write_reports
+from harness.report.long_form import column_rows, long_rows, verdict_lines
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def publish_board(
 
 
 def board_output(board: Board, preset: str, final: bool, files: list[str]) -> LeaderboardOutput:
-    """The document of a built board: one cell per method and column."""
+    """The document of a built board: one cell per method and column, one entry per column
+    (power, tuned fixed weights, frontier) and the entries' verdicts."""
     return LeaderboardOutput(
         exit_code=0,
         preset=preset,
@@ -59,7 +61,9 @@ def board_output(board: Board, preset: str, final: bool, files: list[str]) -> Le
         protocols=board.protocol_keys(),
         comparable_to_published=board.comparable_to_published,
         include_hidden=final,
-        cells=[BoardCell.model_validate(row) for row in board.long_rows()],
+        cells=[BoardCell.model_validate(row) for row in long_rows(board)],
+        columns=[BoardColumn.model_validate(row) for row in column_rows(board)],
+        verdicts=verdict_lines(board),
         unreadable_records=board.unreadable(),
         files=files,
     )

@@ -59,6 +59,11 @@ class Column:
     def name(self) -> str:
         return column_name(self.task, self.arch, self.heldout)
 
+    @property
+    def rule(self) -> str:
+        """The checkpoint rule of its values: the best epoch on the split it scores."""
+        return checkpoint_rule(self.heldout)
+
 
 @dataclass(frozen=True)
 class RowKey:
@@ -87,6 +92,10 @@ class Cell:
     units: list[Unit | None] = field(default_factory=list)  # per value; None: a published number
     unreadable: list[str] = field(default_factory=list)  # record files that could not be read: path: reason
     reported: Summary | None = None  # a paper's mean ± std without its values: shown, never tested
+    # the final epoch's metrics of each ok run, by unit: Δm%, the trade-off figure and the
+    # hypervolume read these (every head's metric, no choice of epoch on the evaluated split)
+    finals: dict[Unit, dict[str, float]] = field(default_factory=dict)
+    unscored: bool = False  # a single-task control whose column's metric needs a head it does not train
 
     def by_unit(self) -> dict[Unit, float] | None:
         """value per (seed, variant), or None if a value has no unit or a unit repeats."""
@@ -104,6 +113,37 @@ class Cell:
     def n(self) -> int:
         return self.reported.n if self.reported is not None else len(self.values)
 
+    def final_values(self, metric: str) -> list[float]:
+        """The metric at the final epoch of each ok run (no choice of epoch), where finite."""
+        values = (finals.get(metric) for finals in self.finals.values())
+        return [v for v in values if v is not None and math.isfinite(v)]
+
+
+@dataclass(frozen=True)
+class MethodRole:
+    """What a registered control is, from its records' spec: a single-task control trains
+    only `trains`; a fixed-weight frontier point has `loss_weights` (`equal` is the centre)."""
+
+    trains: tuple[str, ...] | None = None
+    loss_weights: tuple[float, ...] | None = None
+
+    @property
+    def control(self) -> bool:
+        return self.trains is not None
+
+    @property
+    def frontier(self) -> bool:
+        return self.loss_weights is not None
+
+
+def metric_losses(task: Task, metric: str) -> tuple[str, ...]:
+    """The task losses a metric judges: the declared loss of a task metric, else all of them
+    (a combined score such as the face task's harmonic mean needs every head)."""
+    for declared in task.task_metrics:
+        if declared.metric == metric:
+            return (declared.loss,)
+    return task.loss_names
+
 
 @dataclass(frozen=True)
 class UnreadableRun:
@@ -116,12 +156,20 @@ class UnreadableRun:
 
 
 def column_name(task: Task, arch: str, heldout: bool = False) -> str:
-    """The seed's shape, `test acc resnet20-cifar100mt ↑`; `val acc ...` under the held-out protocol."""
+    """The seed's shape, `test acc resnet20-cifar100mt ↑`, with its checkpoint rule: the
+    best epoch, chosen on the split it scores (`val acc ... (best val epoch)` under the
+    held-out protocol)."""
     arrow = "↑" if task.higher_is_better else "↓"
     label = task.primary_label
     if heldout:
         label = label.replace("test", "val") if "test" in label else f"val {label}"
-    return f"{label} {arch}-{task.column_tag} {arrow}"
+    return f"{label} {arch}-{task.column_tag} {arrow} ({checkpoint_rule(heldout)})"
+
+
+def checkpoint_rule(heldout: bool) -> str:
+    """Which epoch a column's value comes from: the seed's rule, the best epoch on the split
+    scored (the test split's best is a choice made on test, kept for the published table)."""
+    return "best val epoch" if heldout else "best test epoch"
 
 
 def one_file_per_method(records: list[RunRecord]) -> tuple[list[RunRecord], dict[str, int]]:
@@ -194,6 +242,11 @@ class Board:
     references: list[PublishedSet] = field(default_factory=list)  # reported summaries of the board's tasks
     unplaced: list[str] = field(default_factory=list)  # unreadable files of this preset no cell could hold
     superseded: dict[str, int] = field(default_factory=dict)  # per method: runs of an earlier file left off
+    roles: dict[RowKey, MethodRole] = field(default_factory=dict)  # the controls among the rows
+    # the same preset's held-out runs (their validation split), where the board scores the
+    # test split: what the best baseline and the tuned fixed weights are chosen on, so that
+    # no choice reads the numbers it is then tested on
+    validation: Board | None = None
 
     def unreadable(self) -> list[str]:
         """Every unreadable record file the board counted or could not place, with the reason."""
@@ -217,11 +270,35 @@ class Board:
 
     # --- ordering, comparisons, ranks ---------------------------------------------------
 
+    def role(self, row: RowKey | None) -> MethodRole:
+        return self.roles.get(row, MethodRole()) if row is not None else MethodRole()
+
+    def is_control(self, row: RowKey) -> bool:
+        """A single-task control or a frontier point: shown, compared against, never ranked."""
+        role = self.role(row)
+        return role.control or role.frontier
+
+    @property
+    def heldout(self) -> bool:
+        """Whether the board scores the validation split (its choices are then made on it)."""
+        return any(protocol.evaluation == "heldout" for protocol in self.protocols.values())
+
     def rows(self) -> list[RowKey]:
-        """Baselines run here, then published rows, then the entries by type and name."""
+        """Baselines run here, then the frontier points and single-task controls, then
+        published rows, then the entries by type and name."""
+
+        def group(row: RowKey) -> int:
+            role = self.role(row)
+            return 2 if role.control else 1 if role.frontier else 0
+
         return sorted(
-            self.cells, key=lambda k: (k.published, k.entry_type != "baseline" or k.published, k.entry_type, k.method)
+            self.cells,
+            key=lambda k: (k.published, k.entry_type != "baseline" or k.published, group(k), k.entry_type, k.method),
         )
+
+    def column(self, key: tuple[str, str]) -> Column | None:
+        """The column of (task, arch), if the board shows it."""
+        return next((c for c in self.columns if c.key == key), None)
 
     def cell(self, row: RowKey, column: Column) -> Cell | None:
         """The row's cell in `column`, None where it has no run there."""
@@ -243,15 +320,39 @@ class Board:
         key = RowKey(REFERENCE, "baseline")
         return key if key in self.cells else None
 
-    def best_baseline(self, column: Column) -> RowKey | None:
-        """The baseline run here with the best mean in `column` (ties: by name), if any."""
+    def best_on_board(self, column: Column, among: Iterable[RowKey] | None = None) -> RowKey | None:
+        """The baseline (not a control, or among `among`) with the best mean here in
+        `column` (ties: by name), if any."""
+        pool = self.cells if among is None else among
         candidates = [
-            r for r in self.cells if r.entry_type == "baseline" and not r.published and self._values(r, column)
+            r
+            for r in pool
+            if r.entry_type == "baseline" and not r.published and (among is not None or not self.is_control(r))
+            if self._values(r, column)
         ]
         if not candidates:
             return None
         sign = 1 if column.task.higher_is_better else -1
         return max(candidates, key=lambda r: (sign * statistics.fmean(self._values(r, column)), r.method))
+
+    def chosen(self, column: Column, among: list[RowKey] | None = None) -> tuple[RowKey | None, str]:
+        """The best baseline (or the best of `among`) and the split it was chosen on: the
+        validation board's where it ran them (the test numbers are never read to choose),
+        else this board's own (`test`: optimistic for the one chosen; `validation` on a
+        held-out board)."""
+        own = "validation" if self.heldout else "test"
+        there = self.validation.column(column.key) if self.validation is not None else None
+        if self.validation is not None and there is not None:
+            here = [r for r in (among if among is not None else self.cells) if self._values(r, column)]
+            pool = [r for r in here if among is not None or not self.is_control(r)]
+            pick = self.validation.best_on_board(there, pool)
+            if pick is not None:
+                return pick, "validation"
+        return self.best_on_board(column, among), own
+
+    def best_baseline(self, column: Column) -> RowKey | None:
+        """The best baseline, chosen as `chosen` says (on validation where there is one)."""
+        return self.chosen(column)[0]
 
     def versus(self, row: RowKey, other: RowKey | None, column: Column) -> Comparison | None:
         """Welch's test of the row against `other`, or None where either has no usable value."""
@@ -286,6 +387,13 @@ class Board:
             return Comparison(paired.difference, None, paired.n - 1, paired.p)
         return self.versus(row, other, column)
 
+    def favours(self, difference: float, column: Column) -> bool:
+        """Whether `difference` (row minus other) favours the row, by the task's direction."""
+        return _better(column.task, difference)
+
+    def mark_of(self, difference: float, column: Column) -> str:
+        return BETTER if _better(column.task, difference) else WORSE
+
     def mark(self, comparison: Comparison | None, column: Column) -> str:
         """▲ / ▼ where the comparison is significant at ALPHA, else ''."""
         if comparison is None or comparison.p is None or comparison.p >= ALPHA:
@@ -296,7 +404,7 @@ class Board:
         """Average over columns of each ranked row's rank by mean (1 = best; ties share the
         mean of their ranks); published rows, rows without values and rows with a failed run
         in any column (None) are not ranked: failing a column must not improve a rank."""
-        per_row: dict[RowKey, list[float]] = {r: [] for r in self.cells if not r.published}
+        per_row: dict[RowKey, list[float]] = {r: [] for r in self.cells if not r.published and not self.is_control(r)}
         unranked = {r for r in per_row if self.has_failures(r)}  # a failed run in any column
         per_row = {r: ranks for r, ranks in per_row.items() if r not in unranked}
         for column in self.columns:
@@ -319,60 +427,6 @@ class Board:
     def max_n(self) -> int:
         """The most runs in any cell: a cell with fewer says `(n=k)`."""
         return max((c.n for row in self.cells.values() for c in row.values()), default=0)
-
-    # --- export ------------------------------------------------------------------------------
-
-    def long_rows(self) -> list[dict[str, object]]:
-        """One row of numbers per cell: what the JSON document's cells and the CSV hold."""
-        ranks = self.ranks()
-        reference = self.reference()
-        out: list[dict[str, object]] = []
-        for column in self.columns:
-            best = self.best_baseline(column)
-            for row in self.rows():
-                cell = self.cell(row, column)
-                if cell is None:
-                    continue
-                summary = cell.summary
-                vs_ref, vs_best = self.versus(row, reference, column), self.versus(row, best, column)
-                paired_ref, paired_best = self.paired(row, reference, column), self.paired(row, best, column)
-                out.append(
-                    {
-                        "preset": self.preset,
-                        "protocol": self.protocols[column.task.name].key,
-                        "task": column.task.name,
-                        "arch": column.arch,
-                        "column": column.name,
-                        "method": row.method,
-                        "type": row.entry_type,
-                        "published": row.published,
-                        "reported": cell.reported is not None,
-                        "n": cell.n,
-                        "failed": cell.failed,
-                        "unreadable": list(cell.unreadable),
-                        "values": list(cell.values),
-                        "mean": summary.mean if summary else None,
-                        "std": summary.std if summary else None,
-                        "ci95_low": summary.ci_low if summary else None,
-                        "ci95_high": summary.ci_high if summary else None,
-                        f"delta_vs_{REFERENCE}": vs_ref.difference if vs_ref else None,
-                        f"p_vs_{REFERENCE}": vs_ref.p if vs_ref else None,
-                        "best_baseline": best.method if best else None,
-                        "delta_vs_best_baseline": vs_best.difference if vs_best else None,
-                        "p_vs_best_baseline": vs_best.p if vs_best else None,
-                        f"paired_n_vs_{REFERENCE}": paired_ref.n if paired_ref else None,
-                        f"paired_delta_vs_{REFERENCE}": paired_ref.difference if paired_ref else None,
-                        f"paired_ci95_low_vs_{REFERENCE}": paired_ref.ci_low if paired_ref else None,
-                        f"paired_ci95_high_vs_{REFERENCE}": paired_ref.ci_high if paired_ref else None,
-                        f"paired_p_vs_{REFERENCE}": paired_ref.p if paired_ref else None,
-                        f"bootstrap_low_vs_{REFERENCE}": paired_ref.bootstrap_low if paired_ref else None,
-                        f"bootstrap_high_vs_{REFERENCE}": paired_ref.bootstrap_high if paired_ref else None,
-                        "paired_p_vs_best_baseline": paired_best.p if paired_best else None,
-                        f"marks_use_paired_test_vs_{REFERENCE}": self.fully_paired(row, reference, column),
-                        "avg_rank": ranks.get(row),
-                    }
-                )
-        return out
 
 
 def _protocols(tasks: dict[str, Task], preset: str, requested: Protocol | None) -> dict[str, Protocol]:
@@ -401,6 +455,7 @@ def build_board(
     published: Iterable[PublishedSet] = (),
     protocol: Protocol | None = None,
     unreadable: Iterable[UnreadableRun] = (),
+    with_validation: bool = True,
 ) -> Board:
     """The preset's board from the runs under `protocol` (default the preset's own): runs of
     any other protocol are left off, and published rows appear only beside the standard one.
@@ -443,17 +498,30 @@ def build_board(
     ]
     shown = {c.key for c in columns}
     cells: dict[RowKey, dict[tuple[str, str], Cell]] = {}
+    roles: dict[RowKey, MethodRole] = {}
     variants = {name: _preset_variants(task, preset) for name, task in tasks.items()}
     for record in runs:
         column = (record.job.task, record.job.arch)
         if column not in shown:
             continue
-        label = settings_label(tasks[record.job.task], record.job, variants[record.job.task])
+        task = tasks[record.job.task]
+        label = settings_label(task, record.job, variants[record.job.task])
         name = f"{record.method.name} [{label}]" if label else record.method.name
-        cell = cells.setdefault(RowKey(name, record.method.entry_type), {}).setdefault(column, Cell())
-        if (best := _value(record)) is not None:
+        row = RowKey(name, record.method.entry_type)
+        role = _role(record)
+        if role != MethodRole() and not label:
+            roles[row] = role
+        cell = cells.setdefault(row, {}).setdefault(column, Cell())
+        trains = roles.get(row, MethodRole()).trains
+        cell.unscored = trains is not None and not set(metric_losses(task, task.primary_metric)) <= set(trains)
+        unit = (record.job.seed, record.job.variant)
+        if record.status == "ok":
+            cell.finals[unit] = dict(record.final_metrics)
+        if cell.unscored:
+            cell.failed += record.status != "ok"
+        elif (best := _value(record)) is not None:
             cell.values.append(best)
-            cell.units.append((record.job.seed, record.job.variant))
+            cell.units.append(unit)
         else:
             cell.failed += 1
     for row, column, text in placed:
@@ -475,6 +543,16 @@ def build_board(
             )
     visible_runs = [r for r in runs if (r.job.task, r.job.arch) in shown]
     references = [s for s in shown_sets if s.summaries]
+    validation = None
+    if (
+        with_validation
+        and preset != "final"
+        and protocols
+        and not any(p.evaluation == "heldout" for p in protocols.values())
+    ):
+        heldout = (protocol or Protocol()).model_copy(update={"evaluation": "heldout"})
+        validation = build_board(records, tasks, preset, include_hidden, protocol=heldout, with_validation=False)
+        validation = validation if validation.runs else None
     return Board(
         preset,
         columns,
@@ -486,4 +564,13 @@ def build_board(
         references,
         unplaced,
         superseded,
+        roles,
+        validation,
     )
+
+
+def _role(record: RunRecord) -> MethodRole:
+    """A registered control's role from its spec; a file's spec never makes it a control."""
+    if record.method.entry_type != "baseline":
+        return MethodRole()
+    return MethodRole(record.method.trains, record.method.loss_weights)

@@ -1,6 +1,6 @@
-"""The HTML report: the leaderboard, per-column statistics, training curves and effective
-task weights per method (matplotlib PNGs embedded as data URIs), and a reproducibility
-footer. One self-contained file: no scripts or images fetched from anywhere."""
+"""The HTML report: the leaderboard, the verdicts, per-column statistics, the trade-off
+figures (inline SVG), training curves and effective task weights per method (matplotlib
+PNGs embedded as data URIs), and a reproducibility footer. One self-contained file: no scripts or images fetched from anywhere."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ import markupsafe
 from harness.api.records import RunRecord
 from harness.api.task import Task
 from harness.report.board import Board, Column
+from harness.report.figures import tradeoff_plots
+from harness.report.long_form import verdict_lines
 from harness.report.markdown import TEMPLATES, notes
 from harness.report.provenance import provenance
-from harness.report.tables import detail_table, main_table, protocol_banner, reference_tables
+from harness.report.tables import column_lines, detail_table, main_table, protocol_banner, reference_tables
+from harness.report.tradeoff import tradeoff_svg
 
 
 def _mean_curves(runs: list[RunRecord], read) -> dict[str, list[float]]:
@@ -62,6 +65,11 @@ def curves_png(column: Column, runs: list[RunRecord]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _inline(svg: str) -> str:
+    """An SVG inside HTML needs no namespace declaration: the page names no address at all."""
+    return svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
+
+
 def _inline_code(text: str) -> markupsafe.Markup:
     """Markdown's `code` spans as <code>, everything else escaped."""
     parts = str(markupsafe.escape(text)).split("`")
@@ -77,6 +85,8 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
                 "name": column.name,
                 "detail": detail_table(board, column).to_html(index=False, border=0, classes="details"),
                 "image": curves_png(column, runs) if runs else None,
+                "lines": column_lines(board, column),
+                "figures": [markupsafe.Markup(_inline(tradeoff_svg(plot))) for plot in tradeoff_plots(board, column)],
             }
         )
     jobs = [
@@ -102,6 +112,7 @@ def render_html(board: Board, tasks: dict[str, Task], rendered: str) -> str:
         banner=protocol_banner(board),
         table=None if table.empty else table.to_html(index=False, border=0, classes="leaderboard"),
         notes=notes(board, tasks),
+        verdicts=verdict_lines(board),
         sections=sections,
         references=[
             {"title": title, "caveat": caveat, "table": table.to_html(index=False, border=0, classes="reference")}

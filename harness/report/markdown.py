@@ -10,8 +10,9 @@ import jinja2
 
 from harness.api.task import Task
 from harness.report.board import ALPHA, BETTER, REFERENCE, WORSE, Board
+from harness.report.long_form import verdict_lines
 from harness.report.provenance import provenance
-from harness.report.tables import detail_table, main_table, protocol_banner, reference_tables
+from harness.report.tables import column_lines, detail_table, main_table, protocol_banner, reference_tables
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -26,18 +27,39 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
     lines += [
         "A cell is the mean ± sample std over seeds (and Adience folds); a single run shows its value. "
         f"n = runs per cell (largest n: {board.max_n()}); `(n=k)` marks a cell with fewer.",
-        f"{BETTER} / {WORSE}: better / worse than `{REFERENCE}` weighting at p < {ALPHA}: the paired two-sided "
-        "t-test over seeds (and folds) where every run of both rows has its partner (same seed, same data order "
-        "and initialisation), else Welch's two-sided t-test over the cell's runs (no mark with fewer than 2 runs "
-        "a side). The per-column tables give the 95% Student-t interval of the mean, the difference to `equal` "
-        "(Welch's p) and to the best baseline run here, and the paired difference to `equal` over the shared "
-        "seeds with its 95% t-interval, paired p and a bootstrap percentile interval (every resample up to 6 "
-        "pairs).",
-        "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows are not ranked.",
+        f"{BETTER} / {WORSE}: better / worse than `{REFERENCE}` weighting at p < {ALPHA} after Holm's correction over "
+        "the row's comparisons in that column (vs `equal`, vs the tuned fixed weights, vs the best baseline, those "
+        "that ran): each by the paired two-sided t-test over seeds (and folds) where every run of both rows has its "
+        "partner (same seed, same data order and initialisation), else Welch's two-sided t-test over the cell's "
+        "runs (no mark with fewer than 2 runs a side). The per-column tables give the 95% Student-t interval of "
+        "the mean, the final epoch's mean, the uncorrected difference to `equal` (Welch's p) and to the best "
+        "baseline, the paired difference to `equal` with its 95% t-interval, paired p and a bootstrap percentile "
+        "interval (every resample up to 6 pairs), and each Holm-corrected test as the verdicts state it.",
+        "A column's values follow its checkpoint rule, named in its header: `best test epoch` is the seed "
+        "table's (the best test value over epochs: a choice made on the test split, kept for comparability); "
+        "`best val epoch` under `--protocol heldout`. Δm%, the hypervolume and the trade-off figure use the "
+        "final epoch's metrics (no choice of epoch).",
+        "The best baseline and the tuned fixed weights (the fixed-weight grid's best point) are chosen on the "
+        "validation split where this preset has held-out runs of them (`--protocol heldout`); otherwise on this "
+        "board's own numbers, which is said (`chosen on test`: optimistic for the baseline).",
+        "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows, single-task controls "
+        "and fixed-weight grid points are not ranked.",
         "`failed`: every run of that cell failed; `—`: no run. A cell with a failed run, `(k failed)`, has no "
         "mark, no test and no rank, and its row no average rank (`—`): a method must not leave its bad seeds "
         "out of its mean by failing them. A job its method failed is not run again without --force.",
     ]
+    if any(board.role(row).control for row in board.cells):
+        lines.append(
+            "`single:<loss>`: the single-task control that trains that loss alone (`baselines --controls`); a "
+            "column whose metric needs a head it does not train shows `—`. Δm% = 100 × the mean over task losses "
+            "of (−1)^(lower is better) (M − M_single) / M_single, per seed against the same seed's controls "
+            "(positive: better than single-task models), with its 95% t-interval."
+        )
+    if any(board.role(row).frontier for row in board.cells):
+        lines.append(
+            "`fixed-weights:<shares>`: Σ w_i L_i with fixed weights summing to the task count on a grid of the "
+            "simplex (`baselines --frontier`); `equal` is its centre."
+        )
     lines += [
         f"`{name}`: {count} run(s) of an earlier file of this name left off: a row is the newest file's runs."
         for name, count in sorted(board.superseded.items())
@@ -92,7 +114,11 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
         for title, caveat, table in reference_tables(board)
     ]
     details = [
-        (column.name, detail_table(board, column).to_markdown(index=False, disable_numparse=True))
+        (
+            column.name,
+            detail_table(board, column).to_markdown(index=False, disable_numparse=True),
+            column_lines(board, column),
+        )
         for column in board.columns
     ]
     environment = jinja2.Environment(
@@ -104,6 +130,7 @@ def render_board_markdown(board: Board, tasks: dict[str, Task]) -> str:
         table=body,
         notes=notes(board, tasks),
         details=details,
+        verdicts=verdict_lines(board),
         references=references,
         provenance=provenance(board.runs).lines(),
         rendered=rendered_line(board),

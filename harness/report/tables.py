@@ -10,17 +10,35 @@ from typing import cast
 import pandas as pd
 
 from harness.report.board import REFERENCE, Board, Column, RowKey
+from harness.report.long_form import long_rows
 from harness.report.stats import Comparison
+from harness.report.verdicts import (
+    BEST,
+    TUNED,
+    Interval,
+    comparisons,
+    delta_m,
+    frontier_hypervolume,
+    mark,
+    power,
+    row_hypervolume,
+    test_text,
+    tuned_point,
+    weights_label,
+)
 
 NONE = "—"  # no run, no test, no rank
 
 
 def cell_text(board: Board, row: RowKey, column: Column) -> str:
-    """A main-table cell: the mean ± std (a lone run's value), its mark against `equal`,
-    `(n=k)` where it has fewer runs than the fullest cell and `(k failed)`."""
+    """A main-table cell: the mean ± std (a lone run's value), its mark against `equal`
+    (Holm-corrected), `(n=k)` where it has fewer runs than the fullest cell and `(k failed)`;
+    `—` for a control that does not train every head the column's metric needs."""
     cell = board.cell(row, column)
     if cell is None:
         return NONE
+    if cell.unscored:
+        return NONE + (f" ({cell.failed} failed)" if cell.failed else "")
     summary = cell.summary
     if summary is None:
         return "failed"
@@ -28,8 +46,8 @@ def cell_text(board: Board, row: RowKey, column: Column) -> str:
         text = f"{summary.mean:.3f}"
     else:
         text = f"{summary.mean:.2f} ± {summary.std:.2f}"
-    mark = board.mark(board.significance(row, board.reference(), column), column)
-    text += f" {mark}" if mark else ""
+    marked = mark(board, row, column)
+    text += f" {marked}" if marked else ""
     if summary.n < board.max_n():
         text += f" (n={summary.n})"
     if cell.failed:
@@ -37,19 +55,44 @@ def cell_text(board: Board, row: RowKey, column: Column) -> str:
     return text
 
 
+def interval_text(interval: Interval | None, unit: str = "", sign: str = "+") -> str:
+    """`+1.20% [+0.30, +2.10]` (a difference; `sign=""` for a plain quantity), or the lone
+    value, or `—`."""
+    if interval is None:
+        return NONE
+    text = f"{interval.mean:{sign}.2f}{unit}"
+    return text if interval.low is None else text + f" [{interval.low:{sign}.2f}, {interval.high:{sign}.2f}]"
+
+
+def delta_m_name(column: Column) -> str:
+    return f"Δm% {column.arch}-{column.task.column_tag} (final epoch)"
+
+
+def delta_m_columns(board: Board) -> list[Column]:
+    """The columns where some row has a Δm% (their single-task controls ran)."""
+    return [c for c in board.columns if any(delta_m(board, row, c) for row in board.cells)]
+
+
 def main_table(board: Board) -> pd.DataFrame:
-    """One line per row: its cells and its average rank."""
+    """One line per row: its cells, its Δm% where the controls ran, and its average rank."""
     ranks = board.ranks()
+    with_delta_m = delta_m_columns(board)
     data = []
+    names = ["method", "type"]
+    for column in board.columns:
+        names.append(column.name)
+        if column in with_delta_m:
+            names.append(delta_m_name(column))
     for row in board.rows():
         line = {"method": row.method, "type": row.type_label}
         for column in board.columns:
             line[column.name] = cell_text(board, row, column)
+            if column in with_delta_m:
+                line[delta_m_name(column)] = interval_text(delta_m(board, row, column), "%")
         rank = ranks.get(row)
         line["avg rank"] = f"{rank:.2f}" if rank is not None else NONE
         data.append(line)
-    names = ["method", "type", *(c.name for c in board.columns), "avg rank"]
-    return pd.DataFrame(data, columns=names)
+    return pd.DataFrame(data, columns=[*names, "avg rank"])
 
 
 def _delta_text(board: Board, comparison: Comparison | None, column: Column, marked: bool = True) -> str:
@@ -84,8 +127,9 @@ def _paired_text(board: Board, row: RowKey, other: RowKey | None, column: Column
 def detail_table(board: Board, column: Column) -> pd.DataFrame:
     """One column's statistics per row: n, failures, mean ± std, 95% interval, and the
     differences to `equal` (Welch's and paired) and to the best baseline."""
-    best = board.best_baseline(column)
+    best, best_on = board.chosen(column)
     reference = board.reference()
+    task_count = len(column.task.task_metrics)
     data = []
     for row in board.rows():
         cell = board.cell(row, column)
@@ -98,11 +142,22 @@ def detail_table(board: Board, column: Column) -> pd.DataFrame:
             "n": str(cell.n),
             "failed": str(cell.failed),
         }
-        if summary is None:
+        finals = [] if cell.unscored else cell.final_values(column.task.primary_metric)
+        if cell.unscored:
+            trains = ", ".join(board.role(row).trains or ())
+            line.update({"mean ± std": f"{NONE} (trains {trains} only)", "95% CI": NONE})
+        elif summary is None:
             line.update({"mean ± std": "failed", "95% CI": NONE})
         else:
             line["mean ± std"] = f"{summary.mean:.3f}" + (f" ± {summary.std:.3f}" if summary.std is not None else "")
             line["95% CI"] = NONE if summary.ci_low is None else f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
+        line["final epoch"] = f"{sum(finals) / len(finals):.3f}" if finals else NONE
+        if cell.unscored:
+            line.update({f"Δ vs {REFERENCE}": NONE, f"paired Δ vs {REFERENCE} [95% CI]": NONE})
+            line.update({"Δ vs best baseline": NONE, "Holm-corrected tests": NONE})
+            line.update({"Δm% [95% CI]": NONE, "hypervolume [95% CI]": NONE} if task_count else {})
+            data.append(line)
+            continue
         paired_to_reference = board.fully_paired(row, reference, column)
         line[f"Δ vs {REFERENCE}"] = _delta_text(
             board, board.versus(row, reference, column), column, marked=not paired_to_reference
@@ -111,9 +166,47 @@ def detail_table(board: Board, column: Column) -> pd.DataFrame:
         best_text = _delta_text(
             board, board.versus(row, best, column), column, marked=not board.fully_paired(row, best, column)
         )
-        line["Δ vs best baseline"] = f"{best.method}: {best_text}" if best and best_text != NONE else NONE
+        line["Δ vs best baseline"] = (
+            f"{best.method} (chosen on {best_on}): {best_text}" if best and best_text != NONE else NONE
+        )
+        tests = comparisons(board, row, column)
+        line["Holm-corrected tests"] = "; ".join(test_text(board, t, column) for t in tests) or NONE
+        if task_count:
+            line["Δm% [95% CI]"] = interval_text(delta_m(board, row, column), "%")
+            line["hypervolume [95% CI]"] = interval_text(row_hypervolume(board, row, column), sign="")
         data.append(line)
     return pd.DataFrame(data)
+
+
+def column_lines(board: Board, column: Column) -> list[str]:
+    """Under a column's table: what its runs could detect, the tuned fixed weights and the
+    frontier's hypervolume."""
+    lines = []
+    detectable = power(board, column)
+    if detectable is not None and detectable.detectable is not None:
+        lines.append(
+            f"Power: with n={detectable.n} paired runs and the paired spread observed against `{REFERENCE}` "
+            f"(pooled sd {detectable.spread:.3f} over {detectable.rows} row(s)), the smallest true difference a "
+            f"paired t-test detects at α=0.05 with power 0.8 is {detectable.detectable:.3f} ({column.task.primary_label})."
+        )
+    elif board.reference() is not None:
+        lines.append("Power: no row is paired with `equal` on two or more seeds: no detectable difference to state.")
+    tuned, tuned_on = tuned_point(board, column)
+    if tuned is not None:
+        optimistic = ": optimistic for the baseline" if tuned_on == "test" else ""
+        frontier = frontier_hypervolume(board, column)
+        hv = f"; the whole frontier's hypervolume {interval_text(frontier, sign='')}" if frontier else ""
+        lines.append(
+            f"{TUNED.capitalize()}: `{tuned.method}` ({weights_label(board, tuned, column)}), the fixed-weight grid's "
+            f"best point, chosen on {tuned_on}{optimistic}{hv}."
+        )
+    best, best_on = board.chosen(column)
+    if best is not None:
+        optimistic = (
+            " (chosen on test: optimistic for the baseline)" if best_on == "test" else f" (chosen on {best_on})"
+        )
+        lines.append(f"The {BEST}: `{best.method}`{optimistic}.")
+    return lines
 
 
 def reference_tables(board: Board) -> list[tuple[str, str, pd.DataFrame]]:
@@ -158,13 +251,14 @@ def protocol_banner(board: Board) -> list[str]:
 
 
 def csv_text(board: Board) -> str:
-    """`Board.long_rows` as CSV: a cell's values and unreadable files joined by `;`."""
+    """The long form's cells as CSV: a cell's values and unreadable files joined by `;`."""
     rows = [
         {
             **row,
             "values": ";".join(f"{v:.6g}" for v in cast(list[float], row["values"])),
+            "final_epoch_values": ";".join(f"{v:.6g}" for v in cast(list[float], row["final_epoch_values"])),
             "unreadable": ";".join(cast(list[str], row["unreadable"])),
         }
-        for row in board.long_rows()
+        for row in long_rows(board)
     ]
     return pd.DataFrame(rows).to_csv(index=False)

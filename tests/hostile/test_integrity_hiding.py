@@ -11,6 +11,7 @@ import pytest
 from harness.api.records import JobSpec
 from harness.api.sandbox import Sandbox
 from harness.report.board import build_board
+from harness.report.long_form import long_rows
 from harness.store import load_records
 from tests.hostile.corpus import BACKENDS, CONFIG, TASK, assert_failed, assert_survived, launch
 
@@ -36,5 +37,5 @@ def test_blowing_up_at_the_last_step_fails_the_run_and_stays_on_the_board(
     job = JobSpec(**{**stored.job.model_dump(), "preset": BOARD_PRESET})
     shown = [stored.model_copy(update={"job": job})]
     board = build_board(shown, {TASK.name: TASK}, BOARD_PRESET)
-    [cell] = [row for row in board.long_rows() if row["method"] == "attacker"]
+    [cell] = [row for row in long_rows(board) if row["method"] == "attacker"]
     assert cell["failed"] == 1 and cell["n"] == 0

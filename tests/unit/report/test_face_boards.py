@@ -11,6 +11,7 @@ import pytest
 from harness.api.errors import HarnessError
 from harness.api.records import JobSpec, Protocol, RunRecord
 from harness.report.board import build_board, column_name
+from harness.report.long_form import long_rows
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
 from harness.report.tables import detail_table, main_table
@@ -64,7 +65,7 @@ def test_the_ror_rows_appear_on_the_full_adience_board(imported: list) -> None:
     # reported std 2.69 over 5 folds: 66.74 +- t(0.975, 4) 2.776 * 2.69 / sqrt 5 = +-3.34
     assert line["n"] == "5" and line["95% CI"] == "[63.40, 70.08]"
     assert line["Δ vs equal"] == "—" and line["paired Δ vs equal [95% CI]"] == "—"  # no values: never tested
-    cells = {(c["method"], c["arch"]): c for c in board.long_rows()}
+    cells = {(c["method"], c["arch"]): c for c in long_rows(board)}
     reported = cells[("RoR-34 IMDB-WIKI [paper]", "ror34")]
     assert reported["reported"] and reported["n"] == 5 and reported["values"] == [] and reported["mean"] == 66.74
     assert not cells[("equal", "resnet18")]["reported"]

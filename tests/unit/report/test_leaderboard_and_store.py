@@ -5,6 +5,7 @@ import pytest
 from harness.api.errors import HarnessError
 from harness.api.records import JobSpec, Protocol, RunRecord, TrainConfig
 from harness.report.board import build_board, column_name
+from harness.report.long_form import long_rows
 from harness.report.markdown import render_board_markdown
 from harness.report.published import import_published, load_published
 from harness.report.tables import detail_table, main_table, protocol_banner
@@ -43,7 +44,7 @@ def test_table_shape_mean_std_failed_and_order() -> None:
     table = main_table(build_board(records, TASKS, "dev"))
     r20, r56 = column_name(TASKS["cifar100-mtl"], "resnet20"), column_name(TASKS["cifar100-mtl"], "resnet56")
     assert list(table.columns) == ["method", "type", r20, r56, "avg rank"]
-    assert r20 == "test acc resnet20-cifar100mt ↑"
+    assert r20 == "test acc resnet20-cifar100mt ↑ (best test epoch)"  # the seed's shape, and its checkpoint rule
     assert table["method"].tolist() == ["dwa", "mine"]
     mine = table.set_index("method").loc["mine"]
     assert mine[r20] == "61.00 ± 1.41" and mine[r56] == "failed"  # no equal run: no mark
@@ -108,7 +109,7 @@ def test_marks_ranks_and_differences() -> None:
     assert board.best_baseline(column).method == "dwa"
     detail = detail_table(board, column).set_index("method")
     assert detail.loc["mine", "Δ vs equal"].startswith("-4.50 (p=")
-    assert detail.loc["mine", "Δ vs best baseline"].startswith("dwa: -5.50 (p=")
+    assert detail.loc["mine", "Δ vs best baseline"].startswith("dwa (chosen on test): -5.50 (p=")
     assert detail.loc["mine", "95% CI"] == "[59.15, 71.85]"  # 65.5 ± 12.706 * 0.7071 / sqrt 2
     assert detail.loc["dwa", "Δ vs best baseline"] == "—"
 
@@ -139,7 +140,7 @@ def test_published_rows_are_imported_marked_and_not_ranked(tmp_path: Path) -> No
 
 
 def test_csv_rows_carry_the_statistics() -> None:
-    rows = build_board(_board_records(), TASKS, "dev").long_rows()
+    rows = long_rows(build_board(_board_records(), TASKS, "dev"))
     mine = next(r for r in rows if r["method"] == "mine" and r["arch"] == "resnet20")
     assert mine["n"] == 3 and mine["values"] == [65.0, 65.5, 64.5] and mine["mean"] == 65.0  # the CSV joins them
     assert mine["delta_vs_equal"] == 5.0 and mine["p_vs_equal"] < 0.05 and mine["avg_rank"] == 2.0
@@ -205,7 +206,7 @@ def test_screening_and_heldout_runs_never_reach_the_standard_board(tmp_path: Pat
     table = main_table(screening).set_index("method")
     assert set(table.index) == {"equal", "dwa", "mine"}  # no published rows beside a screening run
     assert all(r.job.protocol == screen for r in screening.runs) and not screening.comparable_to_published
-    assert {row["protocol"] for row in screening.long_rows()} == {"epochs=5,train-fraction=0.25"}
+    assert {row["protocol"] for row in long_rows(screening)} == {"epochs=5,train-fraction=0.25"}
     assert "**Screening protocol (epochs=5,train-fraction=0.25): not comparable to the published table.**" in (
         render_board_markdown(screening, TASKS)
     )

@@ -13,6 +13,7 @@ from harness.api.records import EpochLog, JobSpec, RunRecord, TrainConfig
 from harness.python_api import leaderboard
 from harness.report.board import UnreadableRun, build_board, column_name
 from harness.report.files import load_board, place_unreadable, write_reports
+from harness.report.long_form import long_rows
 from harness.report.markdown import render_board_markdown
 from harness.report.tables import main_table
 from harness.store import LoadedRecords, load_records, record_path, save_record
@@ -95,7 +96,7 @@ def test_a_corrupt_record_counts_as_a_failure_of_its_method(tmp_path: Path) -> N
     table = main_table(board).set_index("method")
     assert table.loc["mine", R20].endswith("(1 failed)") and table.loc["mine", "type"] == "submission"
     assert "failed" not in table.loc["equal", R20]
-    cell = next(row for row in board.long_rows() if row["method"] == "mine")
+    cell = next(row for row in long_rows(board) if row["method"] == "mine")
     assert cell["failed"] == 1 and cell["n"] == 2 and cell["unreadable"] == [f"{broken}: {loaded.unreadable[0].reason}"]
     text = render_board_markdown(board, TASKS)
     assert f"unreadable: {broken}" in text and "counts as a failed run" in text
@@ -142,5 +143,5 @@ def test_a_run_of_another_preset_never_hides_this_presets_run() -> None:
     tasks = {"cifar100-mtl": registry.tasks.get("cifar100-mtl")}
     dev = record("equal", "resnet20", 1, 60.0, preset="dev", finished="2026-01-01T00:00:00")
     full = record("equal", "resnet20", 1, 70.0, preset="full", finished="2026-01-02T00:00:00")
-    [cell] = [row for row in build_board([dev, full], tasks, "dev").long_rows() if row["method"] == "equal"]
+    [cell] = [row for row in long_rows(build_board([dev, full], tasks, "dev")) if row["method"] == "equal"]
     assert cell["values"] == [60.0] and cell["n"] == 1

@@ -1,23 +1,30 @@
 """Every output of the board (markdown, HTML, CSV and the JSON document's fields) is the same,
-byte for byte, as the code rendered before issue 30 split the board's statistics from its
-tables: one results folder with paired and unpaired seeds, failures, a superseded file,
-corrupt records, published values and reported summaries, recipe rows, screening and
-held-out runs, rendered as seven boards. Only the render time and the embedded figures
-(matplotlib's bytes) are masked. Regenerate the fixture only from code whose outputs are
-known right: MTL_BENCH_WRITE_BOARDS=1 pytest this file."""
+byte for byte, as the reviewed rendering in `boards.json`: one results folder with paired and
+unpaired seeds, failures, a superseded file, corrupt records, published values and reported
+summaries, recipe rows, screening and held-out runs, single-task controls and fixed-weight
+grid points (with held-out runs to choose on), rendered as seven boards. Only the render time
+and the embedded figures (matplotlib's bytes) are masked. Regenerate the fixture only from
+code whose outputs are known right: MTL_BENCH_WRITE_BOARDS=1 pytest this file.
+
+Issue 31 changed the text (headers name their checkpoint rule, marks are Holm-corrected,
+new columns and sections) but no number: every field of every cell the board had before it
+(`board-numbers-before-issue-31.json`, the documents of the issue-30 rendering) is unchanged."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.api.records import JobSpec, Protocol, RunRecord, TrainConfig
 from harness.report.files import load_board, write_reports
+from harness.report.long_form import long_rows
 from harness.report.published import import_published
 from harness.store import record_path, save_record
 from tasks.face_age_gender import AdienceAgeGender
@@ -25,7 +32,8 @@ from tests.helpers import FIXTURES, REPO, all_tasks, run_record
 
 TASKS = all_tasks()
 ADIENCE = AdienceAgeGender()
-FIXTURE = Path(__file__).with_name("boards-before-issue-30.json")
+FIXTURE = Path(__file__).with_name("boards.json")
+NUMBERS_BEFORE = Path(__file__).with_name("board-numbers-before-issue-31.json")
 SCREEN = Protocol(epochs=5, train_fraction=0.25)
 HELDOUT = Protocol(evaluation="heldout")
 # name: (preset, include_hidden, protocol)
@@ -40,14 +48,37 @@ BOARDS: dict[str, tuple[str, bool, Protocol | None]] = {
 }
 
 
-def cifar(method: str, arch: str, seed: int, value: float | None, kind: str = "baseline", **extra: str) -> RunRecord:
+def cifar(method: str, arch: str, seed: int, value: float | None, kind: str = "baseline", **extra: Any) -> RunRecord:
+    """A cifar run; its final epoch scores fine `value` - 1 and coarse `coarse` (default value + 5)."""
     job = JobSpec(
         task="cifar100-mtl", arch=arch, seed=seed, preset=extra.get("preset", "dev"), config=TrainConfig(epochs=2)
     )
     made = run_record(method, job, value, "fine_acc", kind, extra.get("finished", "2026-01-01T00:00:00"))
+    spec = {key: extra[key] for key in ("trains", "loss_weights") if key in extra}
     if "sha256" in extra:
-        made = made.model_copy(update={"method": made.method.model_copy(update={"source_sha256": extra["sha256"]})})
-    return made
+        spec["source_sha256"] = extra["sha256"]
+    finals = {} if value is None else {"fine_acc": value - 1.0, "coarse_acc": extra.get("coarse", value + 5.0)}
+    return made.model_copy(update={"method": made.method.model_copy(update=spec), "final_metrics": finals})
+
+
+def controls(preset: str, seeds: tuple[int, ...], protocol: Protocol | None = None) -> list[RunRecord]:
+    """resnet20's single-task controls and two fixed-weight grid points (coarse: 66 at w=0.3, 62 at w=0.7)."""
+    runs = [
+        *(
+            cifar("single:fine", "resnet20", s, 62.0 + s / 10, trains=("fine",), coarse=1.0, preset=preset)
+            for s in seeds
+        ),
+        *(cifar("single:coarse", "resnet20", s, 1.0, trains=("coarse",), coarse=66.0, preset=preset) for s in seeds),
+        *(
+            cifar("fixed-weights:0.3-0.7", "resnet20", s, 59.5 + s / 5, loss_weights=(0.6, 1.4), preset=preset)
+            for s in seeds
+        ),
+        *(
+            cifar("fixed-weights:0.7-0.3", "resnet20", s, 60.5 - s / 5, loss_weights=(1.4, 0.6), preset=preset)
+            for s in seeds
+        ),
+    ]
+    return runs if protocol is None else [under(r, protocol) for r in runs]
 
 
 def adience(method: str, arch: str, fold: int, value: float, finished: str = "2026-01-01T00:00:00", **options):  # type: ignore[no-untyped-def]
@@ -95,6 +126,11 @@ def fill(results: Path) -> None:
     runs += [under(r, SCREEN) for r in standard]
     runs += [under(cifar("mine", "resnet20", 1, 98.0, "agent", preset="full"), HELDOUT)]
     runs += [cifar("equal", a, s, 60.0 + s / 10, preset="final") for a in ("resnet20", "vgg16bn") for s in (21, 22)]
+    runs += controls("dev", (1, 2, 3))
+    # the full preset's grid, chosen on its held-out runs: there w=0.7 is the better point, on test w=0.3
+    runs += controls("full", (11, 12))
+    held = controls("full", (11, 12), HELDOUT)
+    runs += [r.model_copy(update={"best_primary": 70.0 - r.best_primary}) if r.method.loss_weights else r for r in held]
     runs += [adience("equal", "resnet18", f, 50.0 + f) for f in range(5)]
     runs += [adience("mine", "resnet18", f, 51.0 + f / 2) for f in range(5)]
     runs += [adience("mine", "resnet18", f, 40.0 + f, "2026-02-01T00:00:00", recipe="gender-first") for f in range(5)]
@@ -126,7 +162,7 @@ def rendered(results: Path, out: Path) -> dict[str, dict[str, object]]:
             "protocol": board.protocol_label(),
             "protocols": board.protocol_keys(),
             "comparable_to_published": board.comparable_to_published,
-            "cells": board.long_rows(),
+            "cells": long_rows(board),
             "unreadable_records": board.unreadable(),
         }
         boards[name] = {
@@ -138,7 +174,35 @@ def rendered(results: Path, out: Path) -> dict[str, dict[str, object]]:
     return boards
 
 
-def test_every_output_is_the_one_rendered_before_the_split(tmp_path: Path) -> None:
+def same(before: object, now: object) -> bool:
+    """Equal; floats to 1e-9 relative (SciPy's t distribution replaced the hand-written one
+    in the tests' p-values and intervals, in the last digits)."""
+    if isinstance(before, float) and isinstance(now, float):
+        return math.isclose(before, now, rel_tol=1e-9, abs_tol=1e-12)
+    return before == now
+
+
+def test_no_number_the_boards_had_before_issue_31_changed(tmp_path: Path) -> None:
+    results, out = tmp_path / "results", tmp_path / "out"
+    out.mkdir()
+    fill(results)
+    now = rendered(results, out)
+    before = json.loads(NUMBERS_BEFORE.read_text())
+    assert list(now) == list(before)
+    for name, old_document in before.items():
+        document = json.loads(str(now[name]["document"]))
+        cells = {(c["method"], c["published"], c["task"], c["arch"]): c for c in document["cells"]}
+        for old in old_document["cells"]:
+            new = cells[(old["method"], old["published"], old["task"], old["arch"])]
+            assert new["column"] == f"{old['column']} ({new['rule']})", name
+            changed = {k: (v, new[k]) for k, v in old.items() if k != "column" and not same(v, new[k])}
+            assert not changed, f"{name}: {old['method']} {old['arch']}: {changed}"
+        assert {k: document[k] for k in old_document if k != "cells"} == {
+            k: v for k, v in old_document.items() if k != "cells"
+        }
+
+
+def test_every_output_is_the_one_rendered_before(tmp_path: Path) -> None:
     results, out = tmp_path / "results", tmp_path / "out"
     out.mkdir()
     fill(results)
