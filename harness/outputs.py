@@ -85,13 +85,13 @@ class BoardCell(BaseModel):
         default_factory=list, description="the column's metric at the final epoch of each ok run (no choice of epoch)"
     )
     final_epoch_mean: float | None = None
-    best_baseline_chosen_on: Literal["validation", "test"] | None = Field(
+    best_baseline_chosen_on: Literal["validation", "test", "validation-tested"] | None = Field(
         default=None,
-        description="validation: chosen on the preset's held-out runs; test: on this board's own numbers "
-        "(optimistic for the baseline)",
+        description="validation: chosen on the preset's held-out runs (every candidate ran there); test or "
+        "validation-tested: on the numbers it is then tested on (optimistic for the baseline)",
     )
     tuned_fixed_weights: str | None = Field(default=None, description="the fixed-weight grid's best point here")
-    tuned_fixed_weights_chosen_on: Literal["validation", "test"] | None = None
+    tuned_fixed_weights_chosen_on: Literal["validation", "test", "validation-tested"] | None = None
     test_vs_equal: str | None = Field(default=None, description="paired t-test or Welch's t-test")
     diff_vs_equal: float | None = None
     diff_ci95_low_vs_equal: float | None = None
@@ -142,10 +142,10 @@ class BoardColumn(BaseModel):
         description="the smallest true paired difference detected at α=0.05 with power 0.8 (noncentral t)"
     )
     best_baseline: str | None
-    best_baseline_chosen_on: Literal["validation", "test"] | None
+    best_baseline_chosen_on: Literal["validation", "test", "validation-tested"] | None
     tuned_fixed_weights: str | None
     tuned_fixed_weights_label: str | None
-    tuned_fixed_weights_chosen_on: Literal["validation", "test"] | None
+    tuned_fixed_weights_chosen_on: Literal["validation", "test", "validation-tested"] | None
     frontier_points: list[str]
     frontier_hypervolume: float | None
     frontier_hypervolume_ci95_low: float | None

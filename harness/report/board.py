@@ -155,6 +155,15 @@ class UnreadableRun:
     cell: tuple[RowKey, tuple[str, str]] | None = None
 
 
+# how a best baseline or tuned point was chosen: on the preset's held-out runs (apart from the
+# numbers tested), or on the numbers it is then tested on (test, or a held-out board's own)
+CHOSEN_ON = {
+    "validation": "chosen on the validation split of held-out runs",
+    "test": "chosen on test: optimistic for the baseline",
+    "validation-tested": "chosen on the validation numbers tested: optimistic for the baseline",
+}
+
+
 def column_name(task: Task, arch: str, heldout: bool = False) -> str:
     """The seed's shape, `test acc resnet20-cifar100mt ↑`, with its checkpoint rule: the
     best epoch, chosen on the split it scores (`val acc ... (best val epoch)` under the
@@ -176,15 +185,22 @@ def one_file_per_method(records: list[RunRecord]) -> tuple[list[RunRecord], dict
     """The runs of each method's most recently finished file (by its sha256), and per
     method how many runs of earlier files were left off: a row is one file, so a second
     file under the same name cannot replace some of the first one's seeds."""
-    newest: dict[str, str] = {}
+    newest: dict[tuple[str, str], str] = {}
     for record in sorted(records, key=lambda r: r.finished_at):
-        newest[record.method.name] = record.method.source_sha256
-    kept = [r for r in records if r.method.source_sha256 == newest[r.method.name]]
+        newest[_file_of(record)] = record.method.source_sha256
+    kept = [r for r in records if r.method.source_sha256 == newest[_file_of(r)]]
     superseded: dict[str, int] = {}
     for record in records:
-        if record.method.source_sha256 != newest[record.method.name]:
+        if record.method.source_sha256 != newest[_file_of(record)]:
             superseded[record.method.name] = superseded.get(record.method.name, 0) + 1
     return kept, superseded
+
+
+def _file_of(record: RunRecord) -> tuple[str, str]:
+    """What one row's runs must share a file by: the name; for a registered method, also
+    the task (a family's member, `single:age`, is built from each task's own losses, so
+    its hash differs from task to task and none of them supersedes another's)."""
+    return record.method.name, record.job.task if record.method.entry_type == "baseline" else ""
 
 
 def latest_per_run(records: list[RunRecord]) -> list[RunRecord]:
@@ -336,18 +352,19 @@ class Board:
         return max(candidates, key=lambda r: (sign * statistics.fmean(self._values(r, column)), r.method))
 
     def chosen(self, column: Column, among: list[RowKey] | None = None) -> tuple[RowKey | None, str]:
-        """The best baseline (or the best of `among`) and the split it was chosen on: the
-        validation board's where it ran them (the test numbers are never read to choose),
-        else this board's own (`test`: optimistic for the one chosen; `validation` on a
-        held-out board)."""
-        own = "validation" if self.heldout else "test"
+        """The best baseline (or the best of `among`) and how it was chosen (CHOSEN_ON): on
+        the validation board, only where every candidate ran there without a failure (the
+        numbers tested are then never read to choose, and no candidate is left out by
+        missing its held-out runs); else on this board's own numbers, the ones it is then
+        tested on (optimistic for the one chosen)."""
+        own = "validation-tested" if self.heldout else "test"
+        here = [r for r in (among if among is not None else self.cells) if self._values(r, column)]
+        pool = [r for r in here if r.entry_type == "baseline" and not r.published]
+        pool = [r for r in pool if among is not None or not self.is_control(r)]
         there = self.validation.column(column.key) if self.validation is not None else None
-        if self.validation is not None and there is not None:
-            here = [r for r in (among if among is not None else self.cells) if self._values(r, column)]
-            pool = [r for r in here if among is not None or not self.is_control(r)]
-            pick = self.validation.best_on_board(there, pool)
-            if pick is not None:
-                return pick, "validation"
+        if self.validation is not None and there is not None and pool:
+            if all(self.validation._values(r, there) for r in pool):
+                return self.validation.best_on_board(there, pool), "validation"
         return self.best_on_board(column, among), own
 
     def best_baseline(self, column: Column) -> RowKey | None:

@@ -82,6 +82,7 @@ def tradeoff_plots(board: Board, column: Column) -> list[TradeoffPlot]:
                 methods=tuple(methods),
                 frontier=tuple(frontier),
                 single_task=(_control_mean(board, column, x), _control_mean(board, column, y)),
+                join_frontier=len(metrics) == 2,
             )
         )
     return plots

@@ -40,8 +40,9 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
         "`best val epoch` under `--protocol heldout`. Δm%, the hypervolume and the trade-off figure use the "
         "final epoch's metrics (no choice of epoch).",
         "The best baseline and the tuned fixed weights (the fixed-weight grid's best point) are chosen on the "
-        "validation split where this preset has held-out runs of them (`--protocol heldout`); otherwise on this "
-        "board's own numbers, which is said (`chosen on test`: optimistic for the baseline).",
+        "validation split where every candidate has held-out runs of this preset (`--protocol heldout`) without a "
+        "failure; otherwise on the numbers they are then tested on, which is said (`chosen on test` or `on the "
+        "validation numbers tested`: optimistic for the baseline).",
         "avg rank: the mean over columns of a row's rank by mean (1 = best); published rows, single-task controls "
         "and fixed-weight grid points are not ranked.",
         "`failed`: every run of that cell failed; `—`: no run. A cell with a failed run, `(k failed)`, has no "

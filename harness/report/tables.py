@@ -9,7 +9,7 @@ from typing import cast
 
 import pandas as pd
 
-from harness.report.board import REFERENCE, Board, Column, RowKey
+from harness.report.board import CHOSEN_ON, REFERENCE, Board, Column, RowKey
 from harness.report.long_form import long_rows
 from harness.report.stats import Comparison
 from harness.report.verdicts import (
@@ -22,6 +22,7 @@ from harness.report.verdicts import (
     mark,
     power,
     row_hypervolume,
+    test_against,
     test_text,
     tuned_point,
     weights_label,
@@ -95,27 +96,32 @@ def main_table(board: Board) -> pd.DataFrame:
     return pd.DataFrame(data, columns=[*names, "avg rank"])
 
 
-def _delta_text(board: Board, comparison: Comparison | None, column: Column, marked: bool = True) -> str:
-    """Welch's difference with its p (and mark, unless the paired test decides the mark)."""
+def _delta_text(comparison: Comparison | None, mark: str = "") -> str:
+    """Welch's difference with its uncorrected p, and `mark`: the Holm-corrected test's,
+    where this test is the one that decides it."""
     if comparison is None:
         return NONE
     text = f"{comparison.difference:+.2f}"
     if comparison.p is None:
         return text + " (n<2)"
-    mark = board.mark(comparison, column) if marked else ""
     return text + f" (p={comparison.p:.3f})" + (f" {mark}" if mark else "")
 
 
-def _paired_text(board: Board, row: RowKey, other: RowKey | None, column: Column) -> str:
-    """The paired difference over shared seeds: t-interval, p, n, bootstrap interval, and
-    the mark only where every run is paired (then it is the mark the main table shows)."""
+def _holm_mark(board: Board, row: RowKey, column: Column, against: str) -> str:
+    """▲ / ▼ where the row's Holm-corrected test against `against` is significant."""
+    test = test_against(board, row, column, against)
+    return board.mark_of(test.difference, column) if test is not None and test.significant else ""
+
+
+def _paired_text(board: Board, row: RowKey, other: RowKey | None, column: Column, mark: str = "") -> str:
+    """The paired difference over shared seeds: t-interval, uncorrected p, n, bootstrap
+    interval, and `mark` (the Holm-corrected one) where every run is paired."""
     paired = board.paired(row, other, column)
     if paired is None:
         return NONE
     text = f"{paired.difference:+.2f}"
     if paired.p is None:
         return text + " (1 pair)"
-    mark = board.mark(Comparison(paired.difference, None, None, paired.p), column)
     mark = f" {mark}" if mark and board.fully_paired(row, other, column) else ""
     return (
         text
@@ -158,16 +164,16 @@ def detail_table(board: Board, column: Column) -> pd.DataFrame:
             line.update({"Δm% [95% CI]": NONE, "hypervolume [95% CI]": NONE} if task_count else {})
             data.append(line)
             continue
+        to_reference = _holm_mark(board, row, column, REFERENCE)
         paired_to_reference = board.fully_paired(row, reference, column)
         line[f"Δ vs {REFERENCE}"] = _delta_text(
-            board, board.versus(row, reference, column), column, marked=not paired_to_reference
+            board.versus(row, reference, column), "" if paired_to_reference else to_reference
         )
-        line[f"paired Δ vs {REFERENCE} [95% CI]"] = _paired_text(board, row, reference, column)
-        best_text = _delta_text(
-            board, board.versus(row, best, column), column, marked=not board.fully_paired(row, best, column)
-        )
+        line[f"paired Δ vs {REFERENCE} [95% CI]"] = _paired_text(board, row, reference, column, to_reference)
+        to_best = "" if board.fully_paired(row, best, column) else _holm_mark(board, row, column, BEST)
+        best_text = _delta_text(board.versus(row, best, column), to_best)
         line["Δ vs best baseline"] = (
-            f"{best.method} (chosen on {best_on}): {best_text}" if best and best_text != NONE else NONE
+            f"{best.method} ({CHOSEN_ON[best_on]}): {best_text}" if best and best_text != NONE else NONE
         )
         tests = comparisons(board, row, column)
         line["Holm-corrected tests"] = "; ".join(test_text(board, t, column) for t in tests) or NONE
@@ -193,19 +199,15 @@ def column_lines(board: Board, column: Column) -> list[str]:
         lines.append("Power: no row is paired with `equal` on two or more seeds: no detectable difference to state.")
     tuned, tuned_on = tuned_point(board, column)
     if tuned is not None:
-        optimistic = ": optimistic for the baseline" if tuned_on == "test" else ""
         frontier = frontier_hypervolume(board, column)
         hv = f"; the whole frontier's hypervolume {interval_text(frontier, sign='')}" if frontier else ""
         lines.append(
             f"{TUNED.capitalize()}: `{tuned.method}` ({weights_label(board, tuned, column)}), the fixed-weight grid's "
-            f"best point, chosen on {tuned_on}{optimistic}{hv}."
+            f"best point, {CHOSEN_ON[tuned_on]}{hv}."
         )
     best, best_on = board.chosen(column)
     if best is not None:
-        optimistic = (
-            " (chosen on test: optimistic for the baseline)" if best_on == "test" else f" (chosen on {best_on})"
-        )
-        lines.append(f"The {BEST}: `{best.method}`{optimistic}.")
+        lines.append(f"The {BEST}: `{best.method}` ({CHOSEN_ON[best_on]}).")
     return lines
 
 

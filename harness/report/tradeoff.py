@@ -50,6 +50,9 @@ class TradeoffPlot:
     frontier: tuple[tuple[str, float, float], ...]
     # the single-task controls' means: x from the x task's control, y from the y task's
     single_task: tuple[float | None, float | None]
+    # join the grid's means as a line: a curve for two task losses; with three, a pair of
+    # metrics sees a projection of a surface, which a line in grid order would misdraw
+    join_frontier: bool = True
 
 
 # drawing order: later roles paint over earlier ones, so the submission is always on top
@@ -297,16 +300,18 @@ def _single_task(plot: TradeoffPlot, f: _Frame, spots: Spots) -> list[str]:
 
 
 def _frontier(plot: TradeoffPlot, f: _Frame, spots: Spots) -> list[str]:
-    """The fixed-weight grid's means joined in grid order, each a small labelled marker."""
+    """The fixed-weight grid's means (joined in grid order where `join_frontier`), each a
+    small labelled marker."""
     points = [(i, label, x, y) for i, (label, x, y) in enumerate(plot.frontier) if _finite(x, y)]
     if not points:
         return []
     colour = ROLE_COLOURS["frontier"]
     vertices = " ".join(f"{f.px(x):.1f},{f.py(y):.1f}" for _, _, x, y in points)
     out = [f'<g class="frontier-grid" {_FONT}>']
-    out.append(
-        f'<polyline class="frontier-line" points="{vertices}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-opacity="0.7"/>'
-    )
+    if plot.join_frontier:
+        out.append(
+            f'<polyline class="frontier-line" points="{vertices}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-opacity="0.7"/>'
+        )
     for i, label, x, y in points:
         tip = f"{label} (fixed-weight grid): {plot.x.label} {fmt(x)}, {plot.y.label} {fmt(y)}"
         out.append(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
 
-from harness.report.board import ALPHA, REFERENCE, Board, Column, RowKey
+from harness.report.board import ALPHA, CHOSEN_ON, REFERENCE, Board, Column, RowKey
 from harness.report.pareto import hypervolume
 from harness.report.stats import holm, minimum_detectable_difference, summarize, welch_test
 
@@ -41,7 +41,7 @@ class Test:
 
     against: str  # REFERENCE, TUNED or BEST
     other: RowKey
-    chosen_on: str | None  # how `other` was chosen: "validation" or "test"; None for `equal`
+    chosen_on: str | None  # how `other` was chosen (a key of board.CHOSEN_ON); None for `equal`
     difference: float  # row minus other, in the column's metric
     ci_low: float | None
     ci_high: float | None
@@ -67,6 +67,7 @@ class Interval:
     mean: float
     low: float | None
     high: float | None
+    of: int | None = None  # the row's units, where some had no partner (Δm: no control run on that seed)
 
     @property
     def n(self) -> int:
@@ -103,33 +104,48 @@ def controls(board: Board, column: Column) -> dict[str, RowKey]:
     return out
 
 
-def _relative_terms(board: Board, row: RowKey, column: Column) -> dict[tuple[int, str | None], list[float]] | None:
+Terms = dict[tuple[int, str | None], list[float]]  # per unit (seed, variant): each task metric's Δm term
+
+
+def relative_terms(board: Board, row: RowKey, column: Column) -> tuple[Terms | None, str]:
     """Per unit, each task metric's oriented relative change against that unit's control
-    (the Δm terms); None where the row is a control, has a failed run, or a control is missing."""
+    (the Δm terms), or None and why: the row is a control, has a failed run or a metric
+    that is missing or not finite (a run must not drop a bad seed from its Δm that way), or
+    a control is missing or failed. Units a control did not run, or where its metric is 0
+    or not finite, are left out, and the row's unit count says so."""
     task = column.task
     cell = board.cell(row, column)
-    if not task.task_metrics or board.role(row).control or cell is None or cell.failed or not cell.finals:
-        return None
+    if not task.task_metrics:
+        return None, f"{task.name} declares no task metrics"
+    if board.role(row).control or cell is None or cell.failed or not cell.finals:
+        return None, "a failed run" if cell is not None and cell.failed else "not for a control"
+    metrics = [m.metric for m in task.task_metrics]
+    if any(not math.isfinite(finals.get(m, math.nan)) for finals in cell.finals.values() for m in metrics):
+        return None, "a task metric of this row is missing or not finite"
     control_rows = controls(board, column)
-    control_cells = [
-        board.cell(control_rows[m.loss], column) if m.loss in control_rows else None for m in task.task_metrics
-    ]
+    missing = [m.loss for m in task.task_metrics if m.loss not in control_rows]
+    if missing:
+        return None, f"no single-task control of {', '.join(missing)} ran here (`baselines --controls`)"
+    control_cells = [board.cell(control_rows[m.loss], column) for m in task.task_metrics]
     if any(c is None or c.failed for c in control_cells):
-        return None
-    out = {}
+        return None, "a single-task control failed here"
+    out: Terms = {}
     for unit, finals in cell.finals.items():
         terms = []
         for metric, control in zip(task.task_metrics, control_cells):
             assert control is not None
-            single = control.finals.get(unit, {}).get(metric.metric)
-            value = finals.get(metric.metric)
-            if single is None or value is None or single == 0 or not math.isfinite(single) or not math.isfinite(value):
+            single = control.finals.get(unit, {}).get(metric.metric, math.nan)
+            if single == 0 or not math.isfinite(single):
                 break
             sign = 1.0 if metric.higher_is_better else -1.0
-            terms.append(sign * (value - single) / single)
+            terms.append(sign * (finals[metric.metric] - single) / single)
         else:
             out[unit] = terms
-    return out or None
+    return (out, "") if out else (None, "no seed shared with the single-task controls")
+
+
+def _relative_terms(board: Board, row: RowKey, column: Column) -> Terms | None:
+    return relative_terms(board, row, column)[0]
 
 
 def delta_m(board: Board, row: RowKey, column: Column) -> Interval | None:
@@ -138,7 +154,16 @@ def delta_m(board: Board, row: RowKey, column: Column) -> Interval | None:
     terms = _relative_terms(board, row, column)
     if terms is None:
         return None
-    return _interval([100.0 * statistics.fmean(unit_terms) for unit_terms in terms.values()])
+    interval = _interval([100.0 * statistics.fmean(unit_terms) for unit_terms in terms.values()])
+    return _covering(interval, board, row, column)
+
+
+def _covering(interval: Interval | None, board: Board, row: RowKey, column: Column) -> Interval | None:
+    """The interval with the row's unit count where it covers fewer units than the row ran."""
+    cell = board.cell(row, column)
+    if interval is None or cell is None or len(cell.finals) == interval.n:
+        return interval
+    return Interval(interval.values, interval.mean, interval.low, interval.high, len(cell.finals))
 
 
 def _points(terms: dict[tuple[int, str | None], list[float]]) -> dict[tuple[int, str | None], tuple[float, ...]]:
@@ -155,7 +180,8 @@ def row_hypervolume(board: Board, row: RowKey, column: Column) -> Interval | Non
     if terms is None:
         return None
     origin = (0.0,) * len(column.task.task_metrics)
-    return _interval([hypervolume([point], origin) for point in _points(terms).values()])
+    interval = _interval([hypervolume([point], origin) for point in _points(terms).values()])
+    return _covering(interval, board, row, column)
 
 
 def frontier_rows(board: Board, column: Column) -> list[RowKey]:
@@ -206,8 +232,12 @@ def _test(board: Board, row: RowKey, other: RowKey, column: Column, against: str
         return None
     welch = welch_test(mine.values, theirs.values)
     low = high = None
-    if welch.t is not None and welch.df is not None and welch.t != 0:
-        half = abs(welch.difference / welch.t) * float(scipy_stats.t.ppf(0.975, welch.df))
+    if welch.df is not None:  # the Welch interval: t(0.975, Welch-Satterthwaite df) x the standard error
+        se = math.sqrt(
+            statistics.variance(mine.values) / len(mine.values)
+            + statistics.variance(theirs.values) / len(theirs.values)
+        )
+        half = float(scipy_stats.t.ppf(0.975, welch.df)) * se
         low, high = welch.difference - half, welch.difference + half
     n = min(len(mine.values), len(theirs.values))
     return Test(against, other, chosen_on, welch.difference, low, high, n, False, welch.p, None)
@@ -256,27 +286,32 @@ def mark(board: Board, row: RowKey, column: Column) -> str:
 
 
 def power(board: Board, column: Column) -> Power | None:
-    """The smallest paired difference the column's runs could detect (ALPHA, POWER), from
-    the pooled spread of the paired differences of every row fully paired with `equal`."""
+    """The smallest paired difference the column's runs could detect (ALPHA, POWER): from
+    the spread of the paired differences against `equal` of the registered baselines (no
+    control or grid point: their spread says little of an entry's; no entry: a file must not
+    set the bar it is judged by), pooled over their degrees of freedom, at the smallest n."""
     reference = board.reference()
     if reference is None:
         return None
-    variances, sizes = [], []
+    squares, dfs, sizes = 0.0, 0, []
     for row in board.cells:
-        if row == reference or row.published or not board.fully_paired(row, reference, column):
+        if row == reference or row.entry_type != "baseline" or row.published or board.is_control(row):
+            continue
+        if not board.fully_paired(row, reference, column):
             continue
         mine, theirs = board.cell(row, column), board.cell(reference, column)
         assert mine is not None and theirs is not None
         a, b = mine.by_unit(), theirs.by_unit()
         assert a is not None and b is not None
         differences = [a[u] - b[u] for u in a]
-        variances.append(statistics.variance(differences))
+        squares += statistics.variance(differences) * (len(differences) - 1)
+        dfs += len(differences) - 1
         sizes.append(len(differences))
-    if not variances:
+    if not sizes:
         return None
-    spread = math.sqrt(statistics.fmean(variances))
-    n = max(sizes)
-    return Power(n, spread, len(variances), minimum_detectable_difference(spread, n, ALPHA, POWER))
+    spread = math.sqrt(squares / dfs)
+    n = min(sizes)
+    return Power(n, spread, len(sizes), minimum_detectable_difference(spread, n, ALPHA, POWER))
 
 
 # --- the verdict -----------------------------------------------------------------------
@@ -302,12 +337,10 @@ def weights_label(board: Board, row: RowKey, column: Column) -> str:
 def test_text(board: Board, test: Test, column: Column) -> str:
     """`+0.40 [−0.20, +1.00] vs equal (paired t-test, n=3, Holm p=0.41, not significant)`."""
     if test.against == TUNED:
-        chosen = f"{test.other.method}, {weights_label(board, test.other, column)}, chosen on {test.chosen_on}"
-        if test.chosen_on == "test":
-            chosen += ": optimistic for the baseline"
+        chosen = f"{test.other.method}, {weights_label(board, test.other, column)}, {CHOSEN_ON[test.chosen_on or '']}"
         target = f"{TUNED} ({chosen})"
     elif test.against == BEST:
-        target = f"the best baseline {test.other.method} (chosen on {test.chosen_on})"
+        target = f"the best baseline {test.other.method} ({CHOSEN_ON[test.chosen_on or '']})"
     else:
         target = test.against
     if test.p_holm is None:
@@ -336,14 +369,15 @@ def verdict(board: Board, row: RowKey, column: Column) -> str | None:
     stated: dict[RowKey, int] = {}  # the part that states the test against each row
     for test in comparisons(board, row, column):
         if test.other in stated:  # the best baseline or the tuned point is `equal`: one test, stated once
-            also = f"{test.against}, chosen on {test.chosen_on}"
+            also = f"{test.against}, {CHOSEN_ON[test.chosen_on or '']}"
             parts[stated[test.other]] = parts[stated[test.other]].replace(" vs ", f" vs (also the {also}) ", 1)
             continue
         stated[test.other] = len(parts)
         parts.append(test_text(board, test, column))
     dm = delta_m(board, row, column)
     if dm is not None:
-        parts.append(f"Δm {_signed(dm.mean)}%{_interval_text(dm.low, dm.high)} (n={dm.n})")
+        of = f" of {dm.of}" if dm.of is not None else ""
+        parts.append(f"Δm {_signed(dm.mean)}%{_interval_text(dm.low, dm.high)} (n={dm.n}{of})")
     elif column.task.task_metrics:
-        parts.append("Δm: no single-task controls ran here (`baselines --controls`)")
+        parts.append(f"no Δm: {relative_terms(board, row, column)[1]}")
     return f"{head} " + ("; ".join(parts) if parts else "nothing to compare with")

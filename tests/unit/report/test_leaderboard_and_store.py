@@ -109,7 +109,9 @@ def test_marks_ranks_and_differences() -> None:
     assert board.best_baseline(column).method == "dwa"
     detail = detail_table(board, column).set_index("method")
     assert detail.loc["mine", "Δ vs equal"].startswith("-4.50 (p=")
-    assert detail.loc["mine", "Δ vs best baseline"].startswith("dwa (chosen on test): -5.50 (p=")
+    assert detail.loc["mine", "Δ vs best baseline"].startswith(
+        "dwa (chosen on test: optimistic for the baseline): -5.50 (p="
+    )
     assert detail.loc["mine", "95% CI"] == "[59.15, 71.85]"  # 65.5 ± 12.706 * 0.7071 / sqrt 2
     assert detail.loc["dwa", "Δ vs best baseline"] == "—"
 

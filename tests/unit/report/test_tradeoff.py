@@ -144,6 +144,12 @@ def test_frontier_polyline_has_one_vertex_per_grid_point_in_grid_order() -> None
     assert xs[0] < xs[2] < xs[1] < xs[3]  # the given order, not sorted by x
     texts = [t.text for t in root.iter(SVG + "text")]
     assert all(label in texts for label, _, _ in grid)
+    # three task losses: a pair of metrics is a projection of the grid's surface, so no line
+    from dataclasses import replace
+
+    unjoined = _parse(replace(_plot((_method("equal", "reference", THREE),), frontier=grid), join_frontier=False))
+    assert not list(unjoined.iter(SVG + "polyline"))
+    assert len([c for c in unjoined.iter(SVG + "circle") if c.get("class") == "frontier"]) == 4
 
 
 def test_submission_is_highlighted_and_drawn_on_top() -> None:

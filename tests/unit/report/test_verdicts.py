@@ -14,6 +14,7 @@ import pytest
 from harness.api.records import JobSpec, Protocol, RunRecord, TrainConfig
 from harness.api.task import Task
 from harness.report.board import build_board, column_name
+from harness.report.figures import tradeoff_plots
 from harness.report.long_form import column_rows, long_rows, verdict_lines
 from harness.report.markdown import render_board_markdown
 from harness.report.stats import minimum_detectable_difference
@@ -152,12 +153,21 @@ def test_the_tuned_point_is_chosen_on_validation_never_on_the_test_numbers() -> 
     tuned, chosen_on = tuned_point(alone, alone.columns[0])
     assert (tuned.method, chosen_on) == ("fixed-weights:0.9-0.1", "test")
     assert "chosen on test: optimistic for the baseline" in render_board_markdown(alone, TASKS)
-    # the held-out board itself chooses on its own (validation) numbers
+    # the held-out board itself chooses on the validation numbers it then tests, and says so
     heldout = build_board(test_runs + validation_runs, TASKS, "dev", protocol=HELDOUT)
     assert heldout.validation is None and tuned_point(heldout, heldout.columns[0]) == (
         row(heldout, "fixed-weights:0.3-0.7"),
-        "validation",
+        "validation-tested",
     )
+    assert "chosen on the validation numbers tested: optimistic" in render_board_markdown(heldout, TASKS)
+    # one grid point without held-out runs: the validation board cannot choose among them all
+    partial = [r for r in validation_runs if r.method.name != "fixed-weights:0.9-0.1"]
+    board = build_board(test_runs + partial, TASKS, "dev")
+    assert tuned_point(board, board.columns[0])[1] == "test"
+    # a failed held-out run of one point: the same
+    failed = [r.model_copy(update={"status": "failed"}) if r.method.name == "equal" else r for r in validation_runs]
+    board = build_board(test_runs + failed, TASKS, "dev")
+    assert tuned_point(board, board.columns[0])[1] == "test"
 
 
 def test_the_frontier_line_includes_equal_and_its_hypervolume_needs_the_controls() -> None:
@@ -173,6 +183,39 @@ def test_the_frontier_line_includes_equal_and_its_hypervolume_needs_the_controls
     # w = 0.9 on seed s: fine 60 + s/10 against 61: the union of boxes is the best point's box
     hv = frontier_hypervolume(board, board.columns[0])
     assert hv is not None and hv.values == pytest.approx(((60.1) / 61.0, (60.2) / 61.0))
+    [plot] = tradeoff_plots(board, board.columns[0])
+    assert plot.join_frontier and [label for label, _, _ in plot.frontier][3:6] == ["w=0.4", "w=0.5", "w=0.6"]
+    assert plot.single_task == (61.0, 50.0)  # the controls' own heads
+
+
+def test_a_familys_members_on_two_tasks_never_supersede_each_other() -> None:
+    # a member's hash includes its task's losses: single:gender differs between the two face tasks
+    adience = TASKS["face-adience"]
+    face_run = face("single:gender", 1, 9.0, 80.0, trains=("gender",))
+    later = run(adience, "single:gender", 1, {"age_exact": 1.0, "gender_acc": 70.0}, trains=("gender",))
+    spec = later.method.model_copy(update={"source_sha256": "9" * 64})
+    later = later.model_copy(update={"finished_at": "2026-02-01T00:00:00", "method": spec})
+    board = build_board([face_run, later], TASKS, "dev")
+    assert not board.superseded and {c.task.name for c in board.columns} == {"face-age-gender", "face-adience"}
+    # a file's row is still one file across tasks
+    file_spec = spec.model_copy(update={"name": "mine", "entry_type": "agent", "trains": None})
+    mine = [face("mine", 1, 5.0, 90.0, entry_type="agent"), later.model_copy(update={"method": file_spec})]
+    assert build_board(mine, TASKS, "dev").superseded == {"mine": 1}
+
+
+def test_a_run_with_a_metric_that_is_not_finite_has_no_delta_m() -> None:
+    records = face_board()
+    records[4] = records[4].model_copy(update={"final_metrics": {**records[4].final_metrics, "age_mae": math.inf}})
+    board = build_board(records, TASKS, "dev")
+    assert delta_m(board, row(board, "mine"), board.columns[0]) is None  # never the Δm of its good seed
+    [text] = verdict_lines(board)
+    assert "no Δm: a task metric of this row is missing or not finite" in text
+    # a control without seed 2: the row's Δm is over seed 1 only, and says so
+    records = [r for r in face_board() if not (r.method.name == "single:age" and r.job.seed == 2)]
+    board = build_board(records, TASKS, "dev")
+    dm = delta_m(board, row(board, "mine"), board.columns[0])
+    assert dm is not None and dm.values == pytest.approx((-6.25,)) and dm.of == 2
+    assert "Δm −6.25% (n=1 of 2)" in verdict_lines(board)[0]
 
 
 def test_a_submission_that_is_a_grid_point_is_not_significant() -> None:
@@ -212,9 +255,22 @@ def test_holm_takes_the_mark_a_single_test_would_give() -> None:
     assert tests["best baseline"].other.method == "dwa"
     assert tests["equal"].p_holm == pytest.approx(2 * p, abs=1e-6)  # 0.081: no mark
     assert main_table(board).set_index("method").loc["mine", r20] == "60.10 ± 1.02"  # no mark
-    assert (
-        "Holm p=0.081" in detail_table(board, board.columns[0]).set_index("method").loc["mine", "Holm-corrected tests"]
-    )
+    detail = detail_table(board, board.columns[0]).set_index("method")
+    assert "Holm p=0.081" in detail.loc["mine", "Holm-corrected tests"]
+    assert "▲" not in detail.loc["mine", "paired Δ vs equal [95% CI]"]  # the raw p=0.041 marks nothing
+    alone_detail = detail_table(alone, alone.columns[0]).set_index("method")
+    assert "(p=0.041, n=3) ▲;" in alone_detail.loc["mine", "paired Δ vs equal [95% CI]"]
+
+
+def test_welch_gives_its_interval_even_for_a_zero_difference() -> None:
+    # unpaired (seeds 1, 2 against 3, 4): mean 60 both, variances 2 and 2: se = sqrt(2/2 + 2/2) = sqrt 2,
+    # Welch df = 2, half = t(0.975, 2) sqrt 2 = 4.3027 x 1.4142
+    records = [cifar("equal", 1, 59.0), cifar("equal", 2, 61.0), cifar("mine", 3, 61.0, entry_type="agent")]
+    records += [cifar("mine", 4, 59.0, entry_type="agent")]
+    board = build_board(records, TASKS, "dev")
+    [test, _] = comparisons(board, row(board, "mine"), board.columns[0])
+    assert not test.paired and test.difference == 0
+    assert test.ci_high == pytest.approx(4.30265273 * math.sqrt(2), rel=1e-6) and test.ci_low == -test.ci_high
 
 
 def test_the_power_line_is_the_noncentral_t_answer_for_the_pooled_paired_spread() -> None:
@@ -222,10 +278,14 @@ def test_the_power_line_is_the_noncentral_t_answer_for_the_pooled_paired_spread(
     records = [cifar("equal", s, v) for s, v in base.items()]
     records += [cifar("a", s, v + d) for (s, v), d in zip(base.items(), (0.1, 0.3, 0.2))]  # var of diffs 0.01
     records += [cifar("b", s, v + d) for (s, v), d in zip(base.items(), (0.0, 0.6, 0.3))]  # var 0.09
+    # neither an entry, a grid point nor a control sets the bar: their spread is left out
+    records += [cifar("mine", s, v + d, entry_type="agent") for (s, v), d in zip(base.items(), (0.0, 5.0, -5.0))]
+    records += [cifar("fixed-weights:0.9-0.1", s, v, weights=(1.8, 0.2)) for s, v in base.items()]
     board = build_board(records, TASKS, "dev")
     [columns] = column_rows(board)
     spread = math.sqrt((0.01 + 0.09) / 2)
     assert columns["power_paired_std"] == pytest.approx(spread) and columns["power_n"] == 3
+    assert columns["power_comparisons"] == 2
     assert columns["min_detectable_difference"] == pytest.approx(minimum_detectable_difference(spread, 3))
     assert "the smallest true difference a paired t-test detects" in render_board_markdown(board, TASKS)
 
@@ -265,6 +325,16 @@ def test_the_three_head_plugin_gets_controls_a_frontier_and_delta_m(monkeypatch:
     assert frontier is not None and frontier.mean == pytest.approx(0.95)
     [text] = [line for line in verdict_lines(board) if task.name in line]
     assert "Δm −15.00%" in text
+    # a figure per pair of the three metrics, the grid's points not joined (a projection of a surface)
+    plots = tradeoff_plots(board, column)
+    assert [(p.x.label, p.y.label) for p in plots] == [
+        ("pattern acc (final epoch)", "side acc (final epoch)"),
+        ("pattern acc (final epoch)", "brightness MAE (final epoch)"),
+        ("side acc (final epoch)", "brightness MAE (final epoch)"),
+    ]
+    assert not any(p.join_frontier for p in plots) and plots[0].single_task == (80.0, 50.0)
+    assert plots[1].y.higher_is_better is False
+    assert {m.label: m.role for m in plots[0].methods} == {"equal": "reference", "mine": "submission"}
 
 
 def test_verdicts_reach_the_json_document_and_the_csv(tmp_path: Path) -> None:
