@@ -13,12 +13,15 @@ gradients brought back to loss units by 1/c (a weighted harmonic mean of the los
 Reported weights: w_i = z_i / (c L_i) = d total / d L_i.
 Cost per step: one extra forward pass of the batch.
 Source: the authors' code, Cranial-XIX/FAMO, famo.py (`get_weighted_loss`, `update`; defaults
-w_lr 0.025, gamma 0.01, followed; also methods/weight_methods.py) and LibMTL/weighting/FAMO.py
-(gamma 0.001). Min losses are 0 and D_i = L_i + 1e-8, as the authors' default.
+w_lr 0.025, gamma 0.01, followed; also methods/weight_methods.py, whose FAMO defaults to
+gamma 1e-5 but gets experiments/utils.py's --gamma, default 0.01, and --method-params-lr,
+default 0.025) and LibMTL/weighting/FAMO.py (gamma 0.001). Min losses are 0 and
+D_i = L_i + 1e-8, as the authors' default.
 Deviations: no clipping. famo.py's `backward` clips the shared gradient to norm 1.0, but the
 authors' experiments run methods/weight_methods.py, which calls clip_grad_norm_ before
-loss.backward() and so clips nothing (LibMTL does not clip either); their run.sh files pass
-gamma 0.01 (CelebA) and 0.001 (QM9).
+loss.backward() and so clips nothing (LibMTL does not clip either). gamma: we keep the code
+default 0.01; the authors' experiments' run.sh files pass gamma 0.001 for CelebA, NYUv2 and
+QM9 and 0.01 for Cityscapes (and MetaWorld, mtrl_files/run.sh).
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ Reported weights: the coefficient of each original g_j in the update (1 + what w
 Cost per step: T backward passes through the shared parameters.
 Source: the paper's update rule (no authors' code found) and LibMTL/weighting/GradVac.py with GradVac_group_type 0
 ("whole_model"), which this follows otherwise.
-Deviations: beta 0.01 is the paper's; LibMTL's default GradVac_beta is 0.5. The target phi^_ij is updated for every
-pair at every step (the paper), where LibMTL updates it only when phi_ij < phi^_ij (inside its adjust branch).
+Deviations: beta 0.01 is the paper's; LibMTL's default GradVac_beta is 0.5. Not a deviation: the target phi^_ij is
+updated for every pair at every step with the cosine before the adjustment, as the paper and LibMTL since its commit
+d2d84fa ("fix a bug in GradVac", 2024-02-15), which moved the EMA update out of the adjust branch (before it, LibMTL
+updated the target only when phi_ij < phi^_ij).
 Order: torch.randperm from the method's generator (stream_seed(seed, "gradient-method")) where LibMTL calls
 random.shuffle; the cosine's and the weight's denominators are floored at 1e-20 where LibMTL adds 1e-8.
 """

@@ -13,12 +13,16 @@ Rule, at step t (from 1), with g_i the gradient of L_i with respect to all share
      lambda <- softmax(lambda - gamma_t (Y Y^T + rho I) lambda), gamma_t = gamma / t^gamma_sigma,
      lambda starting at 1/T;
   4. the shared update is d = Y^T lambda = sum_i lambda_i y_i.
-Deviations of the reference code from the paper, kept here: the paper projects lambda onto the
-simplex, LibMTL (like the authors' NYUv2/CityScapes code in heshandevaka/MoCo,
-CAGrad/utils.py `tracking`) maps it back with a softmax; and the gradients are normalised
-and scaled by their loss as in step 1 (the paper tracks the raw gradients). The authors'
-CAGrad-based code also doubles the update "to match the sum loss" and decays by epoch; LibMTL
-(followed here) does neither: the decays count steps.
+Deviations, kept here from LibMTL: the paper projects lambda onto the simplex and tracks the
+raw gradients; LibMTL, followed here, maps lambda back with a softmax and normalises and
+scales the gradients by their loss as in step 1. So this deviates from the paper and from
+the authors' NYUv2 code in heshandevaka/MoCo (CAGrad/nyuv2/utils.py `tracking`: a Euclidean
+projection onto the simplex, `projection_simplex_sort`, of the raw gradients; in the stored
+copy no training branch calls it); only the authors' Cityscapes code (CAGrad/utils.py
+`tracking`, with its "raw_loss" option) uses the softmax and the loss scaling, as we do.
+The authors' CAGrad-based code also multiplies the update by T "to match the sum loss" (x 2
+for Cityscapes, x 3 for NYUv2) and decays by epoch; LibMTL (followed here) does neither:
+the decays count steps.
 Heads get their own losses' gradients unscaled.
 Scale: average-like. lambda sums to 1 and each tracked y_i has about the norm of L_i, so |d|
 is at most a convex combination of the losses (not of the gradient norms): unlike `equal`'s

@@ -101,6 +101,7 @@ class GramCombiner:
         gram = gram.double()
         count = gram.shape[0]
         w = cagrad_weights(gram, C)
-        root_phi = C * torch.sqrt(gram.mean() + 1e-8)
-        gw_norm = torch.sqrt(w @ gram @ w + 1e-8)
-        return count * (torch.full((count,), 1.0 / count, dtype=torch.float64) + root_phi / gw_norm * w) / (1 + C**2)
+        root_phi = C * torch.sqrt(gram.mean() + 1e-8) + 1e-8  # the authors' c
+        gw_norm = torch.sqrt((w @ gram @ w).clamp_min(0.0))  # |g_w|
+        lam = root_phi / (gw_norm + 1e-8)  # the authors' lmbda
+        return count * (torch.full((count,), 1.0 / count, dtype=torch.float64) + lam * w) / (1 + C**2)

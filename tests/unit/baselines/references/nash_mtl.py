@@ -2,19 +2,24 @@
 "Multi-Task Learning as a Bargaining Game", ICML 2022; the authors' code
 AvivNavon/nash-mtl methods/weight_methods.py NashMTL, max_norm = 1, update every step).
 
-alpha > 0 with GG' alpha = 1 / alpha elementwise (the bargaining solution) for
-GG' = G G^T / |G G^T|_F: the authors normalise the Gram matrix by its Frobenius norm before
-solving and weight the raw losses with that alpha (sqrt(|G G^T|_F) times the paper's). The
-model is trained on sum_i alpha_i L_i, so the shared parameters get d = sum_i alpha_i g_i;
-then, as the authors' backward (and LibMTL), torch.nn.utils.clip_grad_norm_(shared,
-max_norm = 1) after the weighted backward: d * min(1, 1 / (|d| + 1e-6)). (|d|^2 =
-T |G G^T|_F, so small gradients are not clipped: the normalisation matters.)
-Solved here by exact cyclic coordinate minimisation of the strictly convex
-f(alpha) = alpha^T GG alpha / 2 - sum_i log alpha_i (its stationary point is the solution):
-coordinate i's minimiser is the positive root of GG_ii x^2 + (sum_{j != i} GG_ij alpha_j) x - 1.
-(The authors solve a sequence of convex programs with cvxpy, 20 at most, stopping at a
-residual of 1e-3: an approximation of this exact point.) A task with a zero gradient has no finite alpha (alpha_i -> oo
-while alpha_i g_i = 0): it is left out and the others solve the problem among themselves.
+The authors' problem, read off `_init_optim_problem` and `get_weighted_loss`: with
+K = G G^T (G the (T, P) task gradients of the shared parameters) and nf = |K|_F, the solver
+gets K / nf and the constraints -log(alpha_i nf) - log(((K / nf) alpha)_i) <= 0, that is
+alpha_i (K alpha)_i >= 1 on the raw K; the convex-concave steps stop at the bargaining
+solution, alpha > 0 with alpha_i (K alpha)_i = 1 for every i, and that alpha weights the
+raw losses. The model is trained on sum_i alpha_i L_i, so the shared parameters get
+d = sum_i alpha_i g_i (|d|^2 = alpha^T K alpha = T); then `backward` calls
+torch.nn.utils.clip_grad_norm_(shared, max_norm = 1): d * min(1, 1 / (|d| + 1e-6)).
+Solved here on the raw K (no rescaling) by exact cyclic coordinate minimisation of the
+strictly convex f(alpha) = alpha^T K alpha / 2 - sum_i log alpha_i (its stationary point is
+the solution): coordinate i's minimiser is the positive root of
+K_ii x^2 + (sum_{j != i} K_ij alpha_j) x - 1. (The authors solve a sequence of convex
+programs with cvxpy/ECOS, 20 at most: an approximation of this exact point.) A task with a
+zero gradient has no finite alpha (alpha_i -> oo while alpha_i g_i = 0): it is left out and
+the others solve the problem among themselves.
+Heads: the model is trained on sum_i alpha_i L_i and only the shared parameters are clipped,
+so head i gets alpha_i times its own loss's gradient (`head_weights` after a step; None for a
+zero-gradient task, whose alpha the authors leave at the previous step's).
 """
 
 from __future__ import annotations
@@ -47,12 +52,15 @@ def bargaining_weights(gram: list[list[float]]) -> list[float]:
 class Reference:
     def __init__(self, tasks: int, seed: int) -> None:
         self.tasks = tasks
+        self.head_weights: list[float | None] = [None] * tasks
 
     def step(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
         g = grads.to(torch.float64)
         active = [i for i in range(self.tasks) if float(g[i].norm()) > 0.0]
         sub = g[active]
-        gram = sub @ sub.T
-        alpha = torch.tensor(bargaining_weights((gram / gram.norm()).tolist()), dtype=torch.float64)
+        alpha = torch.tensor(bargaining_weights((sub @ sub.T).tolist()), dtype=torch.float64)
+        self.head_weights = [None] * self.tasks
+        for row, i in enumerate(active):
+            self.head_weights[i] = float(alpha[row])
         d = alpha @ sub
         return d * min(1.0, MAX_NORM / (float(d.norm()) + 1e-6))
