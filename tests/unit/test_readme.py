@@ -55,3 +55,11 @@ def test_the_baselines_table_has_one_row_per_registered_method() -> None:
         f"registered, no row: {sorted(set(built_in_methods()) - set(rows))}; "
         f"a row, not registered: {sorted(set(rows) - set(built_in_methods()))}"
     )
+
+
+def test_the_readme_states_the_number_of_mutants_and_that_all_are_killed() -> None:
+    from tests.unit.baselines.test_mutants import MUTANTS
+
+    text = section("Baselines")
+    assert re.search(rf"\b{len(MUTANTS)} one-line mutants\b", text), f"README should say {len(MUTANTS)} mutants"
+    assert f"all {len(MUTANTS)} are killed" in text
