@@ -1,7 +1,8 @@
 """The trusted engine of the multi-task loss benchmark.
 
 `from harness import leaderboard, submit, validate` gives the Python API (harness/python_api.py),
-loaded on first use so that the CLI's light commands do not import torch.
+loaded on first use so that the CLI's light commands do not import torch; `Protocol` (a
+screening or held-out protocol for `leaderboard`) comes with it.
 """
 
 from typing import Any
@@ -16,4 +17,8 @@ def __getattr__(name: str) -> Any:
         from harness import python_api
 
         return getattr(python_api, name)
+    if name == "Protocol":  # the README's example passes leaderboard(..., protocol=Protocol(...))
+        from harness.api.records import Protocol
+
+        return Protocol
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

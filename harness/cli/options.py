@@ -40,9 +40,21 @@ def parse_seeds(values: list[str] | None) -> list[int] | None:
     if items is None:
         return None
     try:
-        return [int(item) for item in items]
+        seeds = [int(item) for item in items]
     except ValueError:
         raise HarnessError(f"--seeds takes integers, got {' '.join(items)}") from None
+    if any(seed < 0 for seed in seeds):
+        raise HarnessError(f"--seeds takes whole numbers >= 0, got {' '.join(items)}")
+    return seeds
+
+
+def results_folder(text: str) -> Path:
+    """--results: a folder, or a path where one can be made; a file there is refused before
+    anything starts (argparse turns the error into a usage error, exit code 2)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return path
 
 
 def indent(text: str) -> str:
@@ -54,7 +66,9 @@ def indent(text: str) -> str:
 
 
 def add_results_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
+    parser.add_argument(
+        "--results", type=results_folder, default=DEFAULT_RESULTS, help="results folder (default: results)"
+    )
 
 
 def add_preset_option(parser: argparse.ArgumentParser) -> None:

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from harness.api.records import EntryType, Protocol
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
 PRESETS = ["tiny", "smoke", "screen", "dev", "full"]
+
+
+def _a_folder(path: Path) -> Path:
+    """A results folder, or where one can be made: a file there is refused before anything starts."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is not a folder")
+    return path
+
+
+ResultsFolder = Annotated[Path, AfterValidator(_a_folder)]
 
 
 class Request(BaseModel):
@@ -43,12 +53,12 @@ class JobsRequest(Request):
     protocol: Protocol = Protocol()
     tasks: tuple[str, ...] | None = Field(default=None, description="None: every registered task that loads")
     archs: tuple[str, ...] | None = Field(default=None, description="None: the preset's")
-    seeds: tuple[int, ...] | None = Field(default=None, description="None: the preset's")
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] | None = Field(default=None, description="None: the preset's")
     task_options: dict[str, str | bool] = Field(
         default_factory=dict,
         description="the tasks' own switches by flag (`{'--no-tta': True}`), for every chosen task that declares it",
     )
-    results: Path = DEFAULT_RESULTS
+    results: ResultsFolder = DEFAULT_RESULTS
     data_root: Path = DEFAULT_DATA
     device: str = "auto"
     force: bool = False
@@ -128,7 +138,7 @@ class LeaderboardRequest(Request):
 
     final: bool = False
     protocol: Protocol = Protocol()
-    results: Path = DEFAULT_RESULTS
+    results: ResultsFolder = DEFAULT_RESULTS
     out: Path | None = None
     html: Path | None = None
     csv: Path | None = None

@@ -123,3 +123,34 @@ def test_a_bad_argument_of_the_api_is_one_line_naming_it(tmp_path: Path) -> None
     with pytest.raises(HarnessError, match=r"^preset 'nope'"):
         harness.leaderboard(results=tmp_path, preset="nope")
     assert not (tmp_path / "queue").exists()
+
+
+def test_negative_seeds_and_a_results_file_are_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a negative seed would train and write `...-seed-1-...json`; a file as --results failed as a harness bug
+    # (NotADirectoryError, exit code 3) after the sandbox check
+    results = tmp_path / "results"
+    with pytest.raises(HarnessError, match=r"^seeds\.0: input should be greater than or equal to 0$"):
+        harness.submit(EXAMPLE, results=results, seeds=[-1])
+    code, _, err = run_main(capsys, monkeypatch, "submit", EXAMPLE, "--seeds", "-1", "--results", results)
+    assert code == 2 and "--seeds takes whole numbers >= 0, got -1" in err and "Traceback" not in err
+    assert not results.exists()
+    file = tmp_path / "a-file"
+    file.write_text("not a folder")
+    with pytest.raises(HarnessError, match=r"^results: /.*/a-file is not a folder$"):
+        harness.submit(EXAMPLE, results=file)
+    with pytest.raises(HarnessError, match="is not a folder"):
+        harness.leaderboard(results=file)
+    for argv in (("submit", EXAMPLE), ("baselines",), ("leaderboard",), ("status",), ("cancel", "x"), ("worker",)):
+        with pytest.raises(SystemExit) as usage:  # argparse's usage error
+            run_main(capsys, monkeypatch, *argv, "--results", file)
+        err = capsys.readouterr().err
+        assert usage.value.code == 2 and f"argument --results: {file} is not a folder" in err, argv
+    assert file.read_text() == "not a folder"
+
+
+def test_the_readme_example_imports_what_it_uses() -> None:
+    from harness import Protocol, leaderboard, submit, validate  # noqa: F401
+
+    assert Protocol(evaluation="heldout").key == "heldout"
