@@ -121,7 +121,7 @@ MUTANTS = (
         "for j in range(len(grads)):",
     ),
     Mutant("cagrad", "c 0.4 -> 0.5", "C = 0.4", "C = 0.5"),
-    Mutant("cagrad", "missing x T", "return count * (torch.full(", "return (torch.full("),
+    Mutant("cagrad", "missing x T", "coefficients = [count * (1.0 / count", "coefficients = [(1.0 / count"),
     Mutant("gradvac", "beta 0.01 -> 0.5", "BETA = 0.01", "BETA = 0.5"),
     Mutant("db-mtl", "beta 0.9 -> 0.5", "BETA, BETA_SIGMA = 0.9, 0.0", "BETA, BETA_SIGMA = 0.5, 0.0"),
     Mutant(

@@ -39,7 +39,8 @@ SOURCE_CHANGED: dict[str, str] = {
     "gradvac": DOCSTRING + ": LibMTL's target-update placement",
     "moco": DOCSTRING + ": the authors' NYUv2 code projects onto the simplex",
     "cagrad": "its 1e-8 guards placed as the authors': c = alpha sqrt(mean GG + 1e-8) + 1e-8, "
-    "lambda = c / (|g_w| + 1e-8) (issue 32)",
+    "lambda = c / (|g_w| + 1e-8) (issue 32); its weights solved on plain floats, the same bits for "
+    "two tasks, the same minimum to 1e-10 for more (issue 34)",
 }
 
 
