@@ -4,29 +4,111 @@ per command, versioned. The JSON Schemas in docs/schema/ are generated from thes
 validate what it reads. Light: pydantic only (the CLI imports it before torch).
 
 Exit codes are those of the human output: 0 success, 1 a job or check failed, 2 bad input
-or an unusable submission, 3 a harness bug; an error is an `ErrorOutput` document.
+or an unusable submission, 3 a harness bug; an error is an `ErrorOutput` document, of one
+shape whatever the command (`error.kind`, `error.message`). Every document says when it was
+made and by which harness (`created_at`, `harness_version`, `git_commit`).
+
+Units: every accuracy is a percentage (0-100) and every error (MAE) is in the task's own
+unit (years of age); `MetricInfo` names each metric's unit and direction.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+from harness.version import HARNESS_VERSION
+
+SCHEMA_VERSION = 2
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the harness's own checkout (None: not a git checkout, or no git): a
+    document then says which code made it, uncommitted changes marked `+dirty`."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+ErrorKind = Literal["usage", "bad-input", "submission", "plugin", "interrupted", "internal"]
+
+
+class ErrorDetail(BaseModel):
+    kind: ErrorKind = Field(
+        description="usage: the command line did not parse; bad-input: an argument or file the harness refuses; "
+        "submission: the submission cannot run; plugin: a registered plugin failed; interrupted: stopped by the "
+        "user; internal: a harness bug (its traceback in a file the message names)"
+    )
+    message: str = Field(description="the one-line error the human output prints")
 
 
 class Output(BaseModel):
     schema_version: int = SCHEMA_VERSION
     command: str
     exit_code: int = Field(description="the process's exit code: 0 ok, 1 failed jobs or checks, 2 bad input, 3 bug")
+    error: ErrorDetail | None = Field(
+        default=None,
+        description="why the command could not do its work (every document of exit code 2 or 3 has one; an "
+        "`ErrorOutput` has nothing else)",
+    )
+    created_at: str = Field(default_factory=_now, description="when the document was made (UTC, ISO 8601)")
+    harness_version: str = HARNESS_VERSION
+    git_commit: str | None = Field(
+        default_factory=git_commit,
+        description="the harness checkout's commit (+dirty: with uncommitted changes); None outside a git checkout",
+    )
 
 
 class ErrorOutput(Output):
-    error: str = Field(description="the one-line error the human output prints")
+    """The one shape of every error, whatever the command: `command` says which command failed."""
+
+    error: ErrorDetail
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """The error document's `error.kind` of an exception that reached a front door (the CLI,
+    the Python API, the MCP server): the one mapping all of them use."""
+    from harness.api.errors import HarnessError, PluginError, SubmissionError
+
+    if isinstance(exc, SubmissionError):
+        return "submission"
+    if isinstance(exc, PluginError):
+        return "plugin"
+    if isinstance(exc, HarnessError):
+        return "bad-input"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return "internal"
+
+
+def error_output(command: str, exit_code: int, kind: ErrorKind, message: str) -> ErrorOutput:
+    return ErrorOutput(command=command, exit_code=exit_code, error=ErrorDetail(kind=kind, message=message))
 
 
 class BoardCell(BaseModel):
@@ -61,6 +143,10 @@ class BoardCell(BaseModel):
     failed: int = Field(description="failed runs, unreadable record files included")
     unreadable: list[str] = Field(
         default_factory=list, description="record files of this cell that could not be read (path: reason)"
+    )
+    environments: list[str] = Field(
+        default_factory=list,
+        description="the device and software of the cell's ok runs (more than one: its runs are not computed alike)",
     )
     values: list[float]
     mean: float | None
@@ -262,10 +348,85 @@ class DeviceEstimate(BaseModel):
     cost_table: str | None = Field(description="how and when the table's entries for this device were measured")
 
 
+class MetricInfo(BaseModel):
+    """A metric as the task describes it: accuracies in percent, scores (F1, harmonic) as
+    fractions 0-1, errors in the quantity's own unit."""
+
+    name: str = Field(description="the key in the run records' metrics")
+    label: str
+    unit: str = Field(description="'%', '0-1', or the quantity's unit ('years'); '' where the task does not say")
+    higher_is_better: bool
+
+
+class VerdictComparison(BaseModel):
+    """The entry against one other row in one column."""
+
+    against: str = Field(description="the reference row (equal), the tuned fixed weights, or the best baseline")
+    method: str = Field(description="the row compared with")
+    chosen_on: Literal["validation", "test", "validation-tested"] | None = Field(
+        description="how that row was chosen (None: `equal`, fixed in advance)"
+    )
+    test: Literal["paired t-test", "Welch's t-test"]
+    n: int = Field(description="pairs (paired t-test) or the smaller side's runs (Welch)")
+    difference: float = Field(description="entry minus the other row, in the metric's unit")
+    ci95_low: float | None
+    ci95_high: float | None
+    p: float | None = Field(description="two-sided")
+    p_holm: float | None = Field(description="Holm-adjusted over the entry's comparisons in the column")
+    outcome: Literal["better", "worse", "no significant difference", "not tested"] = Field(
+        description="better or worse: Holm-adjusted p below 0.05, by the metric's direction; not tested: too "
+        "few runs for a test"
+    )
+
+
+class VerdictColumn(BaseModel):
+    """The entry in one task/architecture column."""
+
+    task: str
+    arch: str
+    column: str
+    rule: str = Field(description="the checkpoint rule of the values: 'best test epoch' or 'best val epoch'")
+    metric: MetricInfo
+    n: int = Field(description="the entry's ok runs")
+    failed: int = Field(description="failed runs: the column is then neither tested nor ranked")
+    mean: float | None
+    std: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    rank: float | None = Field(description="rank by mean among the column's ranked rows (1 = best; ties shared)")
+    ranked: int = Field(description="rows ranked in the column")
+    comparisons: list[VerdictComparison]
+    delta_m_percent: float | None = Field(description="Δm% against the single-task controls (final epoch)")
+    delta_m_percent_ci95_low: float | None
+    delta_m_percent_ci95_high: float | None
+    delta_m_percent_n: int | None
+    versus_single_task: Literal["better", "worse", "no significant difference"] | None = Field(
+        description="the Δm% interval above 0, below 0, or across it"
+    )
+    verdict: str | None = Field(description="the board's sentence for this cell, each test stated")
+
+
+class Verdict(BaseModel):
+    """A submission's outcome in one object: what an agent reads after `submit` or `final`."""
+
+    submission: str
+    summary: str = Field(description="one line: the comparisons with equal and the average rank")
+    average_rank: float | None = Field(description="over the board's columns (None: a failed run, or no values)")
+    ranked: int = Field(description="rows ranked on the board")
+    columns_compared_with_equal: int
+    better_than_equal: int = Field(description="columns where the entry beats equal (Holm-adjusted p < 0.05)")
+    worse_than_equal: int
+    columns: list[VerdictColumn]
+
+
 class RunOutput(Output):
     """What submit, final and baselines ran; the board of the preset when they waited."""
 
     command: Literal["submit", "final", "baselines"]
+    verdict: Verdict | None = Field(
+        default=None,
+        description="submit and final, when they waited: the submission's outcome per column (None: no row yet)",
+    )
     preset: str
     protocol: str = Field(description="the planned jobs' protocol: standard, a key, or several joined by ' | '")
     submission: str | None = Field(description="the submission's row name (submit and final)")
@@ -277,6 +438,42 @@ class RunOutput(Output):
     estimates: list[DeviceEstimate] = Field(default_factory=list, description="--dry-run: per device kind")
 
 
+class PluginEntry(BaseModel):
+    """One registration of an entry-point group, loaded or broken."""
+
+    kind: Literal["task", "method", "method family", "sandbox"]
+    group: str = Field(description="the entry-point group, e.g. mtl_bench.tasks")
+    name: str
+    distribution: str
+    reference: str = Field(description="module:attribute")
+    loaded: bool
+    summary: str | None = Field(description="what it is (None: it did not load)")
+    error: str | None = Field(description="why it did not load")
+    losses: list[str] | None = Field(default=None, description="a task's losses, in order")
+    architectures: list[str] | None = Field(default=None, description="a task's visible architectures")
+    primary_metric: MetricInfo | None = Field(default=None, description="a task's board metric")
+    task_metrics: list[MetricInfo] | None = Field(
+        default=None, description="a task's metric per loss (Δm%, the trade-off figure), in the losses' order"
+    )
+
+
+class FamilyMembers(BaseModel):
+    """The members a method family makes for one task's losses."""
+
+    task: str
+    family: str
+    members: list[str]
+    error: str | None = Field(description="the family's own error for this task (then no members)")
+
+
+class PluginsOutput(Output):
+    """`plugins`: everything registered, where it comes from, and each family's members per task."""
+
+    command: Literal["plugins"] = "plugins"
+    plugins: list[PluginEntry]
+    family_members: list[FamilyMembers]
+
+
 COMMAND_OUTPUTS: dict[str, type[Output]] = {
     "submit": RunOutput,
     "final": RunOutput,
@@ -284,6 +481,7 @@ COMMAND_OUTPUTS: dict[str, type[Output]] = {
     "leaderboard": LeaderboardOutput,
     "status": StatusOutput,
     "validate": ValidationOutput,
+    "plugins": PluginsOutput,
     "error": ErrorOutput,
 }
 

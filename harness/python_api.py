@@ -1,8 +1,8 @@
 """The Python API: the commands as functions, for programs and agents.
 
-    from harness import leaderboard, submit, validate
-    report = validate("submissions/my_loss.py")          # ValidationOutput
-    if not report.problems:
+    from harness import leaderboard, plugins, status, submit, validate
+    report = validate("submissions/my_loss.py")          # ValidationOutput (or ErrorOutput)
+    if report.exit_code == 0:
         run = submit("submissions/my_loss.py", preset="tiny", tasks=["cifar100-mtl"])  # RunOutput
         board = leaderboard(results="results", preset="tiny")
         print(board.frame().query("method == 'my_loss'"))  # one row per column of the board
@@ -10,16 +10,28 @@
 Each function builds the command's typed request (harness/commands/requests.py) and calls
 the library function the CLI calls with the request it parsed, so both answer with the
 same pydantic model (harness/outputs.py, schemas in docs/schema/; the CLI prints it with
-`--json`). Progress goes to stderr. Errors of bad input are `harness.api.errors.HarnessError`
-(a submission's: `SubmissionError`), with the message the CLI prints; a failed job is an
-`exit_code` of 1 in the answer, as the CLI's.
+`--json`).
+
+- **Answers, not exceptions.** A user's error (a bad argument, a missing or broken file, an
+  unknown task or plugin) is an `ErrorOutput` document, the one the CLI prints with
+  `--json`: `error.kind` (`bad-input`, `submission`, `plugin`), `error.message` (the CLI's
+  line) and the CLI's `exit_code`. `exit_code` is the one thing to check: 0 ok, 1 a job or
+  check failed, 2 bad input or an unusable file. A harness bug still raises.
+- **stdout stays the caller's.** While a function runs, file descriptor 1 points at
+  stderr (and `sys.stdout` at `sys.stderr`): progress, the workers' output and anything a
+  C library writes go to stderr, as with the CLI's `--json`. The redirection is
+  process-wide: while a call runs, another thread's prints go to stderr too. Calls from
+  several threads at once are safe (the first to start redirects, the last to end
+  restores).
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +40,16 @@ from pydantic import BaseModel, ValidationError
 from harness.api.errors import HarnessError
 from harness.api.records import Protocol
 from harness.commands.requests import DEFAULT_DATA, LeaderboardRequest, SubmitRequest, ValidateRequest
-from harness.outputs import LeaderboardOutput, RunOutput, ValidationOutput
+from harness.outputs import (
+    ErrorOutput,
+    LeaderboardOutput,
+    PluginsOutput,
+    RunOutput,
+    StatusOutput,
+    ValidationOutput,
+    error_kind,
+    error_output,
+)
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -38,16 +59,20 @@ def leaderboard(
     preset: str | None = None,
     final: bool = False,
     protocol: Protocol | None = None,
-) -> LeaderboardOutput:
+) -> LeaderboardOutput | ErrorOutput:
     """The board of `preset` (default smoke; `final=True`: the final evaluation's, hidden
     architectures shown) from the run records and published rows under `results`; with
     `protocol` (screening, held-out evaluation) the board of the runs under it."""
-    from harness.commands.leaderboard import leaderboard as board_of
 
-    request = request_of(
-        LeaderboardRequest, results=Path(results), preset=preset, final=final, protocol=protocol or Protocol()
-    )
-    return _answered(lambda: board_of(request).output)
+    def call() -> LeaderboardOutput:
+        from harness.commands.leaderboard import leaderboard as board_of
+
+        request = request_of(
+            LeaderboardRequest, results=Path(results), preset=preset, final=final, protocol=protocol or Protocol()
+        )
+        return board_of(request).output
+
+    return _answered("leaderboard", call)
 
 
 def submit(
@@ -66,46 +91,88 @@ def submit(
     train_fraction: float | None = None,
     heldout: bool = False,
     dry_run: bool = False,
-) -> RunOutput:
+    wait: bool = True,
+) -> RunOutput | ErrorOutput:
     """Train the file on the preset's jobs (and the seed's baselines where their records are
     missing), wait, and return every job's outcome and the board: `submit` on the command
     line. `epochs`/`train_fraction` make it a screening run and `heldout` scores a validation
     split instead of the test split (ranked apart). `dry_run`: the plan, what is recorded and
-    the estimated device-hours, nothing queued or trained."""
-    from harness.commands.runs import submit as run_submission
+    the estimated device-hours, nothing queued or trained. `wait=False` (`--no-wait`): queue
+    the jobs without a record and return at once, each such job `queued` (workers run them:
+    `python -m harness worker --results RESULTS`; `status(results=...)` polls); submitting
+    again once they have ended returns their outcomes and the board without training."""
 
-    protocol = request_of(
-        Protocol, epochs=epochs, train_fraction=train_fraction, evaluation="heldout" if heldout else "test"
-    )
-    request = request_of(
-        SubmitRequest,
-        file=Path(path),
-        preset=preset,
-        tasks=tasks,
-        archs=archs,
-        seeds=seeds,
-        results=Path(results),
-        name=name,
-        baselines=baselines,
-        sandbox=sandbox,
-        device=device,
-        data_root=Path(data_root) if data_root is not None else DEFAULT_DATA,
-        protocol=protocol,
-        dry_run=dry_run,
-    )
-    return _answered(lambda: run_submission(request).output)
+    def call() -> RunOutput:
+        from harness.commands.runs import submit as run_submission
+
+        protocol = request_of(
+            Protocol, epochs=epochs, train_fraction=train_fraction, evaluation="heldout" if heldout else "test"
+        )
+        request = request_of(
+            SubmitRequest,
+            file=Path(path),
+            preset=preset,
+            tasks=tasks,
+            archs=archs,
+            seeds=seeds,
+            results=Path(results),
+            name=name,
+            baselines=baselines,
+            sandbox=sandbox,
+            device=device,
+            data_root=Path(data_root) if data_root is not None else DEFAULT_DATA,
+            protocol=protocol,
+            dry_run=dry_run,
+            wait=wait,
+        )
+        return run_submission(request).output
+
+    return _answered("submit", call)
 
 
 def validate(
     path: str | Path, task: str | None = None, sandbox: str | None = None, epochs: int = 5, steps: int = 20
-) -> ValidationOutput:
+) -> ValidationOutput | ErrorOutput:
     """Run the file in the sandbox on a synthetic trajectory (loss level) or on synthetic
     conflicting gradients (gradient level): per-epoch weights or coefficients, problems,
     warnings. `exit_code` is the CLI's: 0 no problems, 1 problems, 2 the file cannot run."""
-    from harness.commands.validation import validate as run_validation
 
-    request = request_of(ValidateRequest, file=Path(path), task=task, sandbox=sandbox, epochs=epochs, steps=steps)
-    return _answered(lambda: run_validation(request).output)
+    def call() -> ValidationOutput:
+        from harness.commands.validation import validate as run_validation
+
+        request = request_of(ValidateRequest, file=Path(path), task=task, sandbox=sandbox, epochs=epochs, steps=steps)
+        return run_validation(request).output
+
+    return _answered("validate", call)
+
+
+def status(results: str | Path = "results") -> StatusOutput | ErrorOutput:
+    """The queue under `results`: its counts per state and every job's state, epoch,
+    attempts and worker (`status` on the command line); poll it after `submit(...,
+    wait=False)`."""
+
+    def call() -> StatusOutput:
+        from harness.commands.status import status as queue_status
+
+        folder = Path(results)
+        if folder.exists() and not folder.is_dir():  # the CLI's --results check
+            raise HarnessError(f"results: {folder} is not a folder")
+        return queue_status(folder).output
+
+    return _answered("status", call)
+
+
+def plugins() -> PluginsOutput | ErrorOutput:
+    """Every registered task, method, method family and sandbox, loaded or broken (with its
+    error), a task's losses, architectures and metrics, and each family's members per task
+    (`plugins` on the command line); `exit_code` 1 when one cannot be loaded."""
+
+    def call() -> PluginsOutput:
+        from harness.commands.plugins import plugins as registered
+
+        return registered()
+
+    return _answered("plugins", call)
 
 
 def request_of(model: type[R], **fields: Any) -> R:
@@ -119,13 +186,70 @@ def request_of(model: type[R], **fields: Any) -> R:
         raise HarnessError(f"{where}: {message.lower()}" if where else message) from None
 
 
-def _answered(call: Callable[[], R]) -> R:
-    with _progress_on_stderr():
-        return call()
+def _answered(command: str, call: Callable[[], R]) -> R | ErrorOutput:
+    """The command's document, or the error document of a user's error; bugs raise."""
+    with stdout_on_stderr():
+        try:
+            return call()
+        except HarnessError as exc:
+            from harness.oracle.guest.protocol import clean_text
+
+            message = clean_text(str(exc), 4000)  # one line, as the CLI prints it
+            return error_output(command, exc.exit_code, error_kind(exc), message)
 
 
-@contextlib.contextmanager
-def _progress_on_stderr() -> Iterator[None]:
-    """What the commands print for people goes to stderr: a program's stdout stays its own."""
-    with contextlib.redirect_stdout(sys.stderr):
+_lock = threading.Lock()
+_depth = 0
+_saved: tuple[int | None, Any] = (None, None)
+
+
+@contextmanager
+def stdout_on_stderr() -> Iterator[None]:
+    """File descriptor 1 and `sys.stdout` on stderr for the call, restored after: what the
+    commands, their workers and C code print for people never reaches the caller's stdout.
+    Process-wide; nested and concurrent calls share one redirection (the last to leave
+    restores it)."""
+    global _depth, _saved
+    with _lock:
+        if _depth == 0:
+            _flush(sys.stdout)
+            saved_fd = _redirect_fd()
+            _saved = (saved_fd, sys.stdout)
+            sys.stdout = sys.stderr
+        _depth += 1
+    try:
         yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                saved_fd, stream = _saved
+                _flush(sys.stderr)
+                _flush(stream)  # what was written to the caller's stream object during the call
+                sys.stdout = stream
+                if saved_fd is not None:
+                    os.dup2(saved_fd, 1)
+                    os.close(saved_fd)
+                _saved = (None, None)
+
+
+def _redirect_fd() -> int | None:
+    """Point fd 1 at fd 2; a duplicate of the old fd 1 to restore (None: no fd 1 or 2, as
+    with a closed stream: the Python level only)."""
+    try:
+        saved = os.dup(1)
+    except OSError:
+        return None
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except (AttributeError, OSError, ValueError):
+        pass

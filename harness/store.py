@@ -19,7 +19,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "unnamed"
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process's umask, read without changing it (os.umask would, for a moment, in
     every thread)."""
     try:
@@ -42,7 +42,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o666) -> None:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
-            os.fchmod(out.fileno(), mode & ~_umask())
+            os.fchmod(out.fileno(), mode & ~current_umask())
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:

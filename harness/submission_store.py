@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.api.errors import SubmissionError
+from harness.oracle.guest.loader import too_large_message
 from harness.store import atomic_write_bytes
 
 FOLDER = "submissions"
@@ -45,13 +46,18 @@ def read_bounded(path: Path, limit: int, follow: bool = True) -> bytes:
         raise SubmissionError(f"submission file not found: {path}") from None
     except OSError as exc:
         raise SubmissionError(f"submission file {path} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before fdopen, which refuses a folder
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):  # before fdopen, which refuses a folder
         os.close(descriptor)
         raise SubmissionError(f"submission path is not a file: {path}")
+    if status.st_size > limit:  # refused unread
+        os.close(descriptor)
+        raise SubmissionError(too_large_message(path.name, status.st_size, limit))
     with os.fdopen(descriptor, "rb") as handle:
-        data = handle.read(limit + 1)
+        data = handle.read(limit + 1)  # the file may have grown meanwhile
+        size = max(len(data), os.fstat(handle.fileno()).st_size)
     if len(data) > limit:
-        raise SubmissionError(f"{path.name} is larger than the {limit // 1024} KiB a submission may have")
+        raise SubmissionError(too_large_message(path.name, size, limit))
     return data
 
 

@@ -84,6 +84,11 @@ class TrainConfig(BaseModel):
     channels_last: bool = True
     amp: bool = Field(default=True, description="bf16 autocast on CUDA; ignored on CPU")
     compile: bool = Field(default=False, description="torch.compile the shared trunk")
+    deterministic: bool = Field(
+        default=False,
+        description="CUDA: deterministic algorithms (torch.use_deterministic_algorithms, cuBLAS's workspace "
+        "setting, inductor's deterministic mode); the CPU computes deterministically already",
+    )
     fused_sgd: bool = Field(default=False, description="SGD as one fused kernel over all parameters")
     train_fraction: float = Field(
         default=1.0, gt=0, le=1, description="train on this seeded share of the training images (screening)"
@@ -231,14 +236,14 @@ def job_key(method: MethodSpec, job: JobSpec, harness_version: str, device_type:
 
 
 def _job_for_key(job: JobSpec) -> dict[str, Any]:
-    """The job as the key hashes it: the protocol's fields are left out where they have their
-    default values, so the jobs of the standard protocol keep the keys (and cached records)
-    they had before protocols existed."""
+    """The job as the key hashes it: the protocol's fields (and `deterministic`) are left out
+    where they have their default values, so the jobs of the standard protocol keep the keys
+    (and cached records) they had before these fields existed."""
     data = job.model_dump(mode="json")
     if job.protocol.standard:
         del data["protocol"]
     defaults = TrainConfig.model_fields
-    for name in ("train_fraction", "heldout_fraction"):
+    for name in ("train_fraction", "heldout_fraction", "deterministic"):
         if data["config"][name] == defaults[name].default:
             del data["config"][name]
     return data
@@ -289,6 +294,29 @@ class Environment(BaseModel):
     git_commit: str = "unknown"
     slots_per_device: int = Field(default=1, ge=1, description="jobs the worker ran at once on this device")
     threads: int | None = Field(default=None, description="torch's intra-op CPU threads in the job's process")
+    cuda: str | None = Field(default=None, description="the CUDA version torch was built with (CUDA jobs)")
+    cuda_driver: str | None = Field(default=None, description="the NVIDIA driver's version (CUDA jobs)")
+
+    def label(self) -> str:
+        """What the numbers of a run depend on beyond its spec: the device model and the
+        software that computed them (a cell that mixes these says so)."""
+        parts = [self.device_name, f"torch {self.torch}"]
+        parts += [f"CUDA {self.cuda}"] if self.cuda else []
+        parts += [f"driver {self.cuda_driver}"] if self.cuda_driver else []
+        return ", ".join(parts)
+
+
+class CompileStats(BaseModel):
+    """What torch.compile did in a job with `compile` on (the part of it this process ran)."""
+
+    frames: int = Field(description="frames dynamo was asked to compile")
+    frames_compiled: int = Field(description="of them, compiled")
+    graphs: int = Field(description="graphs compiled (one per batch shape and mode)")
+    graph_breaks: int
+    recompile_limit_hits: int = Field(description="codes dynamo gave up on: they then run eagerly")
+    compiled_throughout: bool = Field(
+        description="every frame compiled, no graph break, no limit hit: the job ran compiled as its config says"
+    )
 
 
 class RunRecord(BaseModel):
@@ -315,6 +343,9 @@ class RunRecord(BaseModel):
         default=0.0, description="wall time / the slots sharing the device (environment.slots_per_device)"
     )
     environment: Environment
+    compile_stats: CompileStats | None = Field(
+        default=None, description="with `compile`: whether the job ran compiled throughout (None: compile off)"
+    )
 
     @field_validator("final_metrics", mode="before")
     @classmethod

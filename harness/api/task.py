@@ -80,6 +80,18 @@ class TaskMetric:
 
 
 @dataclass(frozen=True)
+class MetricDescription:
+    """How a document or figure names one of `evaluate`'s metrics. Units are one per kind of
+    metric across tasks: accuracies in percent ("%"), scores such as F1 as fractions
+    ("0-1"), errors in the quantity's own unit ("years")."""
+
+    metric: str
+    label: str
+    unit: str
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
 class Architecture:
     name: str
     hidden: bool = False
@@ -115,6 +127,8 @@ class Task(ABC):
     # one per task loss, in loss_names' order: Δm%, the trade-off figure and the hypervolume
     # use them; a task without them gets none of the three (its cells say so)
     task_metrics: tuple[TaskMetric, ...] = ()
+    # evaluate()'s metrics as documents and figures name them (label, unit, direction)
+    metric_descriptions: tuple[MetricDescription, ...] = ()
     options_model: ClassVar[type[BaseModel]] = NoOptions
     cli_options: ClassVar[tuple[TaskOption, ...]] = ()
     data_commands: ClassVar[tuple[DataCommand, ...]] = ()
@@ -131,6 +145,19 @@ class Task(ABC):
 
     def visible_architectures(self) -> list[str]:
         return [a.name for a in self.architectures if not a.hidden]
+
+    def describe_metric(self, metric: str) -> MetricDescription:
+        """The metric's label, unit and direction: as declared, else from the task metrics and
+        the primary metric (unit unknown: ""), else the key itself, higher better."""
+        for described in self.metric_descriptions:
+            if described.metric == metric:
+                return described
+        for judged in self.task_metrics:
+            if judged.metric == metric:
+                return MetricDescription(metric, judged.label, "", judged.higher_is_better)
+        if metric == self.primary_metric:
+            return MetricDescription(metric, self.primary_label, "", self.higher_is_better)
+        return MetricDescription(metric, metric, "")
 
     def options(self, config: TrainConfig) -> Any:
         """`config.options` as this task's options model."""

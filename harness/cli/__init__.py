@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from harness.api.errors import HarnessError, SubmissionError
 from harness.cli import (
@@ -24,6 +24,7 @@ from harness.cli import (
     final,
     import_published,
     leaderboard,
+    mcp,
     plugins,
     sandbox,
     status,
@@ -33,7 +34,7 @@ from harness.cli import (
 )
 
 if TYPE_CHECKING:
-    from harness.outputs import Output
+    from harness.outputs import ErrorKind, Output
 
 SUBCOMMANDS: tuple[ModuleType, ...] = (
     submit,
@@ -47,6 +48,7 @@ SUBCOMMANDS: tuple[ModuleType, ...] = (
     data,
     import_published,
     plugins,
+    mcp,
     sandbox,
 )
 
@@ -55,9 +57,27 @@ def _command_of(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+class UsageError(SystemExit):
+    """argparse's usage error, with its reason kept for the --json error document."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser (and its subparsers': they are made of the same class) whose usage
+    error keeps its reason: a --json document then says what was wrong, not "see stderr"."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise UsageError(message)
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `argv`, the plugin arguments of its subcommand too."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mtl-bench",
         description="Benchmark harness for multi-task loss functions: trains networks with a "
         "MultiTaskLoss under a fixed protocol and ranks it against baselines.",
@@ -83,25 +103,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser(argv).parse_args(argv)
     except HarnessError as exc:  # e.g. the registry cannot be read
+        from harness.outputs import error_kind
+
         print(f"error: {exc}", file=sys.stderr)
-        _json_error(argv, exc.exit_code, str(exc))
+        _json_error(argv, exc.exit_code, error_kind(exc), str(exc))
         return exc.exit_code
-    except SystemExit as exc:  # argparse's usage error (its message is on stderr), or --help
-        code = exc.code if isinstance(exc.code, int) else 2
-        if code:
-            _json_error(argv, code, "invalid arguments: see the usage message on stderr")
+    except UsageError as exc:  # argparse's usage error (printed on stderr with the usage)
+        _json_error(argv, 2, "usage", exc.message)
         raise
     if getattr(args, "json", False):
         return _run_for_json(args)
     return _run(args)[0]
 
 
-def _json_error(argv: list[str], code: int, error: str) -> None:
+def _json_error(argv: list[str], code: int, kind: ErrorKind, message: str) -> None:
     """With --json, a command line that did not parse still answers with one document."""
     if "--json" in argv:
-        from harness.outputs import ErrorOutput
+        from harness.outputs import error_output
 
-        print(ErrorOutput(command=_command_of(argv) or "", exit_code=code, error=error).model_dump_json())
+        print(error_output(_command_of(argv) or "", code, kind, message).model_dump_json())
 
 
 def _run_for_json(args: argparse.Namespace) -> int:
@@ -109,7 +129,7 @@ def _run_for_json(args: argparse.Namespace) -> int:
     redirection is at the file descriptor), then print its one JSON document on stdout."""
     import contextlib
 
-    from harness.outputs import ErrorOutput
+    from harness.outputs import error_output
 
     sys.stdout.flush()
     saved = os.dup(1)
@@ -122,9 +142,8 @@ def _run_for_json(args: argparse.Namespace) -> int:
         os.dup2(saved, 1)
         os.close(saved)
     if output is None:
-        output = ErrorOutput(
-            command=args.command, exit_code=code, error=error or f"{args.command} ended with exit code {code}"
-        )
+        kind, message = error or ("internal", f"{args.command} ended with exit code {code} and no document")
+        output = error_output(args.command, code, kind, message)
     print(output.model_dump_json())
     return code
 
@@ -136,9 +155,9 @@ def _line(value: object) -> str:
     return clean_text(str(value), 4000)
 
 
-def _run(args: argparse.Namespace) -> tuple[int, Output | None, str | None]:
+def _run(args: argparse.Namespace) -> tuple[int, Output | None, tuple[ErrorKind, str] | None]:
     """The handler's exit code, its document (None: it has none, or it failed) and the error
-    line it printed."""
+    line it printed, with its kind."""
     try:
         answer = args.func(args)
     except SubmissionError as exc:
@@ -148,14 +167,17 @@ def _run(args: argparse.Namespace) -> tuple[int, Output | None, str | None]:
             from harness.cli.options import indent
 
             print(indent(exc.details), file=sys.stderr)
-        return exc.exit_code, None, error
+        return exc.exit_code, None, ("submission", error)
     except HarnessError as exc:
+        from harness.outputs import error_kind
+
         error = _line(exc)
         print(f"error: {error}", file=sys.stderr)
-        return exc.exit_code, None, error
+        return exc.exit_code, None, (error_kind(exc), error)
     except KeyboardInterrupt:
-        print("interrupted: finished jobs are saved; rerun the command to continue", file=sys.stderr)
-        return 130, None, "interrupted"
+        error = "interrupted: finished jobs are saved; rerun the command to continue"
+        print(error, file=sys.stderr)
+        return 130, None, ("interrupted", error)
     except BrokenPipeError:  # output piped into e.g. `head`, which has stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0, None, None
@@ -163,7 +185,7 @@ def _run(args: argparse.Namespace) -> tuple[int, Output | None, str | None]:
         report = _save_crash_report()
         error = f"internal error (a harness bug): {type(exc).__name__}: {_line(exc)}; traceback in {report}"
         print(error, file=sys.stderr)
-        return 3, None, error
+        return 3, None, ("internal", error)
     if isinstance(answer, int):
         return answer, None, None
     return answer.exit_code, answer, None

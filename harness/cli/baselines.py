@@ -43,11 +43,13 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> RunOutput:
-    from harness.cli.options import baselines_request
+    from harness.cli.options import apply_group_writable, baselines_request
     from harness.cli.printing import print_run
     from harness.commands.runs import baselines
 
-    return print_run(baselines(baselines_request(args)))
+    request = baselines_request(args)
+    apply_group_writable(args)
+    return print_run(baselines(request))
 
 
 add_plugin_arguments = add_task_options  # the registered tasks' own switches

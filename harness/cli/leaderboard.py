@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.cli.options import (
     PRESETS,
+    add_group_writable_option,
     add_json_option,
     add_protocol_options,
     add_results_option,
@@ -18,7 +19,9 @@ from harness.outputs import LeaderboardOutput
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser("leaderboard", help="render the leaderboard from the run records")
     parser.add_argument(
-        "--preset", choices=[*PRESETS, "final"], help="whose runs to rank (default: smoke, or final with --final)"
+        "--preset",
+        metavar="{" + ",".join([*PRESETS, "final"]) + "}",
+        help="whose runs to rank (default: smoke, or final with --final)",
     )
     parser.add_argument(
         "--final", action="store_true", help="the final evaluation's board: shows the hidden architectures' columns"
@@ -34,16 +37,19 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per cell here")
     add_tensorboard_option(parser)
+    add_group_writable_option(parser)
     add_json_option(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> LeaderboardOutput:
-    from harness.cli.options import leaderboard_request
+    from harness.cli.options import apply_group_writable, leaderboard_request
     from harness.commands.leaderboard import leaderboard
 
-    answer = leaderboard(leaderboard_request(args))
+    request = leaderboard_request(args)
+    apply_group_writable(args)
+    answer = leaderboard(request)
     if answer.output.files:
         print(f"leaderboard written to {', '.join(answer.output.files)}")
     else:

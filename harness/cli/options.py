@@ -6,6 +6,7 @@ no torch, so `--help` stays instant; plugins are read only where their options a
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,16 @@ from harness.api.errors import HarnessError
 from harness.commands.requests import (
     DEFAULT_DATA,
     DEFAULT_RESULTS,
+    MAX_FILE_ENV,
     PRESETS,
     BaselinesRequest,
     LeaderboardRequest,
     SlurmRequest,
     SubmitRequest,
     ValidateRequest,
+    default_max_file_bytes,
+    parse_size,
+    unknown_preset,
 )
 
 if TYPE_CHECKING:
@@ -71,11 +76,38 @@ def add_results_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def checked_preset(name: str, known: list[str]) -> str:
+    """--preset: one of `known`, else a one-line error (exit code 2), not argparse's usage."""
+    if name not in known:
+        raise HarnessError(unknown_preset(name, known))
+    return name
+
+
+def max_file_bytes(args: argparse.Namespace) -> int:
+    """--max-file-size, else $MTL_BENCH_MAX_SUBMISSION_BYTES, else 1 MiB; a one-line error if
+    either cannot be read or is above the ceiling."""
+    given = getattr(args, "max_file_size", None)
+    try:
+        return parse_size(given) if given is not None else default_max_file_bytes()
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+
+
+def add_max_file_size_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-file-size",
+        metavar="SIZE",
+        help=f"refuse a submission file bigger than SIZE before parsing it: 2MiB, 512KiB, 1MB or bytes "
+        f"(default: ${MAX_FILE_ENV}, else 1MiB; at most 16MiB: parsing costs about 600 bytes of memory "
+        "per byte of source)",
+    )
+
+
 def add_preset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         default="smoke",
-        choices=PRESETS,
+        metavar="{" + ",".join(PRESETS) + "}",
         help="tiny: a pipeline check in seconds (numbers mean nothing); "
         "smoke: synthetic data, ResNet-20 / ResNet18 at 48 px, 2 epochs (CPU, a minute or two); "
         "screen: dev's first architecture for a third of its epochs on a quarter of the training set "
@@ -211,9 +243,39 @@ def add_job_options(parser: argparse.ArgumentParser, preset: bool = True) -> Non
         help="worker slots per device (jobs at once; with --executor slurm, harness jobs per Slurm job); "
         "each job is charged its share of the device-hours",
     )
+    parser.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CUDA jobs compute deterministically: torch's deterministic algorithms, cuBLAS's fixed workspace "
+        "and inductor's deterministic mode, so repeats are identical (default: on for the final evaluation, "
+        "off otherwise; the CPU is deterministic either way). Part of the job's key when on",
+    )
     add_threads_option(parser)
     add_tensorboard_option(parser)
+    add_group_writable_option(parser)
     add_executor_options(parser)
+
+
+GROUP_WRITABLE_UMASK = 0o002
+
+
+def add_group_writable_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group-writable",
+        action="store_true",
+        help="a team folder: set the umask to 002, so every file and folder written (records, queue entries, "
+        "checkpoints, boards, the workers' and Slurm jobs' too) is group-writable (0664, folders 0775); "
+        "without it they honour your umask (022: files 0644, folders 0755). Give the results folder a group "
+        "and the setgid bit (chgrp TEAM results; chmod g+ws results) so new folders keep the group",
+    )
+
+
+def apply_group_writable(args: argparse.Namespace) -> None:
+    """--group-writable: the process's umask becomes 002 before anything is written; the
+    workers it starts (and Slurm, which gives a job its submitter's umask) inherit it."""
+    if getattr(args, "group_writable", False):
+        os.umask(GROUP_WRITABLE_UMASK)
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -310,6 +372,7 @@ def jobs_fields(args: argparse.Namespace) -> dict[str, Any]:
         "force": args.force,
         "dry_run": args.dry_run,
         "wait": not args.no_wait,
+        "deterministic": args.deterministic,
         "slots_per_device": args.slots_per_device,
         "threads_per_slot": args.threads_per_slot,
         "tensorboard": args.tensorboard,
@@ -336,8 +399,9 @@ def submit_request(args: argparse.Namespace, command: str = "submit") -> SubmitR
         entry_type=args.entry_type,
         baselines=not args.no_baselines,
         sandbox=args.sandbox,
-        preset="final" if final else args.preset,
+        preset="final" if final else checked_preset(args.preset, PRESETS),
         protocol=protocol_of(args),
+        max_file_bytes=max_file_bytes(args),
         **jobs_fields(args),
     )
 
@@ -347,7 +411,7 @@ def baselines_request(args: argparse.Namespace) -> BaselinesRequest:
         only=_tuple(split_list(args.only)),
         controls=args.controls,
         frontier=args.frontier,
-        preset=args.preset,
+        preset=checked_preset(args.preset, PRESETS),
         protocol=protocol_of(args),
         **jobs_fields(args),
     )
@@ -355,7 +419,7 @@ def baselines_request(args: argparse.Namespace) -> BaselinesRequest:
 
 def leaderboard_request(args: argparse.Namespace) -> LeaderboardRequest:
     return LeaderboardRequest(
-        preset=args.preset,
+        preset=None if args.preset is None else checked_preset(args.preset, [*PRESETS, "final"]),
         final=args.final,
         protocol=protocol_of(args),
         results=args.results,
@@ -367,4 +431,11 @@ def leaderboard_request(args: argparse.Namespace) -> LeaderboardRequest:
 
 
 def validate_request(args: argparse.Namespace) -> ValidateRequest:
-    return ValidateRequest(file=args.file, task=args.task, sandbox=args.sandbox, epochs=args.epochs, steps=args.steps)
+    return ValidateRequest(
+        file=args.file,
+        task=args.task,
+        sandbox=args.sandbox,
+        epochs=args.epochs,
+        steps=args.steps,
+        max_file_bytes=max_file_bytes(args),
+    )

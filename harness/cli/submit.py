@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.options import add_job_options, add_json_option, add_sandbox_option, add_task_options
+from harness.cli.options import (
+    add_job_options,
+    add_json_option,
+    add_max_file_size_option,
+    add_sandbox_option,
+    add_task_options,
+)
 from harness.outputs import RunOutput
 
 
@@ -33,6 +39,7 @@ def add_entry_options(parser: argparse.ArgumentParser) -> None:
         "`baselines` runs the others)",
     )
     add_sandbox_option(parser)
+    add_max_file_size_option(parser)
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,11 +57,13 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> RunOutput:
-    from harness.cli.options import submit_request
+    from harness.cli.options import apply_group_writable, submit_request
     from harness.cli.printing import print_run
     from harness.commands.runs import submit
 
-    return print_run(submit(submit_request(args, args.command)))
+    request = submit_request(args, args.command)
+    apply_group_writable(args)
+    return print_run(submit(request))
 
 
 add_plugin_arguments = add_task_options  # the registered tasks' own switches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.options import add_json_option, add_sandbox_option, indent
+from harness.cli.options import add_json_option, add_max_file_size_option, add_sandbox_option, indent
 from harness.outputs import ValidationOutput
 
 
@@ -23,6 +23,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=20, help="steps per epoch of the trajectory")
     parser.add_argument("--plot", type=Path, help="also draw the weights into this PNG file")
     add_sandbox_option(parser)
+    add_max_file_size_option(parser)
     add_json_option(parser)
     parser.set_defaults(func=run)
     return parser

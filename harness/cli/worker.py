@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from harness.api.errors import HarnessError
-from harness.cli.options import add_results_option, add_threads_option, queue_of, split_list
+from harness.cli.options import (
+    add_group_writable_option,
+    add_results_option,
+    add_threads_option,
+    apply_group_writable,
+    queue_of,
+    split_list,
+)
 from harness.queue.jobqueue import DEFAULT_LEASE_SECONDS, MAX_ATTEMPTS
 
 
@@ -52,6 +60,14 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=Path,
         help="serve only the jobs whose keys this file lists, one per line (a Slurm bundle's worker)",
     )
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="write each job's curves and hyper-parameters as TensorBoard event files under DIR/PRESET/METHOD/ "
+        'while it trains, one flush per epoch (submit passes it to the workers it starts; needs pip install -e ".[tensorboard]")',
+    )
+    add_group_writable_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -70,12 +86,15 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError("--slots-per-device must be at least 1")
     if args.threads_per_slot is not None and args.threads_per_slot < 1:
         raise HarnessError("--threads-per-slot must be at least 1")
+    if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
+        raise HarnessError('--tensorboard needs the tensorboard package: pip install -e ".[tensorboard]"')
     only = None
     if args.keys_file is not None:
         try:
             only = [line.strip() for line in args.keys_file.read_text().splitlines() if line.strip()]
         except OSError as exc:
             raise HarnessError(f"cannot read --keys-file {args.keys_file}: {exc.strerror}") from None
+    apply_group_writable(args)  # before the queue's folders, the slots and their files
     slots = len(devices) * args.slots_per_device
     threads = slot_threads(slots, args.threads_per_slot)
     queue = queue_of(args)
@@ -95,5 +114,6 @@ def run(args: argparse.Namespace) -> int:
         threads=threads,
         only=only,
         allow_process=args.allow_process_sandbox,
+        tensorboard=args.tensorboard,
     )
     return 1 if failed else 0

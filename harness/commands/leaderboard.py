@@ -11,16 +11,31 @@ from harness.api.errors import HarnessError
 from harness.api.records import Protocol
 from harness.commands.planning import chosen_tasks
 from harness.commands.requests import LeaderboardRequest
-from harness.outputs import BoardCell, BoardColumn, LeaderboardOutput
+from harness.outputs import BoardCell, BoardColumn, LeaderboardOutput, Verdict
 from harness.report.board import Board
+from harness.report.entry_verdict import entry_verdict
 from harness.report.files import load_board, write_reports
 from harness.report.long_form import column_rows, long_rows, verdict_lines
+from harness.store import RUNS_FOLDER
+
+
+class NoRunsError(HarnessError):
+    """`leaderboard` found nothing to rank for the preset (and protocol) asked: exit code 1,
+    with the presets it did find."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
 class BoardAnswer:
     output: LeaderboardOutput
     text: str  # the board as markdown, for people
+    board: Board
+
+    def verdict(self, name: str) -> Verdict | None:
+        """The entry's verdict on this board (None: it has no row)."""
+        found = entry_verdict(self.board, name)
+        return None if found is None else Verdict.model_validate(found)
 
 
 def leaderboard(request: LeaderboardRequest) -> BoardAnswer:
@@ -33,9 +48,23 @@ def leaderboard(request: LeaderboardRequest) -> BoardAnswer:
         )
     tasks = chosen_tasks(None)
     board = load_board(request.results, tasks, preset, request.final, request.protocol)
+    if not board.cells and not board.unreadable():  # no run record, readable or not, nor published row
+        raise NoRunsError(no_runs_message(request.results, preset, request.protocol))
     text = write_reports(board, tasks, request.out, request.html, request.csv, request.tensorboard)
     written = [str(p) for p in (request.out, request.html, request.csv, request.tensorboard) if p is not None]
-    return BoardAnswer(board_output(board, preset, request.final, written), text)
+    return BoardAnswer(board_output(board, preset, request.final, written), text, board)
+
+
+def no_runs_message(results: Path, preset: str, protocol: Protocol) -> str:
+    """Why the board is empty, and the presets whose run records are there."""
+    found = {
+        folder.name: sum(1 for _ in folder.rglob("*.json"))
+        for folder in sorted((results / RUNS_FOLDER).glob("*"))
+        if folder.is_dir()
+    }
+    listed = ", ".join(f"{name} ({count} record{'s' if count != 1 else ''})" for name, count in found.items() if count)
+    under = "" if protocol.standard else f" under the protocol {protocol.key}"
+    return f"no run records for preset {preset}{under} in {results}/; found: {listed or 'none'}"
 
 
 def publish_board(
@@ -48,14 +77,14 @@ def publish_board(
     tasks, _ = registry.tasks.load_all()  # a broken plugin was reported when the tasks were chosen
     board = load_board(results, tasks, preset, final, protocol)
     text = write_reports(board, tasks, md, html, None, tensorboard)
-    return BoardAnswer(board_output(board, preset, final, [str(md), str(html)]), text)
+    return BoardAnswer(board_output(board, preset, final, [str(md), str(html)]), text, board)
 
 
 def board_output(board: Board, preset: str, final: bool, files: list[str]) -> LeaderboardOutput:
     """The document of a built board: one cell per method and column, one entry per column
     (power, tuned fixed weights, frontier) and the entries' verdicts."""
     return LeaderboardOutput(
-        exit_code=0,
+        exit_code=1 if board.unreadable() else 0,  # a record that cannot be read is a failure to look at
         preset=preset,
         protocol=board.protocol_label(),
         protocols=board.protocol_keys(),

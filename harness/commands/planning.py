@@ -9,6 +9,7 @@ from typing import Any
 
 from harness import registry
 from harness.api.errors import HarnessError
+from harness.api.records import JobSpec
 from harness.api.task import Task
 from harness.commands.requests import JobsRequest, SlurmRequest
 from harness.methods.resolve import Method
@@ -101,9 +102,16 @@ def plan_jobs(
             allow_hidden=request.final,
             protocol=request.protocol,
         )
+        if request.deterministic is not None:
+            jobs = [with_determinism(job, request.deterministic) for job in jobs]
         for method in methods:
             planned.extend(plan(method, jobs, device_type))
     return planned
+
+
+def with_determinism(job: JobSpec, on: bool) -> JobSpec:
+    """The job with CUDA's deterministic modes on or off, as --deterministic asks."""
+    return job.model_copy(update={"config": job.config.model_copy(update={"deterministic": on})})
 
 
 def execution(request: JobsRequest) -> Execution:
@@ -123,6 +131,7 @@ def execution(request: JobsRequest) -> Execution:
         request.wait,
         request.threads_per_slot,
         slurm_options(request) if request.executor == "slurm" else None,
+        tensorboard=request.tensorboard,
     )
 
 

@@ -17,6 +17,47 @@ from harness.api.records import EntryType, Protocol
 DEFAULT_RESULTS = Path("results")
 DEFAULT_DATA = Path(os.environ.get("MTL_DATA_ROOT", "data"))
 PRESETS = ["tiny", "smoke", "screen", "dev", "full"]
+# A submission file's size limit at the front doors (`submit`, `final`, `validate`): 1 MiB, or
+# $MTL_BENCH_MAX_SUBMISSION_BYTES, or --max-file-size; never above the ceiling, which every
+# later reader of the stored copy allows (the same numbers as oracle/guest/loader.py's
+# MAX_SOURCE_BYTES and SOURCE_BYTES_CEILING, which a test keeps equal: this module imports no torch).
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024
+MAX_FILE_BYTES_CEILING = 4 * 1024 * 1024
+MAX_FILE_ENV = "MTL_BENCH_MAX_SUBMISSION_BYTES"
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2}
+
+
+def parse_size(text: str, source: str = "--max-file-size") -> int:
+    """`2MiB`, `512KiB`, `1MB`, `300000` (bytes) as a number of bytes, between 1 and the
+    ceiling; a ValueError says why not, naming `source`."""
+    cleaned = text.strip().lower().replace("_", "").replace(",", "")
+    number = cleaned.rstrip("kmibB")
+    unit = cleaned[len(number) :].strip()
+    try:
+        value = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"{source} takes a size such as 2MiB, 512KiB or a number of bytes, got {text!r}") from None
+    return check_size(int(value), source)
+
+
+def check_size(value: int, source: str = "--max-file-size") -> int:
+    if not 1 <= value <= MAX_FILE_BYTES_CEILING:
+        raise ValueError(f"{source} must be between 1 byte and 4 MiB (the ceiling), got {value:,} bytes")
+    return value
+
+
+def default_max_file_bytes() -> int:
+    """$MTL_BENCH_MAX_SUBMISSION_BYTES (a size such as 2MiB), else 1 MiB."""
+    text = os.environ.get(MAX_FILE_ENV)
+    return DEFAULT_MAX_FILE_BYTES if not text else parse_size(text, f"${MAX_FILE_ENV}")
+
+
+MaxFileBytes = Annotated[int, AfterValidator(check_size)]
+
+
+def unknown_preset(name: str, known: list[str]) -> str:
+    """The one line for a preset that is not one of `known`."""
+    return f"unknown preset {name!r}: expected one of {', '.join(known)}"
 
 
 def _a_folder(path: Path) -> Path:
@@ -64,6 +105,9 @@ class JobsRequest(Request):
     force: bool = False
     dry_run: bool = False
     wait: bool = True
+    deterministic: bool | None = Field(
+        default=None, description="CUDA's deterministic modes for every job (None: the preset's, on for final)"
+    )
     slots_per_device: int = 1
     threads_per_slot: int | None = None
     tensorboard: Path | None = None
@@ -79,7 +123,7 @@ class JobsRequest(Request):
     def _known_preset(self) -> JobsRequest:
         """A preset of the list; `final` only for the final evaluation (it shows hidden columns)."""
         if self.preset not in PRESETS and not (self.final and self.preset == "final"):
-            raise ValueError(f"preset {self.preset!r}: expected one of {', '.join(PRESETS)}")
+            raise ValueError(unknown_preset(self.preset, PRESETS))
         return self
 
 
@@ -92,6 +136,11 @@ class SubmitRequest(JobsRequest):
     entry_type: EntryType = "submission"
     baselines: bool = Field(default=True, description="run the seed's baselines' missing jobs too")
     sandbox: str | None = Field(default=None, description="None: bwrap where it works")
+    max_file_bytes: MaxFileBytes = Field(
+        default_factory=default_max_file_bytes,
+        description="a bigger file is refused before it is parsed (default 1 MiB, or $MTL_BENCH_MAX_SUBMISSION_BYTES; "
+        "at most 4 MiB)",
+    )
 
     @property
     def final(self) -> bool:
@@ -133,7 +182,7 @@ class LeaderboardRequest(Request):
     @model_validator(mode="after")
     def _known_preset(self) -> LeaderboardRequest:
         if self.preset is not None and self.preset not in [*PRESETS, "final"]:
-            raise ValueError(f"preset {self.preset!r}: expected one of {', '.join([*PRESETS, 'final'])}")
+            raise ValueError(unknown_preset(self.preset, [*PRESETS, "final"]))
         return self
 
     final: bool = False
@@ -158,3 +207,8 @@ class ValidateRequest(Request):
     sandbox: str | None = None
     epochs: int = 5
     steps: int = 20
+    max_file_bytes: MaxFileBytes = Field(
+        default_factory=default_max_file_bytes,
+        description="a bigger file is refused before it is parsed (default 1 MiB, or $MTL_BENCH_MAX_SUBMISSION_BYTES; "
+        "at most 4 MiB)",
+    )

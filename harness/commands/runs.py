@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness import registry
-from harness.api.errors import PluginError, SubmissionError
+from harness.api.errors import PluginError
 from harness.api.records import RunRecord
 from harness.api.sandbox import OracleLimits
 from harness.api.task import Task
@@ -37,13 +37,12 @@ from harness.methods.resolve import (
 )
 from harness.oracle.backends.base import cgroup_limits
 from harness.oracle.choose import UNISOLATED, choose_sandbox
-from harness.oracle.guest.loader import MAX_SOURCE_BYTES
 from harness.outputs import JobResult, LeaderboardOutput, RunOutput
 from harness.queue.jobqueue import JobQueue
 from harness.queue.local import Execution, all_recorded, run_planned
-from harness.run.jobs import PlannedJob, record_unusable
+from harness.run.jobs import PlannedJob
 from harness.store import record_path
-from harness.submission_store import store_submission
+from harness.submission_store import read_bounded, store_submission
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,13 @@ def submit(request: SubmitRequest) -> RunAnswer:
     # the workers this command starts run the process sandbox only because it was named here
     how = dataclasses.replace(how, allow_process=sandbox.name == UNISOLATED)
     # the file's bytes are read once, here: the check and every job run this stored copy and
-    # must find those bytes in it (a dry run writes nothing and runs nothing: it reads the file)
-    stored = None if request.dry_run else store_submission(request.file, queue_root(request.results), MAX_SOURCE_BYTES)
+    # must find those bytes in it (a dry run writes nothing and runs nothing: it reads the file),
+    # at most request.max_file_bytes of them: a bigger file is refused unparsed, as one line
+    stored = None
+    if request.dry_run:
+        read_bounded(request.file, request.max_file_bytes)
+    else:
+        stored = store_submission(request.file, queue_root(request.results), request.max_file_bytes)
     submissions = {
         task.name: submission_method(
             stored.path if stored else request.file,
@@ -92,12 +96,11 @@ def submit(request: SubmitRequest) -> RunAnswer:
         # this exact file already trained every job: its check passed then, nothing is rerun
         print(f"submission {request.file} as {name!r}: every job already recorded, not checked again", flush=True)
     else:
-        try:  # the probe passes the losses positionally: one check per number of losses
-            for method in {len(m.loss_names): m for m in submissions.values()}.values():
-                check_submission(method)
-        except SubmissionError as exc:  # recorded as failed, reported as one line by the front door
-            record_unusable(submission_jobs, tasks, exc, request.results)
-            raise
+        # the probe passes the losses positionally: one check per number of losses. A file the
+        # check rejects leaves no run record (it never trained: no board row, and a rerun checks
+        # it again); the front door reports the SubmissionError as one line
+        for method in {len(m.loss_names): m for m in submissions.values()}.values():
+            check_submission(method)
         print(f"submission {request.file} checked in the {sandbox.name} sandbox as {name!r}", flush=True)
     answer = _run(request, tasks, planned, how, name)
     failed = [job for job in answer.output.jobs if job.status == "failed" and job.method == name]
@@ -204,6 +207,8 @@ def _run(
     stem = board_stem(request.results, request.preset, request.protocol.key)
     board = publish_board(request.results, request.preset, request.final, request.protocol, stem, request.tensorboard)
     output = run_output(request, planned, records, submission, board=board.output)
+    if submission is not None:
+        output = output.model_copy(update={"verdict": board.verdict(submission)})
     return RunAnswer(output, board_text=board.text)
 
 

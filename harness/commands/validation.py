@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.api.errors import HarnessError
 from harness.commands.requests import ValidateRequest
-from harness.outputs import ValidationEpoch, ValidationOutput
+from harness.outputs import ErrorDetail, ValidationEpoch, ValidationOutput
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ def validate(request: ValidateRequest) -> ValidationAnswer:
     epochs, steps, path = request.epochs, request.steps, request.file
     if epochs < 1 or steps < 1:
         raise HarnessError("--epochs and --steps must be at least 1")
+    if path.is_file():  # over the limit: one line, before anything reads the rest or parses it
+        from harness.submission_store import read_bounded
+
+        read_bounded(path, request.max_file_bytes)
     backend = choose_sandbox(request.sandbox, warn=lambda text: print(text, file=sys.stderr))
     level = file_format(path)
     started = time.perf_counter()
@@ -45,6 +49,8 @@ def validate(request: ValidateRequest) -> ValidationAnswer:
     output = validation_output(path, level, backend.name, started, report)
     ran = bool(report.steps)
     output.exit_code = 0 if not report.problems else (1 if ran else 2)
+    if output.exit_code == 2:  # the file cannot run: the error every document of exit code 2 carries
+        output.error = ErrorDetail(kind="submission", message=report.problems[0])
     return ValidationAnswer(output, report)
 
 

@@ -39,7 +39,7 @@ from harness.api.method import StepContext, StepResult
 from harness.api.records import FileFormat, TrainConfig
 from harness.api.sandbox import LaunchRequest, OracleLimits, OracleProcess, Sandbox
 from harness.oracle.guest import GUEST_DIR
-from harness.oracle.guest.loader import MAX_SOURCE_BYTES
+from harness.oracle.guest.loader import SOURCE_BYTES_CEILING
 from harness.oracle.guest.protocol import (
     CallTimeout,
     PeerClosed,
@@ -117,9 +117,9 @@ class OracleClient:
         self._submission = private / submission.name
         try:  # the private copy cannot change under the run; it holds the very bytes hashed
             if expected_sha256:
-                data = verified_copy(submission, expected_sha256, MAX_SOURCE_BYTES)
+                data = verified_copy(submission, expected_sha256, SOURCE_BYTES_CEILING)
             else:
-                data = read_bounded(submission, MAX_SOURCE_BYTES)
+                data = read_bounded(submission, SOURCE_BYTES_CEILING)
         except BaseException:
             shutil.rmtree(self._work, ignore_errors=True)
             raise

@@ -40,6 +40,7 @@ class Execution:
     threads_per_slot: int | None = None  # None: the available cores shared by the slots
     slurm: SlurmOptions | None = None  # --executor slurm: the jobs go to Slurm in bundles
     allow_process: bool = False  # the workers it starts run the process sandbox (named by the user)
+    tensorboard: Path | None = None  # the workers it starts write each job's curves there while it trains
 
 
 def local_devices(choice: str) -> list[str]:
@@ -113,7 +114,14 @@ def run_planned(
         waiting = unsubmitted(queue, [item.key for item in todo])
         jobs = (
             submit_bundles(
-                queue, waiting, how.results, how.slots_per_device, how.slurm, how.threads_per_slot, how.allow_process
+                queue,
+                waiting,
+                how.results,
+                how.slots_per_device,
+                how.slurm,
+                how.threads_per_slot,
+                how.allow_process,
+                how.tensorboard,
             )
             if waiting
             else []
@@ -254,6 +262,8 @@ def worker_command(how: Execution) -> list[str]:
         command.append("--allow-process-sandbox")
     if how.threads_per_slot is not None:
         command += ["--threads-per-slot", str(how.threads_per_slot)]
+    if how.tensorboard is not None:
+        command += ["--tensorboard", str(how.tensorboard.resolve())]
     return command
 
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.api.errors import HarnessError
 from harness.queue.jobqueue import JobQueue
-from harness.store import atomic_write_text
+from harness.store import atomic_write_text, current_umask
 
 
 class SlurmOptions(BaseModel):
@@ -70,13 +70,23 @@ class Bundle:
     """What one Slurm job runs: a worker serving the bundle's keys (picklable for submitit)."""
 
     def __init__(
-        self, results: str, keys_file: str, device: str, slots: int, threads: int, allow_process: bool = False
+        self,
+        results: str,
+        keys_file: str,
+        device: str,
+        slots: int,
+        threads: int,
+        allow_process: bool = False,
+        tensorboard: str | None = None,
     ) -> None:
         self.results, self.keys_file, self.device = results, keys_file, device
         self.slots, self.threads = slots, threads
         self.allow_process = allow_process  # jobs of the process sandbox, named by the user who submitted
+        self.tensorboard = tensorboard  # the jobs write their curves there while they train
+        self.umask = current_umask()  # the submitter's (--group-writable: 002), whatever the node's default
 
     def command(self) -> list[str]:
+        tensorboard = getattr(self, "tensorboard", None)  # None in a bundle pickled before it existed
         return [
             sys.executable,
             "-m",
@@ -94,12 +104,16 @@ class Bundle:
             self.keys_file,
             "--exit-when-idle",
             *(["--allow-process-sandbox"] if self.allow_process else []),
+            *(["--tensorboard", tensorboard] if tensorboard else []),
         ]
 
     def __call__(self) -> int:
         """Run the worker in a process group of its own; however this ends (submitit's
         preemption handler exits from inside the wait), the whole group is stopped, so no
         slot or oracle of this run outlives it to race the requeued run."""
+        umask = getattr(self, "umask", None)  # None in a bundle pickled before it existed
+        if umask is not None:  # Slurm gives a job its submitter's umask; this holds where it does not
+            os.umask(umask)
         process = subprocess.Popen(self.command(), start_new_session=True)
         try:
             code = process.wait()
@@ -144,10 +158,12 @@ def submit_bundles(
     options: SlurmOptions,
     threads_per_slot: int | None = None,
     allow_process: bool = False,
+    tensorboard: Path | None = None,
 ) -> list[Any]:
     """One Slurm job per bundle of `slots` keys; the submitit jobs, in bundle order. Each
     pending queue entry records its Slurm job id. Each slot gets `threads_per_slot` CPU
-    threads (default: the Slurm job's CPUs shared by its slots)."""
+    threads (default: the Slurm job's CPUs shared by its slots). With `tensorboard` (a
+    folder the compute nodes share), the bundles' jobs write their curves there live."""
     import submitit
 
     folder = (queue.root / "slurm").resolve()
@@ -183,6 +199,7 @@ def submit_bundles(
                     len(bundle),
                     threads_per_slot or max(1, cpus // len(bundle)),
                     allow_process,
+                    str(tensorboard.resolve()) if tensorboard is not None else None,
                 )
             )
         # all the chunk's bundles in one sbatch (a job array; Slurm runs as many at once as

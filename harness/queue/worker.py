@@ -28,7 +28,7 @@ from harness import registry
 from harness.api.errors import InfrastructureError
 from harness.api.records import EpochLog
 from harness.methods.resolve import Method, method_from_spec
-from harness.oracle.guest.loader import MAX_SOURCE_BYTES
+from harness.oracle.guest.loader import SOURCE_BYTES_CEILING
 from harness.queue.jobqueue import MAX_ATTEMPTS, JobQueue, QueueEntry
 from harness.run.devices import configure_process, one_line, release_memory, resolve_device, slot_threads
 from harness.run.jobs import (
@@ -50,7 +50,7 @@ def entry_for(item: PlannedJob, queue: JobQueue, results: Path, data_root: Path,
     sha256, keeping its name (errors quote it)."""
     copy = None
     if item.method.untrusted_path is not None:
-        data = verified_copy(item.method.untrusted_path, item.method.spec.source_sha256, MAX_SOURCE_BYTES)
+        data = verified_copy(item.method.untrusted_path, item.method.spec.source_sha256, SOURCE_BYTES_CEILING)
         copy = str(keep(data, item.method.untrusted_path.name, queue.root).path.resolve())
     return QueueEntry(
         key=item.key,
@@ -106,9 +106,11 @@ def run_one(
     label: str,
     slots_per_device: int = 1,
     allow_process: bool = False,
+    tensorboard: Path | None = None,
 ) -> str:
     """Run a claimed job to its end; the state it ends in ("done", "failed", "lost", or
-    "requeued" after an infrastructure error)."""
+    "requeued" after an infrastructure error). With `tensorboard`, the job writes its curves
+    there while it trains."""
     task = registry.tasks.get(entry.job.task)
     results = Path(entry.results)
     existing = None if entry.force else find_record(results, entry.job.preset, entry.method.name, entry.key)
@@ -161,6 +163,7 @@ def run_one(
             on_epoch=note_epoch,
             on_step=check_lease,
             slots_per_device=slots_per_device,
+            tensorboard=tensorboard,
         )
     except JobInterrupted:
         progress.message(f"{progress.label}: lease lost, job left to another worker")
@@ -224,10 +227,12 @@ def slot_main(
     threads: int = 1,
     only: list[str] | None = None,
     allow_process: bool = False,
+    tensorboard: str | None = None,
 ) -> int:
     """The loop of one slot, forked or in the worker's own process (both set up alike);
     0 when idle, 1 when its CUDA device became unusable in this process. With `only`, it
-    serves just those job keys (the harness jobs of one Slurm bundle)."""
+    serves just those job keys (the harness jobs of one Slurm bundle); with `tensorboard`,
+    its jobs write their curves to that folder while they train."""
     device = resolve_device(device_name)
     configure_process(device, threads)
     queue = JobQueue(Path(queue_root), lease)
@@ -239,7 +244,8 @@ def slot_main(
                 return 0
             time.sleep(poll_seconds)
             continue
-        run_one(queue, entry, device, f"[{slot}]", slots_per_device, allow_process)
+        board = Path(tensorboard) if tensorboard is not None else None
+        run_one(queue, entry, device, f"[{slot}]", slots_per_device, allow_process, board)
         broken = release_memory(device)
         if broken is not None:  # e.g. after an illegal memory access: every later job would fail
             print(f"[{slot}] stopping: {device} is unusable in this process ({broken})", flush=True)
@@ -260,11 +266,14 @@ def run_workers(
     threads: int | None = None,
     only: list[str] | None = None,
     allow_process: bool = False,
+    tensorboard: Path | None = None,
 ) -> int:
     """Start one process per slot and wait for them; the number that failed. A single
     slot runs in this process (it already is one process with its device). Each slot gets
     `threads` CPU threads (default: the available cores shared by all slots). With
-    `allow_process`, jobs queued for the process sandbox run (else they fail, saying why)."""
+    `allow_process`, jobs queued for the process sandbox run (else they fail, saying why).
+    With `tensorboard`, every job writes its curves to that folder while it trains."""
+    board = str(tensorboard.resolve()) if tensorboard is not None else None
     threads = slot_threads(len(devices) * slots_per_device, threads)
     if len(devices) * slots_per_device == 1:
         device = devices[0]
@@ -280,6 +289,7 @@ def run_workers(
                 threads,
                 only,
                 allow_process,
+                board,
             )
             != 0
         )
@@ -305,6 +315,7 @@ def run_workers(
                     threads,
                     only,
                     allow_process,
+                    board,
                 ),
                 name=f"slot-{slot}",
             )

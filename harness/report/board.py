@@ -96,6 +96,7 @@ class Cell:
     # hypervolume read these (every head's metric, no choice of epoch on the evaluated split)
     finals: dict[Unit, dict[str, float]] = field(default_factory=dict)
     unscored: bool = False  # a single-task control whose column's metric needs a head it does not train
+    environments: set[str] = field(default_factory=set)  # the ok runs' devices and software (Environment.label)
 
     def by_unit(self) -> dict[Unit, float] | None:
         """value per (seed, variant), or None if a value has no unit or a unit repeats."""
@@ -421,25 +422,35 @@ class Board:
         """Average over columns of each ranked row's rank by mean (1 = best; ties share the
         mean of their ranks); published rows, rows without values and rows with a failed run
         in any column (None) are not ranked: failing a column must not improve a rank."""
-        per_row: dict[RowKey, list[float]] = {r: [] for r in self.cells if not r.published and not self.is_control(r)}
-        unranked = {r for r in per_row if self.has_failures(r)}  # a failed run in any column
-        per_row = {r: ranks for r, ranks in per_row.items() if r not in unranked}
+        per_row: dict[RowKey, list[float]] = {r: [] for r in self.ranked_rows()}
+        unranked = {r for r in self.cells if not r.published and not self.is_control(r)} - set(per_row)
         for column in self.columns:
-            sign = -1 if column.task.higher_is_better else 1
-            scored = sorted(
-                ((sign * statistics.fmean(v), r) for r in per_row if (v := self._values(r, column))),
-                key=lambda item: item[0],
-            )
-            position = 0
-            while position < len(scored):
-                end = position
-                while end + 1 < len(scored) and scored[end + 1][0] == scored[position][0]:
-                    end += 1
-                for index in range(position, end + 1):
-                    per_row[scored[index][1]].append((position + end) / 2 + 1)
-                position = end + 1
+            for row, rank in self.column_ranks(column).items():
+                per_row[row].append(rank)
         ranked = {r: (statistics.fmean(ranks) if ranks else None) for r, ranks in per_row.items()}
         return {**ranked, **dict.fromkeys(unranked)}
+
+    def ranked_rows(self) -> list[RowKey]:
+        """The rows a rank is given to: not published, not a control, no failed run in any column."""
+        return [r for r in self.cells if not r.published and not self.is_control(r) and not self.has_failures(r)]
+
+    def column_ranks(self, column: Column) -> dict[RowKey, float]:
+        """Each ranked row's rank by mean in one column (1 = best; ties share the mean of their ranks)."""
+        sign = -1 if column.task.higher_is_better else 1
+        scored = sorted(
+            ((sign * statistics.fmean(v), r) for r in self.ranked_rows() if (v := self._values(r, column))),
+            key=lambda item: item[0],
+        )
+        ranks: dict[RowKey, float] = {}
+        position = 0
+        while position < len(scored):
+            end = position
+            while end + 1 < len(scored) and scored[end + 1][0] == scored[position][0]:
+                end += 1
+            for index in range(position, end + 1):
+                ranks[scored[index][1]] = (position + end) / 2 + 1
+            position = end + 1
+        return ranks
 
     def max_n(self) -> int:
         """The most runs in any cell: a cell with fewer says `(n=k)`."""
@@ -534,6 +545,7 @@ def build_board(
         unit = (record.job.seed, record.job.variant)
         if record.status == "ok":
             cell.finals[unit] = dict(record.final_metrics)
+            cell.environments.add(record.environment.label())
         if cell.unscored:
             cell.failed += record.status != "ok"
         elif (best := _value(record)) is not None:

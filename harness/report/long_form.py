@@ -77,6 +77,7 @@ def cell_row(board: Board, row: RowKey, column: Column, rank: float | None) -> d
         "n": cell.n,
         "failed": cell.failed,
         "unreadable": list(cell.unreadable),
+        "environments": sorted(cell.environments),
         "values": list(cell.values),
         "mean": summary.mean if summary else None,
         "std": summary.std if summary else None,

@@ -49,6 +49,17 @@ def notes(board: Board, tasks: dict[str, Task]) -> list[str]:
         "mark, no test and no rank, and its row no average rank (`—`): a method must not leave its bad seeds "
         "out of its mean by failing them. A job its method failed is not run again without --force.",
     ]
+    mixed = [
+        f"`{row.method}` in {column.name}: {'; '.join(sorted(cell.environments))}"
+        for column in board.columns
+        for row in board.rows()
+        if (cell := board.cell(row, column)) is not None and len(cell.environments) > 1
+    ]
+    if mixed:
+        lines.append(
+            "Runs from different environments (device model, torch, CUDA, driver) in one cell: their numbers were "
+            "not computed alike, and the cache reused them: " + " | ".join(mixed)
+        )
     if any(board.role(row).control for row in board.cells):
         lines.append(
             "`single:<loss>`: the single-task control that trains that loss alone (`baselines --controls`); a "

@@ -4,9 +4,11 @@ errors are the machine's fault rather than the method's."""
 from __future__ import annotations
 
 import errno
+import functools
 import gc
 import os
 import platform
+import subprocess
 import sys
 
 import torch
@@ -88,6 +90,30 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+def cuda_versions(device: torch.device) -> tuple[str | None, str | None]:
+    """The CUDA version torch was built with and the NVIDIA driver's (None off CUDA, or
+    where nvidia-smi cannot say): a record says what computed its numbers."""
+    if device.type != "cuda":
+        return None, None
+    return torch.version.cuda, _driver_version()
+
+
+@functools.lru_cache(maxsize=1)
+def _driver_version() -> str | None:
+    try:
+        found = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = found.stdout.strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
 # -- worker slots ---------------------------------------------------------------------------
 def available_cpus() -> int:
     """The CPU cores this process may run on (its affinity, not the machine's count)."""
@@ -104,6 +130,9 @@ def slot_threads(slots_on_machine: int, requested: int | None = None) -> int:
     return max(1, available_cpus() // max(1, slots_on_machine))
 
 
+DETERMINISTIC_CUBLAS = ":4096:8"
+
+
 def configure_process(device: torch.device, threads: int) -> None:
     """The set-up of every worker slot's process, forked or not, so all slots train alike."""
     torch.set_float32_matmul_precision("high")
@@ -112,6 +141,10 @@ def configure_process(device: torch.device, threads: int) -> None:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # allowed once per process, before any inter-op work: keep what is set
         pass
+    if device.type == "cuda":
+        # before cuBLAS's first handle: the fixed workspace --deterministic jobs need (cuBLAS
+        # reads it once per process; 8 buffers of 4 MiB, for every job of the slot)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", DETERMINISTIC_CUBLAS)
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
 

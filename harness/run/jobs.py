@@ -15,14 +15,15 @@ import torch
 
 from harness.api.errors import HarnessError, InfrastructureError, SubmissionError
 from harness.api.protocols import base_preset, resolve_protocol
-from harness.api.records import Environment, EpochLog, JobSpec, Protocol, RunRecord, job_key
+from harness.api.records import CompileStats, Environment, EpochLog, JobSpec, Protocol, RunRecord, job_key
 from harness.api.task import Task
 from harness.methods.resolve import Method
 from harness.oracle.backends.base import cgroup_limits
 from harness.oracle.guest.protocol import clean_details, clean_text
-from harness.run.devices import device_name, is_infrastructure_error, one_line
+from harness.run.devices import cuda_versions, device_name, is_infrastructure_error, one_line
 from harness.run.environment import git_commit, torchvision_version
 from harness.run.progress import JobProgress
+from harness.run.tracking import LiveBoard
 from harness.run.trainer import train
 from harness.store import save_record
 from harness.version import HARNESS_VERSION
@@ -121,19 +122,50 @@ def run_job(
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     slots_per_device: int = 1,
+    tensorboard: Path | None = None,
 ) -> RunRecord:
     """Train one job and save its record; failures of the method become failed records.
     With `checkpoint` the job resumes from it and refreshes it every epoch. Exceptions
     raised by the callbacks (a worker losing its lease) propagate and save nothing, and so
     do the machine's faults (`devices.is_infrastructure_error`), as InfrastructureError: the
     caller retries the job. `slots_per_device` jobs share the device: each is charged that
-    share of its wall time in device-hours."""
+    share of its wall time in device-hours. With `tensorboard`, the job's run folder there is
+    written while it trains (`run.tracking`; not part of the key, no change to the numbers)."""
     job = planned.job
     if device.type != planned.device_type:
         raise HarnessError(f"{job.label} was planned for {planned.device_type}, not for {device}")
+    board = None
+    if tensorboard is not None:
+        board = LiveBoard(tensorboard, planned.method.spec, job, planned.key, planned.device_type, progress.message)
+    try:
+        record = _run_job(
+            planned, task, device, data_root, results, progress, checkpoint, on_epoch, on_step, slots_per_device, board
+        )
+    finally:
+        if board is not None:
+            board.close()
+    return record
+
+
+def _run_job(
+    planned: PlannedJob,
+    task: Task,
+    device: torch.device,
+    data_root: Path,
+    results: Path,
+    progress: JobProgress,
+    checkpoint: Path | None,
+    on_epoch: Callable[[EpochLog], None] | None,
+    on_step: Callable[[int, int], None] | None,
+    slots_per_device: int,
+    board: LiveBoard | None,
+) -> RunRecord:
+    job = planned.job
 
     def epoch_done(log: EpochLog) -> None:
         progress.epoch_done(log)
+        if board is not None:
+            board.epoch(log)
         if on_epoch is not None:
             on_epoch(log)
 
@@ -146,6 +178,7 @@ def run_job(
     combiner = None
     error = details = None
     epochs: list[EpochLog] = []
+    compile_stats: CompileStats | None = None
     try:
         combiner = planned.method.make_combiner(job.config)
         outcome = train(
@@ -159,8 +192,9 @@ def run_job(
             on_epoch=epoch_done,
             on_step=step_done,
             checkpoint=checkpoint,
+            on_start=None if board is None else board.start,
         )
-        epochs = outcome.epochs
+        epochs, compile_stats = outcome.epochs, outcome.compile_stats
         if outcome.resumed_from:
             progress.message(f"{progress.label} resumed after epoch {outcome.resumed_from}")
         for note in outcome.notes:
@@ -180,8 +214,12 @@ def run_job(
         if combiner is not None:
             combiner.close()
     wall_seconds = time.perf_counter() - started
-    record = _make_record(planned, task, epochs, error, details, started_at, wall_seconds, device, slots_per_device)
+    record = _make_record(
+        planned, task, epochs, error, details, started_at, wall_seconds, device, slots_per_device, compile_stats
+    )
     save_record(results, record)
+    if board is not None:
+        board.finish(record)
     return record
 
 
@@ -227,8 +265,10 @@ def _make_record(
     wall_seconds: float,
     device: torch.device,
     slots_per_device: int = 1,
+    compile_stats: CompileStats | None = None,
 ) -> RunRecord:
     best, best_epoch = _best(task, epochs)
+    cuda, driver = cuda_versions(device)
     return RunRecord(
         key=planned.key,
         method=planned.method.spec,
@@ -257,14 +297,8 @@ def _make_record(
             git_commit=git_commit(),
             slots_per_device=slots_per_device,
             threads=torch.get_num_threads(),
+            cuda=cuda,
+            cuda_driver=driver,
         ),
+        compile_stats=compile_stats,
     )
-
-
-def record_unusable(planned: list[PlannedJob], tasks: dict[str, Task], error: SubmissionError, results: Path) -> None:
-    """A submission that cannot even be loaded gets a failed record for each of its jobs."""
-    now = _now()
-    for item in planned:
-        device = torch.device(item.device_type)
-        record = _make_record(item, tasks[item.job.task], [], str(error), error.details, now, 0.0, device)
-        save_record(results, record)

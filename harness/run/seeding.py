@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -16,6 +17,22 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     return torch.Generator().manual_seed(seed)
+
+
+def set_deterministic(device: torch.device, on: bool) -> None:
+    """A CUDA job's `deterministic` switch, set (or cleared) at each job's start, since a
+    slot's jobs share the process: deterministic algorithms (an op without one fails the job
+    rather than vary), cuBLAS's fixed workspace (set where the slot's process starts:
+    devices.configure_process) and inductor's deterministic mode (no kernel tuning that
+    changes numerics by timing). The CPU computes deterministically already: nothing to set."""
+    if device.type != "cuda":
+        return
+    import torch._inductor.config as inductor_config
+
+    torch.use_deterministic_algorithms(on)
+    inductor_config.deterministic = on
+    if on and "CUBLAS_WORKSPACE_CONFIG" not in os.environ:  # a process that did not start as a slot
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
 
 
 def device_rng_state(device: torch.device) -> list[torch.Tensor]:

@@ -8,18 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from harness.api.errors import SubmissionError
 from harness.api.method import Combiner
 from harness.api.precision import mixed_precision
-from harness.api.records import EpochLog, TrainConfig
+from harness.api.records import CompileStats, EpochLog, TrainConfig
 from harness.api.task import Task
 from harness.oracle.client import StateUnavailable
 from harness.oracle.guest.codec import UnsupportedState, decode, encode
 from harness.run.checkpoint import CheckpointError, TrainingState, load_checkpoint, save_checkpoint
+from harness.run.compilation import CompileWatch, compile_trunk
 from harness.run.epoch import (
     EpochSums,
     MethodFailed,
@@ -31,11 +31,12 @@ from harness.run.epoch import (
     parameter_check,
     run_epoch,
 )
-from harness.run.seeding import device_rng_state, restore_device_rng, seed_everything
+from harness.run.seeding import device_rng_state, restore_device_rng, seed_everything, set_deterministic
 
 __all__ = [  # EpochSums, divergence and parameter_check live in harness.run.epoch
     "EpochCallback",
     "EpochSums",
+    "StartCallback",
     "StepCallback",
     "TrainOutcome",
     "build_optimizer",
@@ -45,6 +46,7 @@ __all__ = [  # EpochSums, divergence and parameter_check live in harness.run.epo
 ]
 
 EpochCallback = Callable[[EpochLog], None]
+StartCallback = Callable[[list[EpochLog]], None]  # the epochs restored from a checkpoint (none: a fresh start)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class TrainOutcome:
     error: SubmissionError | None = None
     resumed_from: int | None = None  # epochs restored from a checkpoint
     notes: list[str] = field(default_factory=list)
+    compile_stats: CompileStats | None = None  # with `compile`: whether it stayed compiled
 
 
 def _restore(path: Path, training: Training, outcome: TrainOutcome) -> int:
@@ -105,38 +108,6 @@ def _save(path: Path, epoch: int, training: Training, outcome: TrainOutcome) -> 
     return True
 
 
-def _compile_trunk(model: torch.nn.Module, backend: str = "inductor") -> None:
-    """Compile the children that hold only shared parameters (the trunk or backbone) in
-    place: the heads stay eager, so hooks on them (MGDA-UB's representation) keep working
-    and state_dict keys do not change.
-
-    Each child's `forward` is replaced by a compiled function of ours that calls it: dynamo
-    starts tracing in our frame and inlines the whole trunk as one graph. (`Module.compile`
-    starts in torch.nn's own frames, which torch 2.11 skips, compiling each residual block
-    as a frame of its own; ResNet-20's block shapes times the batch sizes then pass dynamo's
-    recompile limit of 8 and the rest runs eagerly, slower than no compile: measured on an
-    H200.) Shapes are static: an epoch's last, smaller batch and the evaluation batches get
-    graphs of their own instead of turning the training graph into a slower dynamic one.
-    Buffer donation is turned off: a backward compiled by a method with one plain backward
-    would otherwise refuse the `retain_graph=True` of the gradient-level methods (per-task
-    gradients), in this process and, through the compile cache, in later ones."""
-    import torch._functorch.config as functorch_config
-
-    functorch_config.donated_buffer = False
-    shared = {id(p) for p in model.shared_parameters()}  # type: ignore[operator]
-    for child in model.children():
-        params = list(child.parameters())
-        if params and all(id(p) in shared for p in params):
-            child.forward = _compiled(child.forward, backend)
-
-
-def _compiled(forward: Callable[..., Any], backend: str) -> Callable[..., Any]:
-    def trunk_forward(*args: Any, **kwargs: Any) -> Any:
-        return forward(*args, **kwargs)
-
-    return torch.compile(trunk_forward, backend=backend, dynamic=False)
-
-
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """The protocol's SGD; `fused_sgd` runs it as one kernel (else the foreach default)."""
     extra = {"fused": True} if config.fused_sgd else {}
@@ -151,12 +122,13 @@ def _start(
     """Seed, load the data, build the model, its optimizer and schedule, attach the method:
     in this order, which fixes every random number of the run."""
     generator = seed_everything(seed)
+    set_deterministic(device, config.deterministic)
     data = task.load_data(config, device, data_root)
     model = task.build_model(arch, config).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.compile:
-        _compile_trunk(model)
+        compile_trunk(model)
     optimizer = build_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     mixed = mixed_precision(config.amp, device.type)
@@ -175,16 +147,21 @@ def train(
     on_epoch: EpochCallback | None = None,
     on_step: StepCallback | None = None,
     checkpoint: Path | None = None,
+    on_start: StartCallback | None = None,
 ) -> TrainOutcome:
     """Train `arch` on `task` with `combiner`; a misbehaving loss ends the run early with
     `outcome.error` set and the epochs finished so far kept. With `checkpoint`, the full
-    training state is saved there after every epoch and a run resumes from it."""
+    training state is saved there after every epoch and a run resumes from it. `on_start`
+    gets the epochs restored from it (none on a fresh start) before the first epoch trains."""
+    watch = CompileWatch() if config.compile else None
     training = _start(task, arch, seed, config, combiner, device, data_root)
     outcome = TrainOutcome()
     saving = checkpoint is not None
     try:
         with method_call():  # the method's saved state may not load
             first_epoch = 0 if checkpoint is None else _restore(checkpoint, training, outcome)
+        if on_start is not None:
+            on_start(list(outcome.epochs))
         stages = Stages.of(task, config)
         for epoch in range(first_epoch, config.epochs):
             log = run_epoch(training, stages, epoch, on_step)
@@ -196,4 +173,6 @@ def train(
                 on_epoch(log)
     except MethodFailed as failed:  # the epochs finished before it are kept
         outcome.error = failed.error
+    if watch is not None:
+        outcome.compile_stats = watch.stats()
     return outcome

@@ -15,6 +15,7 @@ from harness.api import (
     Architecture,
     HarnessError,
     JobSpec,
+    MetricDescription,
     Pretraining,
     Task,
     TaskData,
@@ -91,8 +92,8 @@ def _presets(
         ),
         "dev": (TrainConfig(epochs=10, **real, options=face(112, True, None)), visible, [42]),
         "full": (TrainConfig(epochs=30, **real, options=face(224, True, None)), visible, [42, 123, 456]),
-        "final": (
-            TrainConfig(epochs=30, **real, options=face(224, True, None)),
+        "final": (  # deterministic on CUDA: the final evaluation's repeats are identical
+            TrainConfig(epochs=30, deterministic=True, **real, options=face(224, True, None)),
             [*visible, "convnext_tiny"],
             [42, 123, 456],
         ),
@@ -249,6 +250,13 @@ class FaceAgeGender(_FaceTask):
         TaskMetric("age", "age_mae", "age MAE", higher_is_better=False),
         TaskMetric("gender", "gender_acc", "gender acc"),
     )
+    metric_descriptions = (
+        MetricDescription("harmonic", "harmonic score of age and gender", "0-1"),
+        MetricDescription("age_rmse", "age RMSE", "years", higher_is_better=False),
+        MetricDescription("age_mae", "age MAE", "years", higher_is_better=False),
+        MetricDescription("gender_f1", "gender macro-F1", "0-1"),
+        MetricDescription("gender_acc", "gender accuracy", "%"),
+    )
 
     def __init__(self) -> None:
         self.presets = _presets("utkface", smoke_fold=None, smoke_train=512)
@@ -314,6 +322,11 @@ class AdienceAgeGender(_FaceTask):
     higher_is_better = True
     curve_metrics = ("age_exact", "age_1off", "gender_acc")
     task_metrics = (TaskMetric("age", "age_exact", "exact acc"), TaskMetric("gender", "gender_acc", "gender acc"))
+    metric_descriptions = (
+        MetricDescription("age_exact", "age group exact accuracy", "%"),
+        MetricDescription("age_1off", "age group 1-off accuracy", "%"),
+        MetricDescription("gender_acc", "gender accuracy", "%"),
+    )
     age_outputs = 8
 
     def __init__(self) -> None:

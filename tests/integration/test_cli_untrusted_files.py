@@ -2,6 +2,7 @@
 file passed as a baseline, a file over the size limit, parser bombs, and a submission whose
 error text carries lines of its own."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,12 +42,12 @@ def test_a_file_cannot_be_submitted_as_a_baseline(
 def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write_submission(tmp_path, EXAMPLE.read_text() + "#" * (256 * 1024))
+    path = write_submission(tmp_path, EXAMPLE.read_text() + "#" * (1024 * 1024))
     err = refused(capsys, monkeypatch, "submit", path, "--tasks", "cifar100-mtl", "--results", tmp_path, "--dry-run")
-    assert "256 KiB" in err
+    assert "more than the 1 MiB a submission file may have" in err
 
 
-def test_a_parser_bomb_is_a_one_line_error_and_a_failed_record(
+def test_a_parser_bomb_is_a_one_line_error_and_no_record(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_submission(tmp_path, BOMB)
@@ -56,8 +57,7 @@ def test_a_parser_bomb_is_a_one_line_error_and_a_failed_record(
         "error: submission.py cannot be parsed: it nests too deeply or an expression is too large for "
         "Python's parser (RecursionError)"
     )
-    saved = records(results)
-    assert len(saved) == 1 and saved[0]["status"] == "failed" and "cannot be parsed" in saved[0]["error"]
+    assert records(results) == []  # rejected before training: no run record, no board row
     assert "cannot be parsed" in refused(capsys, monkeypatch, "validate", path)
 
 
@@ -65,13 +65,14 @@ def test_an_error_text_with_lines_of_its_own_stays_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The file fails in the sandbox's check: what it raised reaches the console and the
-    record as one line."""
+    JSON error as one line (and no record: it never trained)."""
     path = write_submission(tmp_path, FORGING)
     results = tmp_path / "results"
     err = refused(capsys, monkeypatch, "submit", path, "--tasks", "cifar100-mtl", "--results", results)
     assert err.startswith("error: submission.py raised Failure [1/1] attacker"), err
-    saved = records(results)
-    assert len(saved) == 1 and saved[0]["error"] == err.removeprefix("error: ")
+    assert records(results) == []
+    code, out, _ = run_main(capsys, monkeypatch, "submit", path, "--tasks", "cifar100-mtl", "--results", results, "--json")  # fmt: skip
+    assert code == 2 and json.loads(out)["error"]["message"] == err.removeprefix("error: ")
     verbose = ("--verbose", "submit", path, "--tasks", "cifar100-mtl", "--results", results, "--force")
     code, _, err = run_main(capsys, monkeypatch, *verbose)
     assert code == 2

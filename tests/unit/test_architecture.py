@@ -24,8 +24,8 @@ ARCHITECTURE = REPO / "docs" / "architecture.md"
 LAYERS: dict[str, int] = {
     "harness.api": 0,
     "harness.version": 0,
-    "harness.outputs": 0,
     "harness.oracle.guest": 1,
+    "harness.outputs": 1,
     "harness.store": 1,
     "harness.registry": 1,
     "harness.submission_store": 2,

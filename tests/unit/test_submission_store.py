@@ -74,7 +74,7 @@ def test_the_stored_copy_honours_the_umask(tmp_path: Path) -> None:
 def test_a_file_over_the_limit_is_refused_without_reading_it_all(tmp_path: Path) -> None:
     big = tmp_path / "big.py"
     big.write_bytes(b"#" * (LIMIT + 1))
-    with pytest.raises(SubmissionError, match="larger than the 256 KiB"):
+    with pytest.raises(SubmissionError, match="more than the 256 KiB"):
         store_submission(big, tmp_path / "queue", LIMIT)
 
 

@@ -19,7 +19,17 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from harness.api import Architecture, Batch, HarnessError, Task, TaskData, TaskMetric, TaskOption, TrainConfig
+from harness.api import (
+    Architecture,
+    Batch,
+    HarnessError,
+    MetricDescription,
+    Task,
+    TaskData,
+    TaskMetric,
+    TaskOption,
+    TrainConfig,
+)
 
 SIZE = 16
 PATTERNS = 10
@@ -166,6 +176,11 @@ class ThreeHeads(Task):
         TaskMetric("pattern", "pattern_acc", "pattern acc"),
         TaskMetric("side", "side_acc", "side acc"),
         TaskMetric("brightness", "brightness_mae", "brightness MAE", higher_is_better=False),
+    )
+    metric_descriptions = (
+        MetricDescription("pattern_acc", "pattern accuracy", "%"),
+        MetricDescription("side_acc", "side accuracy", "%"),
+        MetricDescription("brightness_mae", "brightness MAE", "brightness (0-1)", higher_is_better=False),
     )
     options_model = ThreeHeadsOptions
     cli_options = OPTIONS

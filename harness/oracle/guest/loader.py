@@ -33,8 +33,14 @@ class SubmissionFault(Exception):
 CLASS_NAME = "MultiTaskLoss"
 FORWARD_ARGS = ("epoch", "total_epochs")
 # A submission is a few KB; parsing costs memory (about 600 bytes per byte of source in the
-# host), so a bigger file is refused before anything parses or decodes it.
-MAX_SOURCE_BYTES = 256 * 1024
+# host), so a bigger file is refused before anything parses or decodes it. The front doors
+# (`submit`, `final`, `validate`) refuse a file over their limit: MAX_SOURCE_BYTES unless
+# --max-file-size or $MTL_BENCH_MAX_SUBMISSION_BYTES says otherwise, never more than
+# SOURCE_BYTES_CEILING. What they accepted is stored under its hash; every later reader (the
+# worker, the oracle's host side, the guest here) reads at most the ceiling, so a file the
+# front door accepted is never refused later, and no reader holds more than the ceiling.
+MAX_SOURCE_BYTES = 1024 * 1024
+SOURCE_BYTES_CEILING = 4 * 1024 * 1024
 # What Python's parser raises beyond SyntaxError on hostile input: null bytes (ValueError),
 # deep nesting (RecursionError, or MemoryError from the parser's own stack), huge numbers.
 PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
@@ -48,10 +54,11 @@ class LoadedSubmission:
     loss_class: type[nn.Module]
 
 
-def read_source(path: Path, limit: int | None = MAX_SOURCE_BYTES) -> tuple[str, str]:
+def read_source(path: Path, limit: int | None = SOURCE_BYTES_CEILING) -> tuple[str, str]:
     """The file's text and its sha256, or a SubmissionFault saying why it can't be read.
     At most `limit` bytes are read (None: a trusted file, only hashed): the size is checked
-    before any parse, here and in the oracle alike."""
+    before any parse, here and in the oracle alike. The default is the ceiling: the stored
+    copy of a file the front door accepted under its own limit (commands/requests.py)."""
     if not path.exists():
         raise SubmissionFault(f"submission file not found: {path}")
     if not path.is_file():
@@ -71,7 +78,25 @@ def read_source(path: Path, limit: int | None = MAX_SOURCE_BYTES) -> tuple[str, 
 
 
 def _too_large(path: Path, size: int, limit: int) -> str:
-    return f"{path.name} has {size:,} bytes, more than the {limit // 1024} KiB a submission file may have"
+    return too_large_message(path.name, size, limit)
+
+
+def size_text(size: int) -> str:
+    """`1 MiB`, `512 KiB`, `1,000 bytes`: a size as a person writes it."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor:,} {unit}"
+    return f"{size:,} bytes"
+
+
+def too_large_message(name: str, size: int, limit: int) -> str:
+    """The one line for a file over `limit` (below the ceiling, with how to raise it)."""
+    message = f"{name} has {size:,} bytes, more than the {size_text(limit)} a submission file may have"
+    if limit < SOURCE_BYTES_CEILING:
+        message += (
+            f" (--max-file-size or $MTL_BENCH_MAX_SUBMISSION_BYTES raise it, up to {size_text(SOURCE_BYTES_CEILING)})"
+        )
+    return message
 
 
 def submission_traceback(exc: BaseException, path: Path) -> str:

@@ -23,6 +23,7 @@ from harness.oracle.guest.codec import UnsupportedState, encode, module_state
 from harness.oracle.guest.gradient import declared_format, graph_walking
 from harness.oracle.guest.loader import (
     MAX_SOURCE_BYTES,
+    SOURCE_BYTES_CEILING,
     SubmissionFault,
     check_syntax,
     load_submission,
@@ -61,24 +62,31 @@ def one_line(text: str) -> bool:
 def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path = write_submission(tmp_path, VALID + "#" * MAX_SOURCE_BYTES)
     with pytest.raises(SubmissionFault) as info:
-        read_source(path)
+        read_source(path, MAX_SOURCE_BYTES)  # the front door's default limit (validate's)
     assert str(info.value) == (
-        f"submission.py has {path.stat().st_size:,} bytes, more than the 256 KiB a submission file may have"
+        f"submission.py has {path.stat().st_size:,} bytes, more than the 1 MiB a submission file may have "
+        "(--max-file-size or $MTL_BENCH_MAX_SUBMISSION_BYTES raise it, up to 4 MiB)"
     )
-    with pytest.raises(SubmissionFault, match="256 KiB"):
-        load_submission(path, LOSSES)  # the oracle's side: the same check
     assert read_source(path, limit=None)[0].startswith(VALID)  # a trusted file: hashed whatever its size
+    assert read_source(path)[0].startswith(VALID)  # the stored copy's later readers: up to the ceiling
+    huge = write_submission(tmp_path, VALID, "huge.py")
+    with huge.open("r+b") as out:  # sparse: over the ceiling without writing it
+        out.truncate(SOURCE_BYTES_CEILING + 1)
+    with pytest.raises(SubmissionFault, match="more than the 4 MiB a submission file may have$"):
+        load_submission(huge, LOSSES)  # the oracle's side: the same check, at the ceiling
 
 
 def test_a_file_at_the_limit_is_read(tmp_path: Path) -> None:
     body = VALID + "#" * (MAX_SOURCE_BYTES - len(VALID.encode()))
     path = write_submission(tmp_path, body)
-    assert read_source(path)[0] == body
+    assert read_source(path, MAX_SOURCE_BYTES)[0] == body
 
 
 def test_the_host_refuses_a_file_over_the_limit_as_a_submission_error(tmp_path: Path) -> None:
-    path = write_submission(tmp_path, VALID + "#" * MAX_SOURCE_BYTES)
-    with pytest.raises(SubmissionError, match="more than the 256 KiB"):
+    path = write_submission(tmp_path, VALID)
+    with path.open("r+b") as out:  # sparse: over the ceiling without writing it
+        out.truncate(SOURCE_BYTES_CEILING + 1)
+    with pytest.raises(SubmissionError, match="more than the 4 MiB"):
         submission_method(path, "big", "submission", LOSSES, ProcessSandbox(), OracleLimits(), check=False)
 
 

@@ -182,11 +182,17 @@ def same(before: object, now: object) -> bool:
     return before == now
 
 
-def test_no_number_the_boards_had_before_issue_31_changed(tmp_path: Path) -> None:
-    results, out = tmp_path / "results", tmp_path / "out"
+@pytest.fixture(scope="module")
+def now(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
+    """The boards rendered once for both tests (seconds of board building each)."""
+    root = tmp_path_factory.mktemp("rendered")
+    results, out = root / "results", root / "out"
     out.mkdir()
     fill(results)
-    now = rendered(results, out)
+    return rendered(results, out)
+
+
+def test_no_number_the_boards_had_before_issue_31_changed(now: dict[str, dict[str, object]]) -> None:
     before = json.loads(NUMBERS_BEFORE.read_text())
     assert list(now) == list(before)
     for name, old_document in before.items():
@@ -202,11 +208,7 @@ def test_no_number_the_boards_had_before_issue_31_changed(tmp_path: Path) -> Non
         }
 
 
-def test_every_output_is_the_one_rendered_before(tmp_path: Path) -> None:
-    results, out = tmp_path / "results", tmp_path / "out"
-    out.mkdir()
-    fill(results)
-    now = rendered(results, out)
+def test_every_output_is_the_one_rendered_before(now: dict[str, dict[str, object]]) -> None:
     if os.environ.get("MTL_BENCH_WRITE_BOARDS"):
         FIXTURE.write_text(json.dumps(now, indent=1, ensure_ascii=False) + "\n")
         pytest.skip(f"wrote {FIXTURE.name}")

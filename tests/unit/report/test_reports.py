@@ -198,8 +198,9 @@ def _report(tmp_path: Path) -> Path:
 
 def test_html_report_has_tables_curves_and_provenance(tmp_path: Path) -> None:
     html = _report(tmp_path).read_text()
-    assert html.count('<img class="curves"') == 2  # one figure per column
-    assert html.count("data:image/png;base64,") == 2
+    # per column one panel per curve metric (fine, coarse) and per task loss's weight (fine, coarse)
+    assert html.count('<img class="curves"') == 8
+    assert html.count("data:image/png;base64,") == 8
     assert "65.00 ± 1.00 ▼" not in html and "57.00 ± 1.00 ▲" in html
     assert "Reproducibility" in html and "device-hours" in html and "<details>" in html
     assert "<script src" not in html and "http://" not in html and "https://" not in html  # self-contained
@@ -229,7 +230,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", done.stdout)
     assert body is not None, done.stdout[:500]
-    assert 'data-loaded-images="2"' in body.group(1)  # both figures decoded with a size
+    assert 'data-loaded-images="8"' in body.group(1)  # every panel of both columns decoded with a size
     tables = int(re.search(r'data-tables="(\d+)"', body.group(1)).group(1))
     assert tables == 4  # leaderboard, two per-column tables, the job list
     assert "test acc resnet20-cifar100mt" in done.stdout and "mine" in done.stdout

@@ -13,7 +13,8 @@ import torch
 from harness.api.method import StepContext
 from harness.api.records import TrainConfig
 from harness.methods.resolve import registered_method
-from harness.run.trainer import _compile_trunk, build_optimizer, train
+from harness.run.compilation import compile_trunk
+from harness.run.trainer import build_optimizer, train
 from tasks.cifar100_mtl import Cifar100MultiTask
 from tasks.cifar100_mtl.models import build_network
 from tests.unit.baselines.asserts import ToyHeads
@@ -34,7 +35,7 @@ def test_compile_wraps_the_trunk_and_leaves_the_heads_eager() -> None:
     """Heads stay eager so hooks on them (MGDA-UB, IMTL read the heads' input) keep firing."""
     model = build_network("resnet20", (100, 20))
     keys = list(model.state_dict())
-    _compile_trunk(model)
+    compile_trunk(model)
     assert "forward" in vars(model.trunk)  # the compiled function of ours
     assert all("forward" not in vars(head) for head in model.heads)
     assert list(model.state_dict()) == keys  # checkpoints keep their keys
@@ -50,7 +51,7 @@ def test_the_trunk_compiles_as_one_static_graph_per_batch_shape() -> None:
     torch._dynamo.reset()
     counters.clear()
     model = build_network("resnet20", (100, 20)).to(memory_format=torch.channels_last)
-    _compile_trunk(model, backend="eager")
+    compile_trunk(model, backend="eager")
     for batch in (16, 16, 8, 12, 16):
         outputs = model(torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last))
         sum(output.sum() for output in outputs).backward()
@@ -67,7 +68,7 @@ def test_a_compiled_trunk_serves_per_task_gradients_after_a_plain_backward() -> 
     inductor, without the minutes inductor needs on a CPU."""
     model = ToyHeads(2)
     model.trunk = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))  # intermediates
-    _compile_trunk(model, backend="aot_eager")
+    compile_trunk(model, backend="aot_eager")
     x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
     sum(model(x)).sum().backward()
     losses = [out.square().mean() for out in model(x)]
