@@ -6,9 +6,9 @@ each check on the tiny presets (seconds each), and prints one JSON object and a 
 
   methods      every registered method trains 2 tiny CIFAR epochs on the device (bf16
                autocast, channels-last): finite losses, weights and metrics
-  repeat       equal / pcgrad / nash-mtl twice with one seed: the largest difference
+  repeat       equal / pcgrad / nash-mtl twice with one seed: identical, or the check fails
   resume       uncertainty / dwa / famo / gradvac stopped after epoch 1 and resumed from the
-               checkpoint: the largest difference to an uninterrupted run
+               checkpoint: identical to an uninterrupted run, or the check fails
   speed        compile + fused SGD + large eval batches (the dev preset's options) with
                equal / pcgrad / mgda-ub, and Nash-MTL with reuse_task_gradients
   oracle       the example submission through the sandboxed oracle (`process` backend)
@@ -66,6 +66,15 @@ def largest_difference(a: TrainOutcome, b: TrainOutcome) -> float:
     if len(left) != len(right):
         return math.inf
     return max((abs(x - y) for x, y in zip(left, right, strict=True)), default=0.0)
+
+
+def identical(a: TrainOutcome, b: TrainOutcome) -> dict[str, Any]:
+    """A repeat or a resume must give the same numbers: any difference fails the check (a
+    largest difference reported beside an `ok` once hid repeats that differed)."""
+    difference = largest_difference(a, b)
+    if difference != 0.0:
+        raise RuntimeError(f"the two runs differ: largest difference {difference!r}")
+    return {"largest_difference": difference}
 
 
 class Checker:
@@ -146,7 +155,7 @@ def main() -> int:
 
             def repeat(name: str = name) -> dict[str, Any]:
                 first, second = checker.run(CIFAR, method(name)), checker.run(CIFAR, method(name))
-                return {"largest_difference": largest_difference(first, second)}
+                return identical(first, second)
 
             checker.check("repeat", name, repeat)
     if "resume" in groups:
@@ -161,7 +170,7 @@ def main() -> int:
                 except Stop:
                     pass
                 resumed = checker.run(CIFAR, method(name), checkpoint=path, epochs=3)
-                return {"resumed_from": resumed.resumed_from, "largest_difference": largest_difference(full, resumed)}
+                return {"resumed_from": resumed.resumed_from, **identical(full, resumed)}
 
             checker.check("resume", name, resume)
     if "speed" in groups:

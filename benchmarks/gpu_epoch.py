@@ -176,13 +176,20 @@ class TimedRunner:
 
 
 def trainer_arm(
-    task: BenchTask, method: str, config: TrainConfig, device: torch.device, epochs: int, oracle: bool = False
+    task: BenchTask,
+    method: str,
+    config: TrainConfig,
+    device: torch.device,
+    epochs: int,
+    oracle: bool = False,
+    loss_file: Path | None = None,
 ) -> dict[str, Any]:
     """Warm-up epoch, then `epochs` timed ones; the trainer's own per-epoch clock counts the
-    training steps only (evaluation is not part of a step)."""
+    training steps only (evaluation is not part of a step; `epoch_seconds` has it too).
+    With `oracle`, `loss_file` (default: the method's own file) runs as a sandboxed submission."""
     config = config.model_copy(update={"epochs": 1 + epochs})
     if oracle:
-        loss_file = registry.methods.get(method).loss_file
+        loss_file = loss_file or registry.methods.get(method).loss_file
         assert loss_file is not None
         runnable = submission_method(
             loss_file,
@@ -217,6 +224,7 @@ def trainer_arm(
             "p50": 1000 * statistics.median(calls),
             "p99": 1000 * calls[min(len(calls) - 1, int(0.99 * len(calls)))],
         }
+    extra["epoch_seconds"] = sum(log.seconds for log in timed) / len(timed)  # evaluation included
     return arm_result(seconds, steps, len(task.train_set) * len(timed), device, **extra)
 
 
@@ -232,10 +240,10 @@ def _packed_worker(device_name: str, images: int, config_json: str, threads: int
     barrier.wait()
     started = time.perf_counter()
     result = trainer_arm(task, "equal", config, device, 1)
-    out.put((result.get("images_per_second", 0.0), time.perf_counter() - started))
+    out.put((result.get("images_per_second", 0.0), time.perf_counter() - started, result.get("peak_memory_mb", 0.0)))
 
 
-def _answer(out: Any, processes: list[Any]) -> tuple[float, float]:
+def _answer(out: Any, processes: list[Any]) -> tuple[float, float, float]:
     """The next worker's answer; an error as soon as a worker dies without one."""
     while True:
         try:
@@ -265,8 +273,9 @@ def packed_arm(device: torch.device, images: int, config: TrainConfig, workers: 
         for process in processes:
             process.join()
         results[str(count)] = {
-            "images_per_second": sum(rate for rate, _ in answers),
+            "images_per_second": sum(rate for rate, _, _ in answers),
             "threads_per_worker": threads,
+            "peak_memory_mb_per_worker": max(peak for _, _, peak in answers),  # the device's (CUDA) or the RSS (CPU)
         }
     base = results[str(workers[0])]["images_per_second"]
     for value in results.values():
