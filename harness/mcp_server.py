@@ -55,12 +55,20 @@ _workers_lock = threading.Lock()
 
 
 def validate(
-    path: str, task: str | None = None, sandbox: str | None = None, epochs: int = 5, steps: int = 20
+    path: str,
+    task: str | None = None,
+    sandbox: str | None = None,
+    epochs: int = 5,
+    steps: int = 20,
+    max_file_size: str | None = None,
 ) -> ValidationOutput | ErrorOutput:
     """Run the submission file in its sandbox on a synthetic loss trajectory (a loss-level file) or on
     synthetic conflicting gradients (a gradient-level file), in seconds: per-epoch weights or coefficients,
-    problems and warnings. exit_code 0: no problems; 1: problems; 2: the file cannot run."""
-    return python_api.validate(path, task=task, sandbox=sandbox, epochs=epochs, steps=steps)
+    problems and warnings. exit_code 0: no problems; 1: problems; 2: the file cannot run. max_file_size: a
+    bigger file is refused unread ('2MiB'; default 1 MiB)."""
+    return python_api.validate(
+        path, task=task, sandbox=sandbox, epochs=epochs, steps=steps, max_file_size=max_file_size
+    )
 
 
 def submit(
@@ -80,6 +88,7 @@ def submit(
     heldout: bool = False,
     dry_run: bool = False,
     wait: bool = False,
+    max_file_size: str | None = None,
 ) -> RunOutput | ErrorOutput:
     """Train the submission file on the preset's jobs beside the baselines' missing jobs. Presets: tiny (a
     pipeline check in seconds), smoke (minutes on a CPU), screen, dev, full. wait=false (the default): every
@@ -106,6 +115,7 @@ def submit(
         heldout=heldout,
         dry_run=dry_run,
         wait=wait,
+        max_file_size=max_file_size,
     )
     if isinstance(answer, RunOutput) and any(job.status == "queued" for job in answer.jobs):
         queue = python_api.status(results)  # `queued` lists every planned job: a worker only for what is left

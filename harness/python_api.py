@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.api.errors import HarnessError
 from harness.api.records import Protocol
-from harness.commands.requests import DEFAULT_DATA, LeaderboardRequest, SubmitRequest, ValidateRequest
+from harness.commands.requests import DEFAULT_DATA, LeaderboardRequest, SubmitRequest, ValidateRequest, parse_size
 from harness.outputs import (
     ErrorOutput,
     LeaderboardOutput,
@@ -92,6 +92,7 @@ def submit(
     heldout: bool = False,
     dry_run: bool = False,
     wait: bool = True,
+    max_file_size: str | int | None = None,
 ) -> RunOutput | ErrorOutput:
     """Train the file on the preset's jobs (and the seed's baselines where their records are
     missing), wait, and return every job's outcome and the board: `submit` on the command
@@ -124,6 +125,7 @@ def submit(
             protocol=protocol,
             dry_run=dry_run,
             wait=wait,
+            **_file_limit(max_file_size),
         )
         return run_submission(request).output
 
@@ -131,7 +133,12 @@ def submit(
 
 
 def validate(
-    path: str | Path, task: str | None = None, sandbox: str | None = None, epochs: int = 5, steps: int = 20
+    path: str | Path,
+    task: str | None = None,
+    sandbox: str | None = None,
+    epochs: int = 5,
+    steps: int = 20,
+    max_file_size: str | int | None = None,
 ) -> ValidationOutput | ErrorOutput:
     """Run the file in the sandbox on a synthetic trajectory (loss level) or on synthetic
     conflicting gradients (gradient level): per-epoch weights or coefficients, problems,
@@ -140,7 +147,15 @@ def validate(
     def call() -> ValidationOutput:
         from harness.commands.validation import validate as run_validation
 
-        request = request_of(ValidateRequest, file=Path(path), task=task, sandbox=sandbox, epochs=epochs, steps=steps)
+        request = request_of(
+            ValidateRequest,
+            file=Path(path),
+            task=task,
+            sandbox=sandbox,
+            epochs=epochs,
+            steps=steps,
+            **_file_limit(max_file_size),
+        )
         return run_validation(request).output
 
     return _answered("validate", call)
@@ -176,7 +191,8 @@ def plugins() -> PluginsOutput | ErrorOutput:
 
 
 def request_of(model: type[R], **fields: Any) -> R:
-    """The request, or a one-line HarnessError naming the argument that does not fit."""
+    """The request, or a one-line HarnessError naming the argument that does not fit (a
+    default read from the environment, $MTL_BENCH_MAX_SUBMISSION_BYTES, included)."""
     try:
         return model(**fields)
     except ValidationError as exc:
@@ -184,6 +200,18 @@ def request_of(model: type[R], **fields: Any) -> R:
         message = error["msg"].removeprefix("Value error, ")
         where = ".".join(str(part) for part in error["loc"])
         raise HarnessError(f"{where}: {message.lower()}" if where else message) from None
+    except ValueError as exc:  # a default factory's: not wrapped by pydantic
+        raise HarnessError(str(exc)) from None
+
+
+def _file_limit(size: str | int | None) -> dict[str, int]:
+    """`max_file_size` ('2MiB', '512KiB' or bytes) as the request's field; none: the default."""
+    if size is None:
+        return {}
+    try:
+        return {"max_file_bytes": parse_size(str(size), "max_file_size")}
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
 
 
 def _answered(command: str, call: Callable[[], R]) -> R | ErrorOutput:

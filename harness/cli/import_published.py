@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.options import add_results_option, split_list
+from harness.cli.options import add_group_writable_option, add_results_option, apply_group_writable, split_list
 
 
 def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="presets whose protocol the numbers were measured under (default: full final)",
     )
     add_results_option(parser)
+    add_group_writable_option(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands.planning import chosen_tasks
     from harness.report.published import import_published
 
+    apply_group_writable(args)
     target, published = import_published(args.file, chosen_tasks(None), split_list(args.presets) or [], args.results)
     if published.summaries:
         systems = sorted({s.method for s in published.summaries})

@@ -49,6 +49,26 @@ def test_user_errors_are_error_documents(tmp_path: Path) -> None:
     assert not (tmp_path / "queue").exists()  # refused before anything was queued
 
 
+def test_the_file_size_limit_is_an_argument_and_a_bad_limit_an_error_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_file_size as the CLI's --max-file-size; a bad $MTL_BENCH_MAX_SUBMISSION_BYTES is
+    an error document too (its default is read outside pydantic's validation)."""
+    big = tmp_path / "big.py"
+    big.write_bytes(EXAMPLE.read_bytes() + b"#" * 3000)
+    limited = harness.validate(big, max_file_size="2KiB")
+    assert isinstance(limited, ErrorOutput) and limited.error.kind == "submission"
+    assert "more than the 2 KiB" in limited.error.message, limited.error.message
+    dry = harness.submit(big, results=tmp_path, dry_run=True, max_file_size=2048)
+    assert isinstance(dry, ErrorOutput) and "more than the 2 KiB" in dry.error.message
+    bad = harness.validate(big, max_file_size="lots")
+    assert isinstance(bad, ErrorOutput) and bad.error.kind == "bad-input" and "max_file_size" in bad.error.message
+    monkeypatch.setenv("MTL_BENCH_MAX_SUBMISSION_BYTES", "lots")
+    for answer in (harness.validate(EXAMPLE), harness.submit(EXAMPLE, results=tmp_path, dry_run=True)):
+        assert isinstance(answer, ErrorOutput) and answer.error.kind == "bad-input", answer
+        assert "$MTL_BENCH_MAX_SUBMISSION_BYTES takes a size" in answer.error.message
+
+
 def test_a_bug_still_raises_and_stdout_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
     def bug(request: object) -> None:
         raise RuntimeError("a harness bug")

@@ -208,7 +208,7 @@ def test_a_slurm_bundle_runs_its_worker_under_the_submitters_umask(
     assert bundle() == 0 and seen == [0o002]
 
 
-@pytest.mark.parametrize("command", ["submit", "final", "baselines", "leaderboard", "worker"])
+@pytest.mark.parametrize("command", ["submit", "final", "baselines", "leaderboard", "worker", "import-published"])
 def test_group_writable_is_documented_on_every_command_that_writes_results(
     command: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,3 +216,22 @@ def test_group_writable_is_documented_on_every_command_that_writes_results(
         run_main(capsys, monkeypatch, command, "--help")
     out = " ".join(capsys.readouterr().out.split())
     assert "--group-writable" in out and "umask to 002" in out and "0644" in out
+
+
+@pytest.mark.parametrize("group_writable", [False, True])
+def test_imported_published_rows_honour_the_umask(
+    group_writable: bool,
+    umask_022: None,
+    team_folder: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.helpers import FIXTURES
+
+    results = team_folder / "results"
+    extra = ["--group-writable"] if group_writable else []
+    published = FIXTURES / "mls-bench-cv-multitask-loss.json"
+    code, _, err = run_main(capsys, monkeypatch, "import-published", published, "--results", results, *extra)
+    assert code == 0, err
+    found = modes(results)
+    assert set(found) == ({"f664", "d775"} if group_writable else {"f644", "d755"}), found
