@@ -146,9 +146,9 @@ class Task(ABC):
     def visible_architectures(self) -> list[str]:
         return [a.name for a in self.architectures if not a.hidden]
 
-    def describe_metric(self, metric: str) -> MetricDescription:
-        """The metric's label, unit and direction: as declared, else from the task metrics and
-        the primary metric (unit unknown: ""), else the key itself, higher better."""
+    def declared_metric(self, metric: str) -> MetricDescription | None:
+        """What the task says of the metric: its description, else its task metric's or the
+        primary metric's label and direction (unit unknown: ""); None if it says nothing."""
         for described in self.metric_descriptions:
             if described.metric == metric:
                 return described
@@ -157,7 +157,11 @@ class Task(ABC):
                 return MetricDescription(metric, judged.label, "", judged.higher_is_better)
         if metric == self.primary_metric:
             return MetricDescription(metric, self.primary_label, "", self.higher_is_better)
-        return MetricDescription(metric, metric, "")
+        return None
+
+    def describe_metric(self, metric: str) -> MetricDescription:
+        """The metric's label, unit and direction as declared, else the key itself, higher better."""
+        return self.declared_metric(metric) or MetricDescription(metric, metric, "")
 
     def options(self, config: TrainConfig) -> Any:
         """`config.options` as this task's options model."""

@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from harness.api.records import EpochLog, RunRecord
-from harness.api.task import MetricDescription, Task
+from harness.api.task import Task
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,18 +40,11 @@ _WORDS = {"acc": "acc", "mae": "MAE", "rmse": "RMSE", "f1": "F1", "1off": "1-off
 _LOWER_IS_BETTER = ("_mae", "_rmse", "_mse", "_error", "_err", "loss")
 
 
-def _declared(task: Task, metric: str) -> MetricDescription | None:
-    """The task's own description of the metric (label, unit, direction), where it declares
-    one in `metric_descriptions`."""
-    return next((d for d in task.metric_descriptions if d.metric == metric), None)
-
-
 def metric_unit(metric: str, task: Task | None = None) -> str:
-    """The metric's unit: as the task declares it (`metric_descriptions`: an error in its
-    quantity's unit, `years`), else from its key: accuracies are percentages; anything else
-    has none ('')."""
-    declared = _declared(task, metric) if task is not None else None
-    if declared is not None:
+    """The metric's unit: as the task declares it (an error in its quantity's unit, `years`),
+    else from its key: accuracies are percentages; anything else has none ('')."""
+    declared = task.declared_metric(metric) if task is not None else None
+    if declared is not None and declared.unit:
         return declared.unit
     return "%" if metric.lower().endswith(("_acc", "acc", "_exact", "_1off")) else ""
 
@@ -59,26 +52,16 @@ def metric_unit(metric: str, task: Task | None = None) -> str:
 def metric_direction(task: Task, metric: str) -> bool:
     """Whether higher is better: the task's declaration (a described metric, a task metric,
     the primary metric), else from the key (errors and losses are lower-is-better)."""
-    declared = _declared(task, metric)
-    if declared is not None:
-        return declared.higher_is_better
-    for judged in task.task_metrics:
-        if judged.metric == metric:
-            return judged.higher_is_better
-    if metric == task.primary_metric:
-        return task.higher_is_better
-    return not metric.lower().endswith(_LOWER_IS_BETTER)
+    declared = task.declared_metric(metric)
+    return declared.higher_is_better if declared is not None else not metric.lower().endswith(_LOWER_IS_BETTER)
 
 
 def metric_name(task: Task, metric: str) -> str:
     """How a reader knows the metric: the task's label for it (`age MAE`), else one made
     from the key (`age_rmse` -> `age RMSE`, `age_1off` -> `age 1-off acc`)."""
-    declared = _declared(task, metric)
+    declared = task.declared_metric(metric)
     if declared is not None:
         return declared.label
-    for judged in task.task_metrics:
-        if judged.metric == metric:
-            return judged.label
     return " ".join(_WORDS.get(word.lower(), word) for word in metric.split("_") if word)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 import traceback
@@ -134,93 +135,71 @@ def run_job(
     job = planned.job
     if device.type != planned.device_type:
         raise HarnessError(f"{job.label} was planned for {planned.device_type}, not for {device}")
-    board = None
-    if tensorboard is not None:
-        board = LiveBoard(tensorboard, planned.method.spec, job, planned.key, planned.device_type, progress.message)
-    try:
-        record = _run_job(
-            planned, task, device, data_root, results, progress, checkpoint, on_epoch, on_step, slots_per_device, board
+    with contextlib.ExitStack() as stack:  # the live board closes however the job ends
+        board = None
+        if tensorboard is not None:
+            live = LiveBoard(tensorboard, planned.method.spec, job, planned.key, planned.device_type, progress.message)
+            board = stack.enter_context(contextlib.closing(live))
+
+        def epoch_done(log: EpochLog) -> None:
+            progress.epoch_done(log)
+            if board is not None:
+                board.epoch(log)
+            if on_epoch is not None:
+                on_epoch(log)
+
+        def step_done(step: int, steps: int) -> None:
+            progress.step(step, steps)
+            if on_step is not None:
+                on_step(step, steps)
+
+        started_at, started = _now(), time.perf_counter()
+        combiner = None
+        error = details = None
+        epochs: list[EpochLog] = []
+        compile_stats: CompileStats | None = None
+        try:
+            combiner = planned.method.make_combiner(job.config)
+            outcome = train(
+                task,
+                job.arch,
+                job.seed,
+                job.config,
+                combiner,
+                device,
+                data_root,
+                on_epoch=epoch_done,
+                on_step=step_done,
+                checkpoint=checkpoint,
+                on_start=None if board is None else board.start,
+            )
+            epochs, compile_stats = outcome.epochs, outcome.compile_stats
+            if outcome.resumed_from:
+                progress.message(f"{progress.label} resumed after epoch {outcome.resumed_from}")
+            for note in outcome.notes:
+                progress.message(f"{progress.label} note: {note}")
+            if outcome.error is not None:
+                error, details = str(outcome.error), outcome.error.details
+        except SubmissionError as exc:  # e.g. the oracle failed to start or load
+            error, details = str(exc), exc.details
+        except (HarnessError, JobInterrupted):
+            raise
+        except Exception as exc:
+            if is_infrastructure_error(exc):  # not the method's fault: no record, the worker retries
+                raise InfrastructureError(one_line(exc), traceback.format_exc()) from exc
+            error = f"internal error: {type(exc).__name__}: {exc}"  # a bug of ours: record it, keep going
+            details = traceback.format_exc()
+        finally:
+            if combiner is not None:
+                combiner.close()
+        wall_seconds = time.perf_counter() - started
+        record = _make_record(
+            planned, task, epochs, error, details, started_at, wall_seconds, device, slots_per_device, compile_stats
         )
-    finally:
+        save_record(results, record)
         if board is not None:
-            board.close()
-    return record
-
-
-def _run_job(
-    planned: PlannedJob,
-    task: Task,
-    device: torch.device,
-    data_root: Path,
-    results: Path,
-    progress: JobProgress,
-    checkpoint: Path | None,
-    on_epoch: Callable[[EpochLog], None] | None,
-    on_step: Callable[[int, int], None] | None,
-    slots_per_device: int,
-    board: LiveBoard | None,
-) -> RunRecord:
-    job = planned.job
-
-    def epoch_done(log: EpochLog) -> None:
-        progress.epoch_done(log)
-        if board is not None:
-            board.epoch(log)
-        if on_epoch is not None:
-            on_epoch(log)
-
-    def step_done(step: int, steps: int) -> None:
-        progress.step(step, steps)
-        if on_step is not None:
-            on_step(step, steps)
-
-    started_at, started = _now(), time.perf_counter()
-    combiner = None
-    error = details = None
-    epochs: list[EpochLog] = []
-    compile_stats: CompileStats | None = None
-    try:
-        combiner = planned.method.make_combiner(job.config)
-        outcome = train(
-            task,
-            job.arch,
-            job.seed,
-            job.config,
-            combiner,
-            device,
-            data_root,
-            on_epoch=epoch_done,
-            on_step=step_done,
-            checkpoint=checkpoint,
-            on_start=None if board is None else board.start,
-        )
-        epochs, compile_stats = outcome.epochs, outcome.compile_stats
-        if outcome.resumed_from:
-            progress.message(f"{progress.label} resumed after epoch {outcome.resumed_from}")
-        for note in outcome.notes:
-            progress.message(f"{progress.label} note: {note}")
-        if outcome.error is not None:
-            error, details = str(outcome.error), outcome.error.details
-    except SubmissionError as exc:  # e.g. the oracle failed to start or load
-        error, details = str(exc), exc.details
-    except (HarnessError, JobInterrupted):
-        raise
-    except Exception as exc:
-        if is_infrastructure_error(exc):  # not the method's fault: no record, the worker retries
-            raise InfrastructureError(one_line(exc), traceback.format_exc()) from exc
-        error = f"internal error: {type(exc).__name__}: {exc}"  # a bug of ours: record it, keep going
-        details = traceback.format_exc()
-    finally:
-        if combiner is not None:
-            combiner.close()
-    wall_seconds = time.perf_counter() - started
-    record = _make_record(
-        planned, task, epochs, error, details, started_at, wall_seconds, device, slots_per_device, compile_stats
-    )
-    save_record(results, record)
-    if board is not None:
-        board.finish(record)
-    return record
+            board.finish(record)
+        return record
 
 
 def record_infrastructure_failure(
